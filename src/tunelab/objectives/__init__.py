@@ -1,0 +1,1 @@
+"""Objectives: the code that trains (a Python function, a command, the built-in trainer)."""
