@@ -68,6 +68,8 @@ class Event:
     error: str | None = None
     traceback: str | None = None
     worker: str | None = None  # e.g. "pid 1234 slot 0"
+    value: float | None = None  # FINISHED: the objective's final value, if it produced one
+    seen: tuple[str, ...] = ()  # FINISHED: every metric name the trial reported or returned
 
 
 class Executor(ABC):

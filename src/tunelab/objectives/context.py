@@ -132,6 +132,10 @@ class TrialContext:
 
         Raises :class:`TrialInterrupted` when the tuner pauses, stops or exploits this trial.
         """
+        self.report_metrics(metrics, step=step)
+
+    def report_metrics(self, metrics: Mapping[str, Any], *, step: int | None = None) -> None:
+        """Like :meth:`report`, with the metrics as a mapping (names need not be identifiers)."""
         step = self._last_step + 1 if step is None else int(step)
         clean: dict[str, float] = {}
         for k, v in metrics.items():

@@ -1,0 +1,282 @@
+"""Local executor: one warm worker process per parallel slot, reused between trials.
+
+A trial that raises, crashes its process (segfault, out-of-memory kill) or runs past its time
+limit never takes the tuner or another slot down: the slot's process is replaced and the event
+says what happened. Each slot gets its device: a GPU id through ``CUDA_VISIBLE_DEVICES`` when
+GPUs are given, else a share of the CPU threads.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
+from tunelab.executors.worker import worker_main
+from tunelab.trial import Decision
+
+
+@dataclass
+class _Slot:
+    index: int
+    env: dict[str, str]
+    process: BaseProcess | None = None
+    conn: Connection | None = None
+    trial_id: int | None = None
+    deadline: float | None = None
+    kill_reason: str | None = None  # "timeout" | "stop"
+    kill_at: float | None = None  # when to escalate to SIGKILL
+    events: list[Event] = field(default_factory=list)
+
+
+def _signal_name(code: int | None) -> str:
+    if code is None:
+        return "unknown exit"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
+
+
+class LocalExecutor(Executor):
+    """Runs segments in ``slots`` worker processes on this machine.
+
+    ``gpus``: GPU ids to hand out round-robin (one per slot); ``threads``: CPU threads per slot
+    (default: the machine's cores divided by the slots). ``grace``: seconds between SIGTERM and
+    SIGKILL when a segment is stopped or times out.
+    """
+
+    def __init__(
+        self, slots: int, *, gpus: list[int] | None = None, threads: int | None = None,
+        grace: float = 5.0, start_method: str = "spawn",
+    ) -> None:
+        if slots < 1:
+            raise ValueError("slots must be >= 1")
+        self._ctx: Any = mp.get_context(start_method)
+        self.grace = grace
+        per_slot = threads or max(1, (os.cpu_count() or 1) // slots)
+        self._slots: list[_Slot] = []
+        for i in range(slots):
+            env = {"OMP_NUM_THREADS": str(per_slot), "MKL_NUM_THREADS": str(per_slot),
+                   "TUNELAB_SLOT": str(i)}
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = str(gpus[i % len(gpus)])
+                env["TUNELAB_DEVICE"] = "cuda"
+            else:
+                env["CUDA_VISIBLE_DEVICES"] = ""
+                env["TUNELAB_DEVICE"] = "cpu"
+            self._slots.append(_Slot(i, env))
+        self._by_trial: dict[int, _Slot] = {}
+        self._t0 = time.monotonic()
+
+    @property
+    def slots(self) -> int:
+        return len(self._slots)
+
+    def free_slots(self) -> int:
+        return sum(1 for s in self._slots if s.trial_id is None)
+
+    def now(self) -> float:
+        return time.time()
+
+    def warm_up(self) -> None:
+        """Start every slot's process now, so the first trials do not wait for them."""
+        for s in self._slots:
+            self._ensure_process(s)
+
+    def _ensure_process(self, slot: _Slot) -> None:
+        if slot.process is not None and slot.process.is_alive():
+            return
+        parent, child = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(
+            target=worker_main, args=(slot.index, child, slot.env), daemon=True,
+            name=f"tunelab-worker-{slot.index}",
+        )
+        proc.start()
+        child.close()
+        slot.process, slot.conn = proc, parent
+
+    def start(self, segment: SegmentSpec) -> None:
+        slot = next((s for s in self._slots if s.trial_id is None), None)
+        if slot is None:
+            raise RuntimeError("no free slot")
+        self._ensure_process(slot)
+        assert slot.conn is not None
+        slot.trial_id = segment.trial_id
+        slot.deadline = (
+            time.monotonic() + segment.time_limit if segment.time_limit is not None else None
+        )
+        slot.kill_reason = slot.kill_at = None
+        self._by_trial[segment.trial_id] = slot
+        slot.conn.send(("run", segment))
+
+    def reply(self, trial_id: int, decision: Decision) -> None:
+        slot = self._by_trial.get(trial_id)
+        if slot is None or slot.conn is None:
+            return
+        try:
+            slot.conn.send(("decision", trial_id, decision))
+        except (BrokenPipeError, OSError):
+            pass  # the process died; poll() reports it
+
+    def stop(self, trial_id: int, reason: str = "") -> None:
+        slot = self._by_trial.get(trial_id)
+        if slot is not None and slot.kill_reason is None:
+            self._terminate(slot, "stop")
+
+    def _terminate(self, slot: _Slot, reason: str) -> None:
+        slot.kill_reason = reason
+        slot.kill_at = time.monotonic() + self.grace
+        if slot.process is not None and slot.process.pid is not None:
+            try:
+                os.kill(slot.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _free(self, slot: _Slot) -> None:
+        if slot.trial_id is not None:
+            self._by_trial.pop(slot.trial_id, None)
+        slot.trial_id = slot.deadline = slot.kill_reason = slot.kill_at = None
+
+    def _check_clocks(self) -> None:
+        now = time.monotonic()
+        for s in self._slots:
+            if s.trial_id is None:
+                continue
+            if s.kill_reason is None and s.deadline is not None and now >= s.deadline:
+                self._terminate(s, "timeout")
+            elif s.kill_at is not None and now >= s.kill_at and s.process is not None:
+                if s.process.is_alive() and s.process.pid is not None:
+                    try:
+                        os.kill(s.process.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+    def _next_clock(self) -> float | None:
+        times = [t for s in self._slots if s.trial_id is not None
+                 for t in (s.deadline if s.kill_reason is None else None, s.kill_at)
+                 if t is not None]
+        return min(times) if times else None
+
+    def poll(self, timeout: float) -> list[Event]:
+        self._check_clocks()
+        busy = [s for s in self._slots if s.trial_id is not None and s.conn is not None]
+        if not busy:
+            if timeout > 0:
+                time.sleep(min(timeout, 0.05))
+            return []
+        nxt = self._next_clock()
+        if nxt is not None:
+            timeout = max(0.0, min(timeout, nxt - time.monotonic()))
+        waitables: dict[Any, _Slot] = {}
+        for s in busy:
+            assert s.conn is not None and s.process is not None
+            waitables[s.conn] = s
+            waitables[s.process.sentinel] = s
+        ready = wait(list(waitables), timeout)
+        events: list[Event] = []
+        for obj in ready:
+            slot = waitables[obj]
+            if slot.trial_id is None:
+                continue
+            if obj is slot.conn:
+                events.extend(self._drain(slot))
+            if slot.trial_id is not None and slot.process is not None \
+                    and not slot.process.is_alive():
+                events.extend(self._drain(slot))
+                if slot.trial_id is not None:
+                    events.append(self._death_event(slot))
+        self._check_clocks()
+        return events
+
+    def _drain(self, slot: _Slot) -> list[Event]:
+        out: list[Event] = []
+        conn = slot.conn
+        assert conn is not None
+        try:
+            while slot.trial_id is not None and conn.poll():
+                ev = self._to_event(slot, conn.recv())
+                if ev is not None:
+                    out.append(ev)
+        except (EOFError, OSError):
+            pass
+        return out
+
+    def _to_event(self, slot: _Slot, msg: tuple[Any, ...]) -> Event | None:
+        kind, trial_id = msg[0], msg[1]
+        worker = f"pid {slot.process.pid if slot.process else '?'} slot {slot.index}"
+        if kind == "report":
+            _, _, step, metrics, ck, at = msg
+            return Event(EventKind.REPORT, trial_id, at, step=step, metrics=metrics,
+                         checkpoint=ck, worker=worker)
+        if slot.kill_reason is not None:
+            return None  # it is being killed; the death event says why
+        self._free(slot)
+        if kind == "finished":
+            _, _, value, metrics, seen, at = msg
+            return Event(EventKind.FINISHED, trial_id, at, metrics=dict(metrics), worker=worker,
+                         value=value, seen=tuple(seen))
+        if kind == "ended":
+            return Event(EventKind.ENDED, trial_id, msg[3], error=msg[2], worker=worker)
+        if kind == "failed":
+            return Event(EventKind.FAILED, trial_id, msg[4], error=msg[2], traceback=msg[3],
+                         worker=worker)
+        raise RuntimeError(f"unknown worker message {kind!r}")
+
+    def _death_event(self, slot: _Slot) -> Event:
+        assert slot.process is not None and slot.trial_id is not None
+        slot.process.join(timeout=1)
+        code = slot.process.exitcode
+        trial_id, reason = slot.trial_id, slot.kill_reason
+        worker = f"pid {slot.process.pid} slot {slot.index}"
+        slot.process = None
+        if slot.conn is not None:
+            slot.conn.close()
+            slot.conn = None
+        self._free(slot)
+        now = time.time()
+        if reason == "timeout":
+            return Event(EventKind.TIMED_OUT, trial_id, now, worker=worker,
+                         error="ran past max_trial_runtime; stopped")
+        if reason == "stop":
+            return Event(EventKind.STOPPED, trial_id, now, worker=worker, error="stopped")
+        return Event(EventKind.FAILED, trial_id, now, worker=worker,
+                     error=f"worker process died: {_signal_name(code)}")
+
+    def shutdown(self) -> None:
+        for s in self._slots:
+            if s.process is None:
+                continue
+            if s.trial_id is None and s.conn is not None:
+                try:
+                    s.conn.send(("exit",))
+                except OSError:
+                    pass
+            elif s.process.pid is not None:
+                try:
+                    os.kill(s.process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + self.grace
+        for s in self._slots:
+            if s.process is None:
+                continue
+            s.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if s.process.is_alive():
+                s.process.kill()
+                s.process.join(timeout=1)
+            if s.conn is not None:
+                s.conn.close()
+            s.process = s.conn = None
+            s.trial_id = None
+        self._by_trial.clear()

@@ -1,0 +1,333 @@
+"""The store: the durable record of jobs, trials, reports, checkpoints, decisions and events.
+
+Only the tuner writes (workers send events). Writes happen inside :meth:`Store.transaction`, a
+unit of work that the tuner opens once per loop iteration, so a burst of events costs one commit.
+
+    >>> store = Store.open("tunelab-runs")                       # doctest: +SKIP
+    >>> with store.transaction() as tx:                           # doctest: +SKIP
+    ...     job = tx.create_job("demo", spec, metric="loss", goal="minimize")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+
+from tunelab.errors import JobNotFound, SpecError, StoreError
+from tunelab.store import schema as t
+from tunelab.store.engine import make_engine, resolve_url
+from tunelab.store.records import (
+    CheckpointRecord,
+    DecisionRow,
+    EventRow,
+    JobRecord,
+    ReportRecord,
+    TrialRecord,
+)
+from tunelab.trial import TrialState, transition
+
+JOB_STATUSES = ("created", "running", "stopping", "stopped", "completed", "failed", "interrupted")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def _loads(s: str | None) -> Any:
+    return None if s is None else json.loads(s)
+
+
+def _num(v: float | None) -> float | None:
+    """NaN/inf are kept out of numeric columns (PostgreSQL and JSON disagree on them)."""
+    return v if v is None or math.isfinite(v) else None
+
+
+class Tx:
+    """One transaction on the store: every write method of the tuner lives here."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.c = conn
+
+    # jobs -----------------------------------------------------------------------------------
+    def create_job(
+        self, name: str, spec: Mapping[str, Any], *, metric: str, goal: str,
+        data: Mapping[str, Any] | None = None,
+    ) -> JobRecord:
+        if self.c.execute(select(t.jobs.c.id).where(t.jobs.c.name == name)).first():
+            raise SpecError.field(
+                "name", "a job name not used in this store", name,
+                f"Use `tunelab resume {name}` to continue it, or pick another name.",
+            )
+        now = time.time()
+        self.c.execute(
+            insert(t.jobs).values(
+                name=name, status="created", metric=metric, goal=goal, spec=_dumps(spec),
+                created_at=now, updated_at=now, stop_requested=False,
+                data=_dumps(dict(data or {})),
+            )
+        )
+        return self.job(name)
+
+    def job(self, name: str) -> JobRecord:
+        row = self.c.execute(select(t.jobs).where(t.jobs.c.name == name)).mappings().first()
+        if row is None:
+            known = [r[0] for r in self.c.execute(select(t.jobs.c.name).limit(20))]
+            hint = f" Known jobs: {', '.join(known)}." if known else " The store has no jobs."
+            raise JobNotFound(f"no tuning job named {name!r} in this store.{hint}")
+        return _job(row)
+
+    def jobs(self) -> list[JobRecord]:
+        rows = self.c.execute(select(t.jobs).order_by(t.jobs.c.created_at)).mappings()
+        return [_job(r) for r in rows]
+
+    def set_job(self, job_id: int, **fields: Any) -> None:
+        if "data" in fields:
+            fields["data"] = _dumps(fields["data"])
+        if "spec" in fields:
+            fields["spec"] = _dumps(fields["spec"])
+        fields["updated_at"] = time.time()
+        self.c.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**fields))
+
+    def acquire_lease(self, job_id: int, owner: str, ttl: float) -> bool:
+        """Take the job's lease if it is free, expired, or already ours."""
+        now = time.time()
+        res = self.c.execute(
+            update(t.jobs)
+            .where(
+                and_(
+                    t.jobs.c.id == job_id,
+                    or_(
+                        t.jobs.c.lease_owner.is_(None),
+                        t.jobs.c.lease_until < now,
+                        t.jobs.c.lease_owner == owner,
+                    ),
+                )
+            )
+            .values(lease_owner=owner, lease_until=now + ttl, updated_at=now)
+        )
+        return bool(res.rowcount)
+
+    def release_lease(self, job_id: int, owner: str) -> None:
+        self.c.execute(
+            update(t.jobs)
+            .where(and_(t.jobs.c.id == job_id, t.jobs.c.lease_owner == owner))
+            .values(lease_owner=None, lease_until=None)
+        )
+
+    # trials ---------------------------------------------------------------------------------
+    def next_trial_number(self, job_id: int) -> int:
+        n = self.c.execute(
+            select(func.max(t.trials.c.number)).where(t.trials.c.job_id == job_id)
+        ).scalar()
+        return 0 if n is None else int(n) + 1
+
+    def create_trial(
+        self, job_id: int, number: int, params: Mapping[str, Any], *, source: str = "strategy",
+        attempt: int = 1, retry_of: int | None = None,
+    ) -> int:
+        res = self.c.execute(
+            insert(t.trials).values(
+                job_id=job_id, number=number, attempt=attempt, retry_of=retry_of, source=source,
+                params=_dumps(dict(params)), state=TrialState.PENDING.value, segments=0,
+                created_at=time.time(), device_seconds=0.0,
+            )
+        )
+        pk = res.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    def set_trial(
+        self, trial_id: int, *, state: TrialState | None = None, current: TrialState | None = None,
+        **fields: Any,
+    ) -> None:
+        """Update a trial; a state change is checked against the legal transitions."""
+        if state is not None:
+            if current is None:
+                row = self.c.execute(
+                    select(t.trials.c.state).where(t.trials.c.id == trial_id)
+                ).first()
+                if row is None:
+                    raise StoreError(f"no trial with id {trial_id}")
+                current = TrialState(row[0])
+            fields["state"] = transition(current, state).value
+        if "params" in fields:
+            fields["params"] = _dumps(dict(fields["params"]))
+        if "value" in fields:
+            fields["value"] = _num(fields["value"])
+        self.c.execute(update(t.trials).where(t.trials.c.id == trial_id).values(**fields))
+
+    def add_report(
+        self, trial_id: int, step: int, value: float | None, metrics: Mapping[str, float],
+        at: float,
+    ) -> None:
+        self.c.execute(
+            insert(t.reports).values(
+                trial_id=trial_id, step=step, value=_num(value),
+                metrics=json.dumps({k: (v if math.isfinite(v) else str(v))
+                                    for k, v in metrics.items()}),
+                at=at,
+            )
+        )
+
+    def add_checkpoint(self, trial_id: int, step: int, path: str, sha256: str, size: int) -> int:
+        res = self.c.execute(
+            insert(t.checkpoints).values(
+                trial_id=trial_id, step=step, path=path, sha256=sha256, size=size,
+                created_at=time.time(), deleted=False,
+            )
+        )
+        pk = res.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    def mark_checkpoint_deleted(self, checkpoint_id: int) -> None:
+        self.c.execute(
+            update(t.checkpoints).where(t.checkpoints.c.id == checkpoint_id).values(deleted=True)
+        )
+
+    def add_decision(
+        self, job_id: int, trial_number: int, step: int, action: str, *, reason: str = "",
+        donor: int | None = None, donor_step: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.c.execute(
+            insert(t.decisions).values(
+                job_id=job_id, trial_number=trial_number, step=step, action=action,
+                reason=reason or None, donor=donor, donor_step=donor_step,
+                params=None if params is None else _dumps(dict(params)), at=time.time(),
+            )
+        )
+
+    def add_event(
+        self, job_id: int, kind: str, message: str = "", *, trial_number: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.c.execute(
+            insert(t.events).values(
+                job_id=job_id, trial_number=trial_number, kind=kind, message=message or None,
+                data=None if data is None else _dumps(dict(data)), at=time.time(),
+            )
+        )
+
+    # reads ----------------------------------------------------------------------------------
+    def trials(self, job_id: int, *, with_reports: bool = True) -> list[TrialRecord]:
+        rows = self.c.execute(
+            select(t.trials).where(t.trials.c.job_id == job_id).order_by(t.trials.c.number)
+        ).mappings()
+        out = [_trial(r) for r in rows]
+        by_id = {tr.id: tr for tr in out}
+        if not out:
+            return out
+        ids = select(t.trials.c.id).where(t.trials.c.job_id == job_id)
+        if with_reports:
+            for r in self.c.execute(
+                select(t.reports).where(t.reports.c.trial_id.in_(ids)).order_by(t.reports.c.id)
+            ).mappings():
+                metrics = {k: float(v) for k, v in json.loads(r["metrics"]).items()}
+                by_id[r["trial_id"]].reports.append(
+                    ReportRecord(r["step"], r["value"], metrics, r["at"])
+                )
+        for r in self.c.execute(
+            select(t.checkpoints).where(t.checkpoints.c.trial_id.in_(ids))
+            .order_by(t.checkpoints.c.id)
+        ).mappings():
+            by_id[r["trial_id"]].checkpoints.append(
+                CheckpointRecord(r["id"], r["step"], r["path"], r["sha256"], r["size"],
+                                 bool(r["deleted"]))
+            )
+        return out
+
+    def decisions(self, job_id: int) -> list[DecisionRow]:
+        rows = self.c.execute(
+            select(t.decisions).where(t.decisions.c.job_id == job_id).order_by(t.decisions.c.id)
+        ).mappings()
+        return [
+            DecisionRow(r["trial_number"], r["step"], r["action"], r["reason"], r["donor"],
+                        r["donor_step"], _loads(r["params"]), r["at"])
+            for r in rows
+        ]
+
+    def events(self, job_id: int, kind: str | None = None) -> list[EventRow]:
+        q = select(t.events).where(t.events.c.job_id == job_id)
+        if kind is not None:
+            q = q.where(t.events.c.kind == kind)
+        rows = self.c.execute(q.order_by(t.events.c.id)).mappings()
+        return [
+            EventRow(r["trial_number"], r["kind"], r["message"], _loads(r["data"]), r["at"])
+            for r in rows
+        ]
+
+
+def _job(r: Any) -> JobRecord:
+    return JobRecord(
+        id=r["id"], name=r["name"], status=r["status"], status_reason=r["status_reason"],
+        metric=r["metric"], goal=r["goal"], spec=json.loads(r["spec"]),
+        created_at=r["created_at"], updated_at=r["updated_at"], ended_at=r["ended_at"],
+        lease_owner=r["lease_owner"], lease_until=r["lease_until"],
+        stop_requested=bool(r["stop_requested"]), data=_loads(r["data"]) or {},
+    )
+
+
+def _trial(r: Any) -> TrialRecord:
+    return TrialRecord(
+        id=r["id"], number=r["number"], attempt=r["attempt"], retry_of=r["retry_of"],
+        source=r["source"], params=json.loads(r["params"]), state=TrialState(r["state"]),
+        value=r["value"], last_step=r["last_step"], segments=r["segments"], error=r["error"],
+        traceback=r["traceback"], worker=r["worker"], created_at=r["created_at"],
+        started_at=r["started_at"], ended_at=r["ended_at"], device_seconds=r["device_seconds"],
+    )
+
+
+class Store:
+    """A tunelab store: a database (SQLite file or PostgreSQL) plus an artifacts folder."""
+
+    def __init__(self, engine: Engine, artifacts: Path, url: str) -> None:
+        self.engine = engine
+        self.artifacts = artifacts
+        self.url = url
+
+    @classmethod
+    def open(cls, store: str | Path | None = None, *, artifacts: str | Path | None = None) -> Store:
+        """Open (creating and migrating if needed) the store at a folder path or URL."""
+        from tunelab.store.engine import DEFAULT_STORE
+
+        url, default_artifacts = resolve_url(store if store is not None else DEFAULT_STORE)
+        return cls(make_engine(url), Path(artifacts) if artifacts else default_artifacts, url)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.engine.begin() as conn:
+            yield Tx(conn)
+
+    def read(self) -> Tx:
+        """A Tx for reads outside a transaction block (each call auto-commits)."""
+        return _ReadTx(self.engine)
+
+    def job_dir(self, job_name: str) -> Path:
+        return self.artifacts / job_name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class _ReadTx(Tx):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __getattribute__(self, name: str) -> Any:
+        attr = object.__getattribute__(self, name)
+        if name.startswith("_") or not callable(attr) or name not in Tx.__dict__:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._engine.begin() as conn:
+                return getattr(Tx(conn), name)(*args, **kwargs)
+
+        return call
