@@ -1,0 +1,529 @@
+"""Image data for the built-in classifier: sources, decoding once, the cache, the split.
+
+Sources (the ``source`` string):
+
+* a folder with one subfolder per class (JPEG, PNG, BMP, GIF, TIFF, WebP; grey or colour; any
+  sizes; files in nested folders of a class count for that class);
+* a CSV manifest ``path,label`` (header optional; relative paths are relative to the CSV);
+* ``builtin:digits`` — scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes),
+  scaled from 0..16 to 0..255.
+
+Every image is decoded once: resized so its shorter side is ``image_size`` and centre-cropped to a
+square, then stored in a uint8 cache on disk (see :mod:`tunelab.vision.cache`) that every trial and
+worker process memory-maps. Default ``image_size``: 8 for ``builtin:digits``; otherwise the median
+shorter side of the images, capped at 128. If every image is grey the data has one channel.
+
+Unreadable or truncated files are skipped and listed (``ImageData.skipped`` and a log file beside
+the cache entry); ``strict=True`` raises :class:`~tunelab.errors.DataError` instead.
+
+The validation split is stratified and fixed by ``seed`` and ``validation_percent``; it is stored
+as its own cache entry laid out train-then-validation, so ``train_x`` and ``val_x`` are both plain
+slices of one memory map, and recorded in ``split.json`` (which file went where).
+
+Example:
+    >>> data = load_image_data("builtin:digits", cache_dir=tmp_path)  # doctest: +SKIP
+    >>> data.train_x.shape, data.channels, len(data.classes)          # doctest: +SKIP
+    (torch.Size([1437, 1, 8, 8]), 1, 10)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from tunelab.errors import DataError, SpecError
+from tunelab.vision.cache import (
+    IMAGES_FILE,
+    cache_key,
+    channel_stats,
+    decode_into,
+    default_cache_dir,
+    map_images,
+    open_or_build,
+)
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+)
+BUILTIN_DIGITS = "builtin:digits"
+MAX_DEFAULT_SIZE = 128
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A decoded, split image data set; the tensors map the on-disk cache (nothing copied).
+
+    Pickling an ``ImageData`` (e.g. to a worker process) sends only the load arguments; the
+    receiver maps the same cache entries instead of receiving a copy of the pixels.
+
+    Example:
+        >>> data = load_image_data("builtin:digits", cache_dir=tmp_path)  # doctest: +SKIP
+        >>> xb = data.train_x[:32]                   # uint8 [32, 1, 8, 8]
+        >>> yb = data.train_y[:32]                   # int64 [32]
+    """
+
+    classes: list[str]
+    channels: int
+    image_size: int
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor | None
+    test_y: torch.Tensor | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    skipped: list[str]
+    split_seed: int
+    source: str
+    validation_percent: float = 20
+    validation: str | None = None
+    test: str | None = None
+    cache_dir: Path | None = None
+    strict: bool = False
+    requested_image_size: int | None = None
+    #: ``split.json``: seed, percent, and the files in each part (None with a validation folder).
+    split_record: Path | None = None
+    #: Text file naming each skipped file and why (None when nothing was skipped).
+    skipped_log: Path | None = None
+    cache_entries: tuple[Path, ...] = field(default=())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {
+            "image_size": self.requested_image_size,
+            "validation_percent": self.validation_percent,
+            "seed": self.split_seed,
+            "cache_dir": self.cache_dir,
+            "strict": self.strict,
+            "validation": self.validation,
+            "test": self.test,
+        }
+        return (_reload, (self.source, kwargs))
+
+
+def _reload(source: str, kwargs: dict[str, Any]) -> ImageData:
+    return load_image_data(source, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Sources: what to decode, with labels
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A list of items to decode. ``open_item(i)`` returns a PIL image (may raise)."""
+
+    name: str
+    classes: list[str]
+    files: list[str]
+    labels: list[int]
+    fingerprint: list[Any]  # what the cache key hashes: paths, sizes, mtimes, labels
+    open_item: Callable[[int], Image.Image]
+
+
+def _file_fingerprint(path: Path) -> list[Any]:
+    try:
+        st = path.stat()
+        return [str(path), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [str(path), -1, -1]  # listed as skipped when decoded
+
+
+def _open_path(files: list[str]) -> Callable[[int], Image.Image]:
+    return lambda i: Image.open(files[i])
+
+
+def _folder_source(folder: Path, what: str) -> _Source:
+    if not folder.is_dir():
+        raise DataError(
+            f"The {what} must be a folder with one subfolder per class, a .csv manifest or "
+            f"{BUILTIN_DIGITS!r}; got {str(folder)!r}, which does not exist. Check the path."
+        )
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        loose = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+        hint = (
+            f" It holds {len(loose)} images directly; move them into one subfolder per class."
+            if loose
+            else " It is empty."
+        )
+        raise DataError(
+            f"The {what} folder must hold one subfolder per class; got {str(folder)!r} with no "
+            f"subfolders.{hint}"
+        )
+    files: list[str] = []
+    labels: list[int] = []
+    for label, class_dir in enumerate(class_dirs):
+        found = sorted(
+            p
+            for p in class_dir.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS
+            and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
+            and p.is_file()
+        )
+        if not found:
+            raise DataError(
+                f"Every class folder must hold images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
+                f"got none in {str(class_dir)!r}. Add images or remove the folder."
+            )
+        files += [str(p) for p in found]
+        labels += [label] * len(found)
+    classes = [d.name for d in class_dirs]
+    fingerprint = [[*_file_fingerprint(Path(f)), labels[i]] for i, f in enumerate(files)]
+    return _Source(str(folder), classes, files, labels, fingerprint, _open_path(files))
+
+
+def _csv_source(manifest: Path, what: str) -> _Source:
+    try:
+        with manifest.open(newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"The {what} manifest {str(manifest)!r} could not be read: {exc}.") from exc
+    if rows and [c.strip().lower() for c in rows[0]] == ["path", "label"]:
+        rows = rows[1:]
+    if not rows:
+        raise DataError(
+            f"The {what} manifest must list images as `path,label` rows; got an empty file "
+            f"{str(manifest)!r}. Add one row per image."
+        )
+    pairs: list[tuple[str, str]] = []
+    for n, row in enumerate(rows, start=1):
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise DataError(
+                f"Every row of the manifest {str(manifest)!r} must be `path,label`; row {n} is "
+                f"{','.join(row)!r}. Quote paths that contain commas."
+            )
+        path = Path(row[0].strip())
+        if not path.is_absolute():
+            path = manifest.parent / path
+        pairs.append((str(path), row[1].strip()))
+    classes = sorted({label for _, label in pairs})
+    index = {c: i for i, c in enumerate(classes)}
+    files = [p for p, _ in pairs]
+    labels = [index[c] for _, c in pairs]
+    fingerprint = [[*_file_fingerprint(Path(f)), labels[i]] for i, f in enumerate(files)]
+    return _Source(str(manifest), classes, files, labels, fingerprint, _open_path(files))
+
+
+def _digits_source() -> _Source:
+    import sklearn
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    pixels = np.rint(np.asarray(bunch.images, dtype=np.float64) * (255.0 / 16.0))
+    images = np.clip(pixels, 0, 255).astype(np.uint8)
+    labels = [int(t) for t in bunch.target]
+    files = [f"{BUILTIN_DIGITS}#{i}" for i in range(len(labels))]
+    return _Source(
+        BUILTIN_DIGITS,
+        [str(d) for d in range(10)],
+        files,
+        labels,
+        [BUILTIN_DIGITS, sklearn.__version__, len(labels)],
+        lambda i: Image.fromarray(images[i], mode="L"),
+    )
+
+
+def _resolve_source(source: str, what: str) -> _Source:
+    if not isinstance(source, str | os.PathLike) or not str(source).strip():
+        raise SpecError.field(
+            what, f"a folder, a .csv manifest or {BUILTIN_DIGITS!r}", source, "Pass a path."
+        )
+    text = str(source).strip()
+    if text == BUILTIN_DIGITS:
+        return _digits_source()
+    if text.startswith("builtin:"):
+        raise SpecError.field(what, f"{BUILTIN_DIGITS!r} for a built-in data set", text)
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".csv":
+        if not path.is_file():
+            raise DataError(f"The {what} manifest {text!r} does not exist. Check the path.")
+        return _csv_source(path.resolve(), what)
+    return _folder_source(path.resolve(), what)
+
+
+def _relabel(src: _Source, classes: list[str], what: str) -> _Source:
+    """Map a validation/test source's labels onto the training classes."""
+    unknown = sorted(set(src.classes) - set(classes))
+    if unknown:
+        raise DataError(
+            f"The {what} classes must be among the training classes {classes}; got "
+            f"{unknown} in {src.name!r}. Rename or remove those classes."
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    labels = [index[src.classes[y]] for y in src.labels]
+    fingerprint = [[*fp[:-1], labels[i]] for i, fp in enumerate(src.fingerprint)]
+    return _Source(src.name, classes, src.files, labels, fingerprint, src.open_item)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+def _median_short_side(src: _Source) -> int:
+    sides: list[int] = []
+    for i in range(len(src.files)):
+        try:
+            with src.open_item(i) as im:
+                sides.append(min(im.size))
+        except Exception:  # unreadable files are reported when decoded
+            continue
+    if not sides:
+        return 64
+    return int(min(MAX_DEFAULT_SIZE, max(1, int(np.median(sides)))))
+
+
+def _decoded(src: _Source, size: int | None, root: Path) -> tuple[torch.Tensor, dict[str, Any]]:
+    key = cache_key({"kind": "decoded", "items": src.fingerprint, "image_size": size or "auto"})
+
+    def build(folder: Path) -> dict[str, Any]:
+        resolved = size if size is not None else _median_short_side(src)
+        log.info("decoding %d images from %s at %dx%d", len(src.files), src.name, resolved,
+                 resolved)
+        return decode_into(folder, src.files, src.labels, src.open_item, resolved,
+                           workers=min(8, os.cpu_count() or 1))
+
+    return open_or_build(root, key, build)
+
+
+# --------------------------------------------------------------------------------------------
+# The stratified split
+
+
+def stratified_split(
+    labels: np.ndarray[Any, Any], classes: list[str], validation_percent: float, seed: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Split indices into (train, validation), stratified by label, fixed by ``seed``.
+
+    Each class keeps ``round(n * percent / 100)`` images for validation, at least one, and at
+    least one for training, so every class appears in both parts.
+
+    Example:
+        >>> y = np.array([0] * 10 + [1] * 5)
+        >>> tr, va = stratified_split(y, ["a", "b"], 20, seed=0)
+        >>> len(tr), len(va), sorted(set(y[va]))
+        (12, 3, [0, 1])
+    """
+    counts = np.bincount(labels, minlength=len(classes))
+    short = [f"{classes[c]!r} ({int(n)})" for c, n in enumerate(counts) if n < 2]
+    if short:
+        raise DataError(
+            "Every class needs at least 2 readable images to appear in both the training and the "
+            f"validation part (validation_percent={validation_percent:g}); got too few for "
+            f"{', '.join(short)}. Add images to those classes, or pass a separate validation "
+            "folder."
+        )
+    rng = np.random.default_rng(seed)
+    val_parts = []
+    for c in range(len(classes)):
+        members = np.flatnonzero(labels == c)
+        n_val = round(len(members) * validation_percent / 100.0)
+        n_val = min(max(n_val, 1), len(members) - 1)
+        val_parts.append(rng.permutation(members)[:n_val])
+    val = np.sort(np.concatenate(val_parts))
+    train = np.setdiff1d(np.arange(len(labels)), val, assume_unique=True)
+    return train, val
+
+
+def _split_layout(
+    images: torch.Tensor, meta: dict[str, Any], classes: list[str], percent: float, seed: int,
+    root: Path,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The decoded images re-laid as [train..., validation...] (one copy per seed, no decoding)."""
+    labels = np.asarray(meta["labels"], dtype=np.int64)
+    train, val = stratified_split(labels, classes, percent, seed)
+    key = cache_key({"kind": "split", "of": Path(meta["entry"]).name, "seed": seed,
+                     "percent": percent})
+
+    def build(folder: Path) -> dict[str, Any]:
+        order = np.concatenate([train, val])
+        shape = (len(order), *images.shape[1:])
+        out = np.memmap(folder / IMAGES_FILE, dtype=np.uint8, mode="w+", shape=shape)
+        src = images.numpy()
+        for start in range(0, len(order), 1024):
+            rows = np.sort(order[start : start + 1024])  # sorted reads; order restored below
+            pos = np.searchsorted(rows, order[start : start + 1024])
+            out[start : start + len(rows)] = src[rows][pos]
+        out.flush()
+        del out
+        files = meta["files"]
+        mean, std = channel_stats(map_images(folder / IMAGES_FILE, shape)[: len(train)])
+        record = {
+            "seed": seed,
+            "validation_percent": percent,
+            "train": [files[i] for i in train],
+            "validation": [files[i] for i in val],
+        }
+        (folder / "split.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+        return {
+            "shape": list(shape),
+            "n_train": len(train),
+            "labels": labels[order].tolist(),
+            "mean": mean,
+            "std": std,
+        }
+
+    return open_or_build(root, key, build)
+
+
+# --------------------------------------------------------------------------------------------
+# The entry point
+
+
+def _check_args(image_size: int | None, validation_percent: float, seed: int) -> None:
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or not 4 <= image_size
+        <= 1024
+    ):
+        raise SpecError.field(
+            "image_size", "an integer from 4 to 1024, or None for the default", image_size
+        )
+    if isinstance(validation_percent, bool) or not isinstance(validation_percent, int | float) \
+            or not 0 < validation_percent < 100:
+        raise SpecError.field(
+            "validation_percent", "a number between 0 and 100 (exclusive)", validation_percent,
+            "Use e.g. 20, or pass a separate validation folder.",
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError.field("seed", "a non-negative integer", seed)
+
+
+def _as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """A grey part of a colour data set is shown as 3 equal channels (a view, not a copy)."""
+    return x.expand(-1, channels, -1, -1) if x.shape[1] != channels else x
+
+
+def load_image_data(
+    source: str,
+    *,
+    image_size: int | None = None,
+    validation_percent: float = 20,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    strict: bool = False,
+    validation: str | None = None,
+    test: str | None = None,
+) -> ImageData:
+    """Load (decoding only on the first call) an image data set, split for one tuning job.
+
+    Args:
+        source: a class-per-subfolder folder, a ``path,label`` .csv manifest, or
+            ``"builtin:digits"``.
+        image_size: square side after resizing; None means 8 for digits, otherwise the median
+            shorter side of the images capped at 128.
+        validation_percent: share of each class held out for validation (stratified), ignored
+            when ``validation`` is given.
+        seed: fixes the split; use the tuning job's seed so every trial sees the same split.
+        cache_dir: cache root; default ``$TUNELAB_CACHE_DIR`` or ``~/.cache/tunelab``.
+        strict: raise :class:`DataError` on any unreadable image instead of skipping it.
+        validation, test: optional folders (or manifests) with the same class names.
+
+    Example:
+        >>> data = load_image_data("builtin:digits", cache_dir=tmp_path)  # doctest: +SKIP
+        >>> len(data.train_y) + len(data.val_y)                          # doctest: +SKIP
+        1797
+    """
+    _check_args(image_size, validation_percent, seed)
+    root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir())
+    root = root / "images"
+    src = _resolve_source(source, "source")
+    if len(src.classes) < 2:
+        raise DataError(
+            f"A classifier needs at least 2 classes; got {len(src.classes)} "
+            f"({', '.join(map(repr, src.classes))}) in {src.name!r}. Add a folder (or label) per "
+            "class."
+        )
+    images, meta = _decoded(src, image_size, root)
+    size = int(meta["image_size"])
+    if images.shape[0] == 0:
+        raise DataError(
+            f"The source must hold readable images; none of the {len(src.files)} files in "
+            f"{src.name!r} could be decoded (see {Path(meta['entry']) / 'skipped.txt'})."
+        )
+    entries = [Path(meta["entry"])]
+    skipped = list(meta["skipped"])
+    logs = [Path(meta["entry"]) / "skipped.txt"] if skipped else []
+
+    parts: dict[str, tuple[torch.Tensor, torch.Tensor] | None] = {"validation": None, "test": None}
+    for what, given in (("validation", validation), ("test", test)):
+        if given is None:
+            continue
+        other = _relabel(_resolve_source(given, what), src.classes, what)
+        x, m = _decoded(other, size, root)
+        if x.shape[0] == 0:
+            raise DataError(f"The {what} set {other.name!r} holds no readable images.")
+        parts[what] = (x, torch.tensor(m["labels"], dtype=torch.int64))
+        entries.append(Path(m["entry"]))
+        skipped += m["skipped"]
+        if m["skipped"]:
+            logs.append(Path(m["entry"]) / "skipped.txt")
+
+    if strict and skipped:
+        shown = "\n  ".join(skipped[:10]) + ("\n  ..." if len(skipped) > 10 else "")
+        raise DataError(
+            f"With strict: true every image must be readable; {len(skipped)} could not be "
+            f"decoded:\n  {shown}\nFix or remove them, or set strict: false to skip them."
+        )
+    if skipped:
+        log.warning("skipped %d unreadable image files (listed in %s)", len(skipped),
+                    ", ".join(map(str, logs)))
+
+    split_record: Path | None = None
+    if parts["validation"] is None:
+        laid, lmeta = _split_layout(images, meta, src.classes, float(validation_percent), seed,
+                                    root)
+        n_train = int(lmeta["n_train"])
+        labels = torch.tensor(lmeta["labels"], dtype=torch.int64)
+        train_x, val_x = laid[:n_train], laid[n_train:]
+        train_y, val_y = labels[:n_train], labels[n_train:]
+        mean, std = lmeta["mean"], lmeta["std"]
+        split_record = Path(lmeta["entry"]) / "split.json"
+        entries.append(Path(lmeta["entry"]))
+    else:
+        train_x, train_y = images, torch.tensor(meta["labels"], dtype=torch.int64)
+        val_x, val_y = parts["validation"]
+        mean, std = meta["mean"], meta["std"]
+        if len(set(train_y.tolist())) < 2:
+            raise DataError(f"The training set {src.name!r} needs readable images of 2 classes.")
+
+    test_x, test_y = parts["test"] if parts["test"] is not None else (None, None)
+    channels = max(int(t.shape[1]) for t in (train_x, val_x, test_x) if t is not None)
+    if len(mean) != channels:
+        mean, std = mean * channels, std * channels
+    return ImageData(
+        classes=list(src.classes),
+        channels=channels,
+        image_size=size,
+        train_x=_as_channels(train_x, channels),
+        train_y=train_y,
+        val_x=_as_channels(val_x, channels),
+        val_y=val_y,
+        test_x=None if test_x is None else _as_channels(test_x, channels),
+        test_y=test_y,
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
+        skipped=skipped,
+        split_seed=seed,
+        source=source,
+        validation_percent=validation_percent,
+        validation=validation,
+        test=test,
+        cache_dir=Path(cache_dir) if cache_dir is not None else None,
+        strict=strict,
+        requested_image_size=image_size,
+        split_record=split_record,
+        skipped_log=logs[0] if logs else None,
+        cache_entries=tuple(entries),
+    )
