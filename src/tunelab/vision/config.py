@@ -1,0 +1,295 @@
+"""The built-in image classifier's hyperparameters: one validated dataclass and a default space.
+
+Every hyperparameter has one home, :class:`TrainConfig`, built from the flat ``params`` dict a
+trial receives (search values with the static values merged in). Each can be fixed in a spec or
+searched::
+
+    train:
+      builtin: image-classifier
+      data: ./images
+      epochs: 20
+    search_space:
+      learning_rate: {type: float, low: 1.0e-4, high: 0.1, scale: log}
+
+>>> TrainConfig.from_params({"data": "builtin:digits", "learning_rate": 0.01}).learning_rate
+0.01
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunelab.errors import SpecError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LR_SCHEDULES = ("constant", "step", "cosine")
+MODELS = ("cnn", "resnet")
+ACTIVATIONS = ("relu", "gelu", "silu")
+
+# Keys a spec may carry next to the hyperparameters; they name the objective, not a setting.
+_IGNORED_KEYS = frozenset({"builtin"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyperparameter of the built-in trainer, with practitioner defaults.
+
+    Data: ``data`` (folder, .csv manifest or ``builtin:digits``), ``batch_size`` (int or
+    ``"auto"``: the largest power of two that fits ``auto_batch_memory_mb`` on CPU or the GPU's
+    memory), ``epochs``, ``validation_percent``, ``image_size`` (None: the data's own),
+    ``split_seed`` (the same for every trial of a job, so all are judged on the same images).
+    Optimisation: ``optimizer`` (sgd with ``momentum``/``nesterov``, adam, adamw),
+    ``learning_rate``, ``lr_schedule`` (constant, step with ``step_epochs``/``gamma``, cosine),
+    ``warmup_epochs``, ``weight_decay``, ``l1``, ``label_smoothing``.
+    Model: ``model`` (cnn or resnet), ``width``, ``depth``, ``dropout``, ``activation``,
+    ``pretrained`` (path to local weights).
+    Augmentation: ``hflip``, ``random_resized_crop`` with ``crop_scale``/``crop_ratio``,
+    ``brightness``, ``contrast``, ``saturation``, ``hue``.
+    Early stopping: ``early_stop``, ``patience``, ``min_delta`` (on validation loss).
+    """
+
+    data: str | None = None
+    cache_dir: str | None = None
+    batch_size: int | str = 64
+    auto_batch_memory_mb: int = 2048
+    epochs: int = 10
+    validation_percent: float = 20.0
+    image_size: int | None = None
+    split_seed: int = 0
+
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = True
+    lr_schedule: str = "cosine"
+    step_epochs: int = 10
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    weight_decay: float = 5e-4
+    l1: float = 0.0
+    label_smoothing: float = 0.0
+
+    model: str = "cnn"
+    width: int = 32
+    depth: int = 2
+    dropout: float = 0.0
+    activation: str = "relu"
+    pretrained: str | None = None
+
+    hflip: bool = False
+    random_resized_crop: bool = False
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    hue: float = 0.0
+
+    early_stop: bool = False
+    patience: int = 5
+    min_delta: float = 0.0
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The hyperparameter names a spec may use."""
+        return [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TrainConfig:
+        """Build and validate a config from a trial's flat ``params`` dict.
+
+        Unknown keys raise :class:`SpecError` naming the key with a "did you mean" suggestion.
+        ``early_stop`` may also be a mapping ``{patience: 3, min_delta: 0.001}``.
+        """
+        if not isinstance(params, Mapping):
+            raise SpecError.field("train", "a mapping of hyperparameters", params)
+        known = set(cls.names())
+        values: dict[str, Any] = {}
+        for key, value in params.items():
+            if key in _IGNORED_KEYS:
+                continue
+            if key not in known:
+                close = difflib.get_close_matches(str(key), sorted(known), n=1)
+                hint = f"Did you mean `{close[0]}`?" if close else "See TrainConfig for the names."
+                raise SpecError.field(
+                    f"train.{key}", "a hyperparameter of the built-in trainer", key, hint
+                )
+            values[key] = value
+        es = values.get("early_stop")
+        if isinstance(es, Mapping):
+            values["early_stop"] = True
+            for k, v in es.items():
+                if k not in ("patience", "min_delta"):
+                    raise SpecError.field(
+                        f"train.early_stop.{k}", "patience or min_delta", k,
+                        "Write early_stop: {patience: 5, min_delta: 0.0}.",
+                    )
+                values[k] = v
+        return cls(**{k: _coerce(k, v) for k, v in values.items()})._validated()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (tuples as lists), as stored in checkpoints."""
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        d["crop_scale"] = list(self.crop_scale)
+        d["crop_ratio"] = list(self.crop_ratio)
+        return d
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)._validated()
+
+    def _validated(self) -> TrainConfig:
+        if self.data is not None and not isinstance(self.data, str):
+            raise SpecError.field("train.data", "a folder, a .csv manifest or builtin:digits",
+                                  self.data)
+        if isinstance(self.batch_size, str):
+            if self.batch_size != "auto":
+                raise SpecError.field("train.batch_size", "a positive integer or 'auto'",
+                                      self.batch_size)
+        elif self.batch_size < 1:
+            raise SpecError.field("train.batch_size", "a positive integer or 'auto'",
+                                  self.batch_size)
+        _positive("epochs", self.epochs)
+        _positive("auto_batch_memory_mb", self.auto_batch_memory_mb)
+        _positive("width", self.width)
+        _positive("depth", self.depth)
+        _positive("step_epochs", self.step_epochs)
+        _positive("patience", self.patience)
+        _positive("learning_rate", self.learning_rate)
+        if self.image_size is not None:
+            _positive("image_size", self.image_size)
+        if not 0 < self.validation_percent < 100:
+            raise SpecError.field("train.validation_percent", "between 0 and 100 (exclusive)",
+                                  self.validation_percent)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choice("model", self.model, MODELS)
+        _choice("activation", self.activation, ACTIVATIONS)
+        for name in ("weight_decay", "l1", "warmup_epochs", "min_delta", "brightness",
+                     "contrast", "saturation"):
+            if getattr(self, name) < 0:
+                raise SpecError.field(f"train.{name}", ">= 0", getattr(self, name))
+        for name, hi in (("dropout", 1.0), ("label_smoothing", 1.0), ("momentum", 1.0),
+                         ("gamma", 1.0 + 1e-12)):
+            v = getattr(self, name)
+            if not 0 <= v < hi:
+                raise SpecError.field(f"train.{name}", f"in [0, {hi:g})", v)
+        if not 0 <= self.hue <= 0.5:
+            raise SpecError.field("train.hue", "in [0, 0.5]", self.hue)
+        lo, hi = self.crop_scale
+        if not 0 < lo <= hi <= 1:
+            raise SpecError.field("train.crop_scale", "0 < min <= max <= 1", list(self.crop_scale),
+                                  "Give one number (the minimum scale) or [min, max].")
+        rlo, rhi = self.crop_ratio
+        if not 0 < rlo <= rhi:
+            raise SpecError.field("train.crop_ratio", "0 < min <= max", list(self.crop_ratio))
+        return self
+
+
+_INTS = {"epochs", "width", "depth", "step_epochs", "patience", "split_seed",
+         "auto_batch_memory_mb"}
+_FLOATS = {"validation_percent", "learning_rate", "momentum", "gamma", "warmup_epochs",
+           "weight_decay", "l1", "label_smoothing", "dropout", "brightness", "contrast",
+           "saturation", "hue", "min_delta"}
+_BOOLS = {"nesterov", "hflip", "random_resized_crop", "early_stop"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn spec values (YAML, CLI ``--set`` strings, searched floats) into the field's type."""
+    where = f"train.{name}"
+    if name in _BOOLS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no",
+                                                        "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        raise SpecError.field(where, "true or false", value)
+    if name in _INTS or name in ("batch_size", "image_size"):
+        if name == "batch_size" and value == "auto":
+            return value
+        if name == "image_size" and value is None:
+            return None
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise SpecError.field(where, "an integer", value) from None
+        if isinstance(value, bool) or f != int(f):
+            raise SpecError.field(where, "an integer", value)
+        return int(f)
+    if name in _FLOATS:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise SpecError.field(where, "a number", value) from None
+    if name in ("crop_scale", "crop_ratio"):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            try:
+                v = float(value)
+            except ValueError:
+                raise SpecError.field(where, "a number or [min, max]", value) from None
+            # One number: the minimum scale, or the largest aspect ratio r (range 1/r..r).
+            return (v, 1.0) if name == "crop_scale" else (min(v, 1 / v), max(v, 1 / v))
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            try:
+                return (float(value[0]), float(value[1]))
+            except (TypeError, ValueError):
+                pass
+        raise SpecError.field(where, "a number or [min, max]", value)
+    if name in ("optimizer", "lr_schedule", "model", "activation"):
+        if not isinstance(value, str):
+            raise SpecError.field(where, "a string", value)
+        return value.lower()
+    if name in ("data", "cache_dir", "pretrained"):
+        return None if value is None else str(value)
+    return value
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise SpecError.field(f"train.{name}", "> 0", value)
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        close = difflib.get_close_matches(value, options, n=1)
+        hint = f"Did you mean `{close[0]}`?" if close else ""
+        raise SpecError.field(f"train.{name}", f"one of {list(options)}", value, hint)
+
+
+def default_search_space(*, image_size: int | None = None) -> dict[str, dict[str, Any]]:
+    """A spec-style search space that suits both 8x8 digits and photo-size images.
+
+    Learning rate and weight decay on log scales, regularisation (dropout, label smoothing),
+    model width, and flip augmentation as a choice (it helps photos, hurts digits). Larger
+    images (``image_size`` >= 64) also search ``model`` and the crop augmentation.
+    """
+    space: dict[str, dict[str, Any]] = {
+        "learning_rate": {"type": "float", "low": 3e-4, "high": 1e-2, "scale": "log"},
+        "weight_decay": {"type": "float", "low": 1e-5, "high": 1e-1, "scale": "log"},
+        "batch_size": {"type": "choice", "values": [32, 64, 128]},
+        "width": {"type": "choice", "values": [16, 32, 64]},
+        "depth": {"type": "int", "low": 1, "high": 3},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+        "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2},
+        "hflip": {"type": "choice", "values": [False, True]},
+    }
+    if image_size is not None and image_size >= 64:
+        space["model"] = {"type": "choice", "values": ["cnn", "resnet"]}
+        space["random_resized_crop"] = {"type": "choice", "values": [False, True]}
+    return space
+
+
+def default_static_params() -> dict[str, Any]:
+    """Static values that go with :func:`default_search_space` (what ``tune --data`` prints)."""
+    return {"optimizer": "adamw", "lr_schedule": "cosine", "warmup_epochs": 1.0, "epochs": 15}

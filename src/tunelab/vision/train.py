@@ -1,0 +1,247 @@
+"""The built-in image classifier, an objective like any other: ``train(params, trial)``.
+
+Reads top to bottom: a config, a pure learning-rate function, the data, the model, one loop that
+trains an epoch, evaluates, saves one checkpoint dict and calls ``trial.report()``. A scheduler
+may end the segment at any report (``TrialInterrupted`` propagates); a later segment resumes from
+the checkpoint — this trial's own, or a donor's for PBT, with this trial's (new) hyperparameters
+applied on top: the learning rate comes from :func:`lr_at` with the new config, and weight decay,
+momentum and dropout are set from the new config after the optimizer state is loaded.
+
+On CPU the same seed gives the same metrics, and 2 epochs straight equal 1 epoch + resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tunelab.errors import ObjectiveError
+from tunelab.objectives.context import TrialContext
+from tunelab.vision.augment import AugmentConfig, build_augment
+from tunelab.vision.batch_size import auto_batch_size
+from tunelab.vision.config import TrainConfig
+from tunelab.vision.data import ImageData, load_image_data
+from tunelab.vision.models import build_model, load_pretrained
+
+log = logging.getLogger("tunelab.vision")
+EVAL_BATCH = 512
+CHECKPOINT_FORMAT = 1
+
+
+def lr_at(epoch: float, cfg: TrainConfig) -> float:
+    """Learning rate at fractional ``epoch`` (the middle of a step: ``e + (i + 0.5) / steps``).
+
+    Linear warm-up over ``warmup_epochs``, then ``constant``, ``step`` (times ``gamma`` every
+    ``step_epochs``) or ``cosine`` (to zero at ``epochs``).
+    """
+    if epoch < cfg.warmup_epochs:
+        return cfg.learning_rate * epoch / cfg.warmup_epochs
+    if cfg.lr_schedule == "step":
+        return cfg.learning_rate * cfg.gamma ** math.floor(epoch / cfg.step_epochs)
+    if cfg.lr_schedule == "cosine":
+        span = max(cfg.epochs - cfg.warmup_epochs, 1e-9)
+        progress = min((epoch - cfg.warmup_epochs) / span, 1.0)
+        return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return cfg.learning_rate
+
+
+def make_model(cfg: TrainConfig, channels: int, num_classes: int, image_size: int) -> nn.Module:
+    """The model a config describes (the same call rebuilds it for export)."""
+    return build_model(cfg.model, in_channels=channels, num_classes=num_classes,
+                       image_size=image_size, width=cfg.width, depth=cfg.depth,
+                       dropout=cfg.dropout, activation=cfg.activation)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Two parameter groups: weights decay, biases and norm parameters don't."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups: list[dict[str, Any]] = [{"params": decay}, {"params": no_decay}]
+    if cfg.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            groups, lr=cfg.learning_rate, momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0)
+    elif cfg.optimizer == "adam":
+        opt = torch.optim.Adam(groups, lr=cfg.learning_rate)
+    else:
+        opt = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    apply_hyperparameters(opt, model, cfg)
+    return opt
+
+
+def apply_hyperparameters(opt: torch.optim.Optimizer, model: nn.Module, cfg: TrainConfig) -> None:
+    """Set ``cfg``'s weight decay, momentum and dropout on a (possibly restored) optimizer/model."""
+    for i, group in enumerate(opt.param_groups):
+        group["weight_decay"] = cfg.weight_decay if i == 0 else 0.0
+        if cfg.optimizer == "sgd":
+            group["momentum"] = cfg.momentum
+            group["nesterov"] = cfg.nesterov and cfg.momentum > 0
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = cfg.dropout
+
+
+def _use_assigned_threads() -> None:
+    # The executor assigns each worker slot its CPU threads through OMP_NUM_THREADS; follow it.
+    assigned = os.environ.get("OMP_NUM_THREADS", "")
+    if assigned.isdigit() and int(assigned) > 0 and torch.get_num_threads() != int(assigned):
+        torch.set_num_threads(int(assigned))
+
+
+def _augment_config(cfg: TrainConfig, channels: int) -> AugmentConfig:
+    saturation, hue = cfg.saturation, cfg.hue
+    if channels == 1 and (saturation or hue):
+        log.warning("notice: the images are monochrome; saturation and hue jitter are off.")
+        saturation = hue = 0.0
+    return AugmentConfig(hflip=cfg.hflip, random_resized_crop=cfg.random_resized_crop,
+                         crop_scale=cfg.crop_scale, crop_ratio=cfg.crop_ratio,
+                         brightness=cfg.brightness, contrast=cfg.contrast,
+                         saturation=saturation, hue=hue)
+
+
+def evaluate_split(model: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
+                   std: torch.Tensor, device: torch.device) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on uint8 images (no augmentation)."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(y), EVAL_BATCH):
+            xb = x_u8[i:i + EVAL_BATCH].to(device, torch.float32).div_(255).sub_(mean).div_(std)
+            yb = y[i:i + EVAL_BATCH].to(device)
+            logits = model(xb)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += int((logits.argmax(1) == yb).sum().item())
+    n = max(len(y), 1)
+    return loss_sum / n, correct / n
+
+
+def _rng_state(gen: torch.Generator, device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
+    """Train the built-in classifier with ``params``; report each epoch; return the last metrics.
+
+    ``params`` holds :class:`TrainConfig` keys (``data`` is required). Each epoch reports
+    ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``lr``,
+    ``images_per_second`` and ``epoch_seconds``, after saving a checkpoint.
+    """
+    cfg = TrainConfig.from_params(params)
+    if not cfg.data:
+        raise ObjectiveError("The built-in trainer needs `data:` (a folder, a .csv manifest or "
+                             "builtin:digits); got none. Add `data: ./images` to `train:`.")
+    _use_assigned_threads()
+    device = torch.device(trial.device)
+    torch.manual_seed(trial.seed)
+    gen = torch.Generator().manual_seed(trial.seed)
+
+    # Data: decoded once into the shared uint8 cache; the split is fixed by split_seed per job.
+    data: ImageData = load_image_data(cfg.data, image_size=cfg.image_size,
+                                      validation_percent=cfg.validation_percent,
+                                      seed=cfg.split_seed, cache_dir=cfg.cache_dir)
+    n_classes, channels, size = len(data.classes), data.channels, data.image_size
+    train_x, train_y = data.train_x.to(device), data.train_y.to(device)
+    mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+    augment = build_augment(_augment_config(cfg, channels), channels)
+
+    # Model and optimizer, then the checkpoint (own or a donor's) with cfg applied on top.
+    model = make_model(cfg, channels, n_classes, size)
+    batch_size = cfg.batch_size if isinstance(cfg.batch_size, int) else auto_batch_size(
+        lambda: make_model(cfg, channels, n_classes, size), (channels, size, size), n_classes,
+        device=device, n_train=len(train_y), memory_mb=cfg.auto_batch_memory_mb)
+    if cfg.pretrained:
+        load_pretrained(model, cfg.pretrained)
+    model.to(device)
+    opt = make_optimizer(model, cfg)
+    start_epoch, best_val, bad_epochs = 0, math.inf, 0
+    state = trial.load_checkpoint()
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError) as e:
+            raise ObjectiveError(
+                f"The checkpoint {trial.restore_from} does not fit this model ({e}). Don't search "
+                "model shape (model, width, depth) with a scheduler that copies trials (PBT)."
+            ) from None
+        if state["config"]["optimizer"] == cfg.optimizer:
+            opt.load_state_dict(state["optimizer"])
+        apply_hyperparameters(opt, model, cfg)
+        start_epoch = int(state["epoch"])
+        best_val, bad_epochs = state["early_stop"]
+        if state["trial"] == trial.number:
+            torch.set_rng_state(state["rng"]["torch"])
+            gen.set_state(state["rng"]["shuffle"])
+            if device.type == "cuda" and "cuda" in state["rng"]:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        else:  # a donor's state (PBT): continue with this trial's own random stream
+            torch.manual_seed(trial.seed * 100_003 + start_epoch)
+            gen.manual_seed(trial.seed * 100_003 + start_epoch)
+
+    n = len(train_y)
+    steps = max(n // batch_size, 1)  # drop the ragged last batch: BatchNorm needs > 1 sample
+    l1_params = [p for p in model.parameters() if p.ndim >= 2] if cfg.l1 > 0 else []
+    metrics: dict[str, float] = {}
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen, lr = 0, cfg.learning_rate
+        for i in range(steps):
+            lr = lr_at(epoch + (i + 0.5) / steps, cfg)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = perm[i * batch_size:(i + 1) * batch_size]
+            x = augment(train_x[idx].to(torch.float32).div_(255)).sub_(mean).div_(std)
+            y = train_y[idx]
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            if l1_params:
+                loss = loss + cfg.l1 * sum(p.abs().sum() for p in l1_params)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+        train_seconds = time.perf_counter() - t0
+        train_loss = loss_sum.item() / max(seen, 1)
+        metrics = {"train_loss": train_loss, "train_accuracy": correct.item() / max(seen, 1)}
+        if len(data.val_y):
+            val_loss, val_acc = evaluate_split(model, data.val_x, data.val_y, mean, std, device)
+            metrics |= {"val_loss": val_loss, "val_accuracy": val_acc}
+        metrics |= {"lr": lr, "images_per_second": seen / max(train_seconds, 1e-9),
+                    "epoch_seconds": time.perf_counter() - t0}
+        diverged = not math.isfinite(train_loss)
+        watched = metrics.get("val_loss", train_loss)
+        if watched < best_val - cfg.min_delta:
+            best_val, bad_epochs = watched, 0
+        else:
+            bad_epochs += 1
+        if not diverged:
+            trial.save_checkpoint({
+                "format": CHECKPOINT_FORMAT, "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "scheduler": {"lr_schedule": cfg.lr_schedule,
+                                                              "lr": lr},
+                "epoch": epoch + 1, "rng": _rng_state(gen, device), "config": cfg.to_dict(),
+                "early_stop": (best_val, bad_epochs), "trial": trial.number, "seed": trial.seed,
+                "data": {"classes": list(data.classes), "channels": channels, "image_size": size,
+                         "mean": list(data.mean), "std": list(data.std)},
+                "metrics": dict(metrics), "batch_size": batch_size,
+            }, step=epoch + 1)
+        trial.report(step=epoch + 1, **metrics)
+        if diverged or (cfg.early_stop and bad_epochs >= cfg.patience):
+            break
+    return metrics
