@@ -1,0 +1,411 @@
+"""Bayesian optimisation: a GP surrogate and log expected improvement, on BoTorch.
+
+How a call to ``ask(history, n)`` decides (a pure function of seed, options and history):
+
+1. **Initial design.** The first ``n_initial`` configurations follow a scrambled Sobol sequence
+   (default ``max(6, 2 × number of parameters)``, fewer when a warm start brings observations).
+2. **Data.** Completed and pruned trials with a finite value are observations; failed,
+   timed-out and NaN trials are imputed with the worst transformed value so the search steers
+   away from them; pending, running, paused and lost trials are *pending points*.
+3. **Model.** A GP on the one-hot model space (:mod:`bayes_encoding`) with a Matérn-5/2 ARD
+   kernel, robustly transformed outcomes, hyperparameters fitted by marginal likelihood
+   (:mod:`bayes_model`).
+4. **Acquisition.** Monte-Carlo log expected improvement (``qLogExpectedImprovement``), or its
+   noisy variant ``qLogNoisyExpectedImprovement`` when the fitted noise is not negligible. The
+   ``n`` points are chosen jointly by sequential greedy selection: each new point is scored with
+   the pending points and the points already chosen in this call as ``X_pending``, so a batch of
+   8 spreads out instead of repeating one guess.
+5. **Mixed optimisation.** Candidates are drawn and *rounded* in the parameter cube (ints
+   snapped, choices one-hot), scored, and the best refined by local moves; spaces with at most
+   ``max_enumerate`` points are scored exhaustively. A configuration already in the history is
+   never suggested again when the space is finite.
+
+Per-call randomness is seeded from ``(seed, len(history))``, so a resumed job suggests what an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from scipy.stats import qmc
+
+from tunelab.errors import SpecError
+from tunelab.space import ParamValue, SearchSpace
+from tunelab.strategies.base import Params, Strategy
+from tunelab.strategies.bayes_encoding import SpaceEncoder, row_keys
+from tunelab.strategies.bayes_model import (
+    DTYPE,
+    FittedModel,
+    fit_gp,
+    is_noisy,
+    log_ei_analytic,
+    rank_gaussianise,
+    robust_transform,
+)
+from tunelab.strategies.warm_start import WarmStart
+from tunelab.trial import History, TrialState, TrialView
+
+_PENDING_STATES = (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST, TrialState.PAUSED)
+_BAD_STATES = (TrialState.FAILED, TrialState.TIMED_OUT)
+
+
+def default_n_initial(n_params: int) -> int:
+    """Default size of the Sobol initial design: grows with the number of parameters."""
+    return max(6, 2 * n_params)
+
+
+class _Data:
+    """Observations of one ask/converged call, in model space, lower-is-better."""
+
+    def __init__(self) -> None:
+        self.X: list[np.ndarray] = []
+        self.t: list[np.ndarray] = []  # transformed, standardised, lower is better
+        self.extra_noise: list[np.ndarray] = []
+        self.n_own = 0  # own observations with a finite value
+
+    def add(self, X: np.ndarray, t: np.ndarray, noise: float) -> None:
+        if len(X):
+            self.X.append(X)
+            self.t.append(t)
+            self.extra_noise.append(np.full(len(X), noise))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.concatenate(self.X), np.concatenate(self.t), np.concatenate(self.extra_noise)
+
+    def __len__(self) -> int:
+        return sum(len(x) for x in self.X)
+
+
+class BayesianStrategy(Strategy):
+    """Gaussian-process Bayesian optimisation with (noisy) log expected improvement.
+
+    Options (all keyword-only, all optional):
+
+    * ``n_initial`` -- size of the Sobol initial design (default ``max(6, 2 × parameters)``).
+    * ``warm_start`` -- a :class:`~tunelab.strategies.warm_start.WarmStart` with parent trials.
+    * ``acquisition`` -- ``auto`` (default: noisy LogEI when the fitted noise is not negligible,
+      else LogEI), ``logei`` or ``lognei``.
+    * ``n_candidates`` -- random candidates scored per call before local refinement (1024).
+    * ``max_enumerate`` -- finite spaces with at most this many points are scored exhaustively.
+    * ``convergence_tol`` / ``convergence_patience`` -- :meth:`converged` fires when the best
+      expected improvement stays below ``convergence_tol`` × the observed spread for the last
+      ``convergence_patience`` observations (defaults 1e-3 and 5).
+    * ``transfer_noise`` -- extra noise variance (standardised units) of transfer-learning
+      observations: how little they weigh against the job's own (default 0.25).
+
+        >>> from tunelab.space import Float
+        >>> s = BayesianStrategy(SearchSpace({"x": Float(0, 1)}), seed=0)
+        >>> len(s.ask(History(), 4))
+        4
+    """
+
+    name: ClassVar[str] = "bayesian"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int | None = None,
+        n_initial: int | None = None,
+        warm_start: WarmStart | None = None,
+        acquisition: str = "auto",
+        n_candidates: int = 1024,
+        max_enumerate: int = 4096,
+        convergence_tol: float = 1e-3,
+        convergence_patience: int = 5,
+        transfer_noise: float = 0.25,
+        mc_samples: int = 64,
+    ) -> None:
+        super().__init__(space, seed=seed)
+        if n_initial is not None and (
+            isinstance(n_initial, bool) or not isinstance(n_initial, int) or n_initial < 1
+        ):
+            raise SpecError.field("strategy.n_initial", "an integer >= 1", n_initial)
+        if acquisition not in ("auto", "logei", "lognei"):
+            raise SpecError.field("strategy.acquisition", "auto, logei or lognei", acquisition)
+        for opt, val in (("n_candidates", n_candidates), ("max_enumerate", max_enumerate),
+                         ("convergence_patience", convergence_patience),
+                         ("mc_samples", mc_samples)):
+            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                raise SpecError.field(f"strategy.{opt}", "an integer >= 1", val)
+        if not (isinstance(convergence_tol, (int, float)) and convergence_tol > 0):
+            raise SpecError.field("strategy.convergence_tol", "a number > 0", convergence_tol)
+        if not (isinstance(transfer_noise, (int, float)) and transfer_noise >= 0):
+            raise SpecError.field("strategy.transfer_noise", "a number >= 0", transfer_noise)
+        if warm_start is not None and not isinstance(warm_start, WarmStart):
+            raise SpecError.field("strategy.warm_start", "a WarmStart", warm_start)
+        self.encoder = SpaceEncoder(space)
+        self.n_initial = default_n_initial(len(space)) if n_initial is None else n_initial
+        self.warm_start = warm_start
+        self.acquisition = acquisition
+        self.n_candidates = n_candidates
+        self.max_enumerate = max_enumerate
+        self.convergence_tol = float(convergence_tol)
+        self.convergence_patience = convergence_patience
+        self.transfer_noise = float(transfer_noise)
+        self.mc_samples = mc_samples
+        self._all_points = self.encoder.enumerate_unit(max_enumerate)
+        self._keep = 256
+        self._converged_cache: dict[tuple[int, ...], bool] = {}
+        self._warm = self._warm_observations()
+
+    # -- public API ---------------------------------------------------------------------------
+    def size(self) -> int | None:
+        return self.space.cardinality()
+
+    def ask(self, history: History, n: int = 1) -> list[Params]:
+        if n <= 0:
+            return []
+        rng = np.random.default_rng([self.seed, len(history.trials), 4])
+        seen = set(row_keys(self.encoder.encode(t.params for t in history.trials)))
+        seen.update(row_keys(self._warm[0]))
+        pending = [t for t in history.trials if t.state in _PENDING_STATES]
+        data = self._data(history)
+        n_design = max(0, min(n, self._initial_size() - self.asked(history)))
+        if data.n_own + self._warm_count() < 2:
+            n_design = n
+        chosen = self._design(history, n_design, seen)
+        if len(chosen) < n and len(data) >= 2:
+            seed = int(rng.integers(2**31))
+            fitted = self._fit(data, seed)
+            X_pending = self.encoder.encode([t.params for t in pending])
+            if chosen:
+                X_pending = np.vstack([X_pending, np.vstack(chosen)])
+            chosen += self._optimise(fitted, X_pending, n - len(chosen), seen, rng, seed)
+        if len(chosen) < n:  # everything else failed or the model could not suggest: stay random
+            chosen += self._design(history, n - len(chosen), seen, offset=len(chosen))
+        return [self._to_params(z) for z in chosen[:n]]
+
+    def converged(self, history: History) -> str | None:
+        """Plain-words reason once the search has converged, else None.
+
+        Converged means: a finite space has been fully tried, or the best (log) expected
+        improvement over the space stayed below ``convergence_tol`` times the spread of the
+        observed values for the last ``convergence_patience`` observations.
+        """
+        if self._all_points is not None:
+            seen = set(row_keys(self.encoder.encode(t.params for t in history.trials)))
+            if all(k in seen for k in row_keys(self.encoder.unit_to_model(self._all_points))):
+                return f"every one of the {len(self._all_points)} points of the space was tried"
+        own = sorted(history.completed(), key=lambda t: t.number)
+        need = max(self.n_initial, 2) + self.convergence_patience
+        if len(own) < need:
+            return None
+        for j in range(self.convergence_patience):
+            cut = own[len(own) - j - 1].number
+            key = tuple(t.number for t in own if t.number <= cut)
+            if key not in self._converged_cache:
+                sub = History([t for t in history.trials if t.number <= cut], history.goal)
+                self._converged_cache[key] = self._ei_negligible(sub)
+            if not self._converged_cache[key]:
+                return None
+        return (
+            f"the best expected improvement stayed below {self.convergence_tol:g} × the spread "
+            f"of the observed values for the last {self.convergence_patience} observations"
+        )
+
+    # -- data ---------------------------------------------------------------------------------
+    def _initial_size(self) -> int:
+        return max(0, self.n_initial - self._warm_count())
+
+    def _warm_count(self) -> int:
+        return len(self._warm[0])
+
+    def _warm_observations(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """Parent observations inside this space: (all X, per-parent X, per-parent values)."""
+        ws = self.warm_start
+        if ws is None:
+            return np.zeros((0, self.encoder.dim)), [], []
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        for parent in ws.parents:
+            usable = [t for t in parent.trials if _finite_ok(t) and self.encoder.fits(t.params)]
+            if usable:
+                xs.append(self.encoder.encode(t.params for t in usable))
+                ys.append(np.array([float(t.value) for t in usable]))  # type: ignore[arg-type]
+        allx = np.vstack(xs) if xs else np.zeros((0, self.encoder.dim))
+        return allx, xs, ys
+
+    def _data(self, history: History) -> _Data:
+        sign = history.sign()
+        own = [t for t in history.trials if _finite_ok(t)]
+        bad = [t for t in history.trials
+               if t.state in _BAD_STATES or (t.state.is_finished_ok and not _finite_ok(t))]
+        data = _Data()
+        data.n_own = len(own)
+        X = self.encoder.encode(t.params for t in own)
+        y = np.array([sign * float(t.value) for t in own])  # type: ignore[arg-type]
+        ws = self.warm_start
+        _, wx, wy = self._warm
+        if ws is not None and not ws.transfer and wx:
+            X = np.vstack([X, *wx])
+            y = np.concatenate([y, sign * np.concatenate(wy)])
+        t = robust_transform(y)
+        data.add(X, t, 0.0)
+        if ws is not None and ws.transfer:
+            for px, py in zip(wx, wy, strict=True):
+                data.add(px, rank_gaussianise(sign * py), self.transfer_noise)
+        if bad:
+            worst = float(np.max(np.concatenate(data.t))) if len(data) else 0.0
+            data.add(self.encoder.encode(t.params for t in bad), np.full(len(bad), worst), 0.0)
+        return data
+
+    def _fit(self, data: _Data, seed: int) -> FittedModel:
+        X, t, extra = data.arrays()
+        return fit_gp(X, -t, extra_noise=extra if np.any(extra > 0) else None, seed=seed)
+
+    # -- suggestions --------------------------------------------------------------------------
+    def _design(
+        self, history: History, n: int, seen: set[bytes], offset: int = 0
+    ) -> list[np.ndarray]:
+        """Next ``n`` unseen points of the scrambled Sobol sequence (model space)."""
+        if n <= 0:
+            return []
+        start = self.asked(history) + offset
+        engine = qmc.Sobol(len(self.space), scramble=True, seed=np.random.default_rng(self.seed))
+        if start:
+            engine.fast_forward(start)
+        out: list[np.ndarray] = []
+        for _ in range(8):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # balance warning for n not a power of 2
+                u = np.asarray(engine.random(max(4 * n, 16)))
+            out += self._take_unseen(self.encoder.unit_to_model(u), n - len(out), seen)
+            if len(out) >= n:
+                return out
+        if self._all_points is not None:  # a nearly exhausted finite space: take what is left
+            rest = self.encoder.unit_to_model(self._all_points)
+            out += self._take_unseen(rest, n - len(out), seen)
+        return out
+
+    @staticmethod
+    def _take_unseen(z: np.ndarray, n: int, seen: set[bytes]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for row, key in zip(z, row_keys(z), strict=True):
+            if len(out) >= n:
+                break
+            if key not in seen:
+                seen.add(key)
+                out.append(row)
+        return out
+
+    def _acqf(self, fitted: FittedModel, X_pending: np.ndarray, seed: int) -> Any:
+        from botorch.acquisition.logei import (
+            qLogExpectedImprovement,
+            qLogNoisyExpectedImprovement,
+        )
+        from botorch.sampling.normal import SobolQMCNormalSampler
+
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed)
+        pend = torch.as_tensor(X_pending, dtype=DTYPE) if len(X_pending) else None
+        noisy = self.acquisition == "lognei" or (self.acquisition == "auto" and is_noisy(fitted))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if noisy:
+                return qLogNoisyExpectedImprovement(
+                    fitted.model, X_baseline=fitted.X, sampler=sampler, X_pending=pend,
+                    prune_baseline=True, cache_root=True,
+                )
+            return qLogExpectedImprovement(
+                fitted.model, best_f=float(fitted.Y.max()), sampler=sampler, X_pending=pend
+            )
+
+    def _score(self, acqf: Any, Z: np.ndarray) -> np.ndarray:
+        if len(Z) == 0:
+            return np.zeros(0)
+        tz = torch.as_tensor(Z, dtype=DTYPE).unsqueeze(-2)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vals = [acqf(chunk) for chunk in torch.split(tz, 512)]
+        out = torch.cat(vals).numpy().astype(float)
+        return np.where(np.isfinite(out), out, -np.inf)
+
+    def _candidates(self, fitted: FittedModel, rng: np.random.Generator) -> np.ndarray:
+        """Rounded candidate points in the parameter cube: random, plus moves near the best."""
+        if self._all_points is not None:
+            return self._all_points
+        p = len(self.space)
+        u = rng.random((self.n_candidates, p))
+        best = np.argsort(-fitted.Y.numpy().ravel())[:5]
+        centres = self.encoder.model_to_unit(fitted.X.numpy()[best])
+        local = [self.encoder.perturb(centres, 64, s, rng) for s in (0.2, 0.05, 0.01)]
+        return np.vstack([self.encoder.snap_unit(u), *local])
+
+    def _optimise(
+        self,
+        fitted: FittedModel,
+        X_pending: np.ndarray,
+        n: int,
+        seen: set[bytes],
+        rng: np.random.Generator,
+        seed: int,
+    ) -> list[np.ndarray]:
+        pool_u = self._candidates(fitted, rng)
+        pool = self.encoder.unit_to_model(pool_u)
+        fresh = np.array([k not in seen for k in row_keys(pool)], dtype=bool)
+        pool_u, pool = pool_u[fresh], pool[fresh]
+        chosen: list[np.ndarray] = []
+        for i in range(n):
+            if len(pool) == 0:
+                break
+            acqf = self._acqf(fitted, X_pending, seed)
+            scores = self._score(acqf, pool)
+            if i == 0 and len(pool) > self._keep:
+                # later picks only re-score the most promising part of the pool (and the
+                # moves around it): the pending points lower scores, they never raise them
+                keep = np.argsort(-scores)[: self._keep]
+                pool_u, pool, scores = pool_u[keep], pool[keep], scores[keep]
+            cand_u, cand = pool_u, pool
+            if self._all_points is None:  # refine the best few with local moves
+                top = np.argsort(-scores)[:8]
+                for sigma in (0.05, 0.01):
+                    moves_u = self.encoder.perturb(cand_u[top], 32, sigma, rng)
+                    moves = self.encoder.unit_to_model(moves_u)
+                    ok = np.array([k not in seen for k in row_keys(moves)], dtype=bool)
+                    cand_u = np.vstack([cand_u, moves_u[ok]])
+                    cand = np.vstack([cand, moves[ok]])
+                    scores = np.concatenate([scores, self._score(acqf, moves[ok])])
+                    top = np.argsort(-scores)[:8]
+            j = int(np.argmax(scores))
+            best = cand[j]
+            key = row_keys(best)[0]
+            seen.add(key)
+            chosen.append(best)
+            X_pending = np.vstack([X_pending, best[None, :]]) if len(X_pending) else best[None, :]
+            left = np.array([k not in seen for k in row_keys(pool)], dtype=bool)
+            pool_u, pool = pool_u[left], pool[left]
+        return chosen
+
+    def _to_params(self, z: np.ndarray) -> Params:
+        params = self.encoder.decode(z[None, :])[0]
+        return {k: _plain(v) for k, v in params.items()}
+
+    # -- convergence --------------------------------------------------------------------------
+    def _ei_negligible(self, history: History) -> bool:
+        data = self._data(history)
+        rng = np.random.default_rng([self.seed, len(history.trials), 5])
+        fitted = self._fit(data, int(rng.integers(2**31)))
+        pool = self.encoder.unit_to_model(self._candidates(fitted, rng))
+        log_ei = log_ei_analytic(fitted, torch.as_tensor(pool, dtype=DTYPE),
+                                 float(fitted.Y.max()))
+        return bool(np.max(log_ei) < math.log(self.convergence_tol))
+
+
+def _finite_ok(t: TrialView) -> bool:
+    return t.state.is_finished_ok and t.value is not None and math.isfinite(t.value)
+
+
+def _plain(v: ParamValue) -> ParamValue:
+    """numpy scalars -> plain Python values (JSON-friendly, comparable)."""
+    if isinstance(v, np.generic):
+        return v.item()  # type: ignore[no-any-return]
+    return v
+
+
+__all__ = ["BayesianStrategy", "WarmStart", "default_n_initial"]
+
