@@ -1,0 +1,198 @@
+"""Export a trained classifier, predict with it, and evaluate it on unseen data.
+
+An exported model is a folder: ``model.pt`` (TorchScript, needs only ``torch.jit.load``) and
+``model.json`` (class names, channels, image size, normalisation, how images are resized)::
+
+    export_model("trials/3/ckpt-000020.pt", "out/")
+    predict("out/", ["cat.jpg"])[0].top   # [("cat", 0.91), ("dog", 0.07), ...]
+    evaluate("out/", "./test-images").accuracy
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tunelab.errors import DataError, SpecError
+from tunelab.vision.config import TrainConfig
+from tunelab.vision.data import ImageData, load_image_data
+from tunelab.vision.train import make_model
+
+MODEL_FILE = "model.pt"
+META_FILE = "model.json"
+FORMAT = 1
+
+
+def export_model(checkpoint_path: str | Path, out_dir: str | Path) -> Path:
+    """Write ``model.pt`` (TorchScript) and ``model.json`` for a trainer checkpoint; return the
+    folder."""
+    path = Path(checkpoint_path)
+    if not path.is_file():
+        raise SpecError.field("checkpoint", "an existing checkpoint file", str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or "model" not in state or "data" not in state:
+        raise SpecError.field("checkpoint", "a checkpoint of the built-in image trainer",
+                              str(path), "Export a job trained with `builtin: image-classifier`.")
+    cfg = TrainConfig.from_params(state["config"])
+    d = state["data"]
+    model = make_model(cfg, d["channels"], len(d["classes"]), d["image_size"])
+    model.load_state_dict(state["model"])
+    model.eval()
+    example = torch.zeros(1, d["channels"], d["image_size"], d["image_size"])
+    with torch.no_grad():
+        scripted = torch.jit.trace(model, example)  # type: ignore[no-untyped-call]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scripted.save(str(out / MODEL_FILE))
+    meta = {
+        "format": FORMAT, "classes": d["classes"], "channels": d["channels"],
+        "image_size": d["image_size"], "mean": d["mean"], "std": d["std"],
+        "resize": "shorter side to image_size (bilinear), centre crop; pixels/255, then "
+                  "(x - mean) / std",
+        "model": {k: cfg.to_dict()[k] for k in ("model", "width", "depth", "activation")},
+        "epoch": int(state["epoch"]), "metrics": state.get("metrics", {}),
+    }
+    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
+@dataclass
+class ExportedModel:
+    """A loaded export: the TorchScript module and its ``model.json``."""
+
+    module: torch.jit.ScriptModule
+    classes: list[str]
+    channels: int
+    image_size: int
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> ExportedModel:
+        """Load ``model_dir`` written by :func:`export_model`."""
+        d = Path(model_dir)
+        if not (d / MODEL_FILE).is_file() or not (d / META_FILE).is_file():
+            raise SpecError.field("model_dir", f"a folder with {MODEL_FILE} and {META_FILE}",
+                                  str(d), "Create one with `tunelab export NAME --out DIR`.")
+        meta: dict[str, Any] = json.loads((d / META_FILE).read_text())
+        module = torch.jit.load(  # type: ignore[no-untyped-call]
+            str(d / MODEL_FILE), map_location="cpu")
+        module.eval()
+        c = int(meta["channels"])
+        return cls(module, list(meta["classes"]), c, int(meta["image_size"]),
+                   torch.tensor(meta["mean"]).view(1, c, 1, 1),
+                   torch.tensor(meta["std"]).view(1, c, 1, 1))
+
+    def probabilities(self, x_u8: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """Class probabilities [N, classes] for uint8 images [N, C, H, W]."""
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x_u8), batch):
+                x = x_u8[i:i + batch].to(torch.float32).div(255).sub(self.mean).div(self.std)
+                out.append(torch.softmax(self.module(x), dim=1))
+        return torch.cat(out) if out else torch.zeros(0, len(self.classes))
+
+
+def load_image(path: str | Path, *, channels: int, image_size: int) -> torch.Tensor:
+    """Decode one image file as the training data was: uint8 [channels, size, size]."""
+    try:
+        with Image.open(path) as opened:
+            im: Image.Image = ImageOps.exif_transpose(opened)
+            im = im.convert("L" if channels == 1 else "RGB")
+            im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError) as e:
+        raise DataError(f"Cannot read image {str(path)!r} ({e}). Give a JPEG/PNG/BMP/... file.")\
+            from None
+    t = torch.from_numpy(arr.copy())
+    return t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The ``top`` classes with probabilities for one image, most likely first."""
+
+    image: str
+    top: list[tuple[str, float]]
+
+
+def predict(model_dir: str | Path, images: Sequence[str | Path], *, top_k: int = 3) -> list[
+        Prediction]:
+    """Top-``top_k`` classes and probabilities for each image file."""
+    m = ExportedModel.load(model_dir)
+    if not images:
+        return []
+    x = torch.stack([load_image(p, channels=m.channels, image_size=m.image_size) for p in images])
+    probs = m.probabilities(x)
+    k = min(max(top_k, 1), len(m.classes))
+    values, idx = probs.topk(k, dim=1)
+    return [Prediction(str(p), [(m.classes[int(j)], float(v)) for v, j in zip(vs, js,
+                                                                                 strict=True)])
+            for p, vs, js in zip(images, values, idx, strict=True)]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Accuracy, per-class precision and recall, and the confusion matrix (rows: true class,
+    columns: predicted class, both in ``classes`` order)."""
+
+    n: int
+    accuracy: float
+    classes: list[str]
+    precision: dict[str, float]
+    recall: dict[str, float]
+    confusion: list[list[int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "accuracy": self.accuracy, "classes": self.classes,
+                "precision": self.precision, "recall": self.recall, "confusion": self.confusion}
+
+
+def evaluate(model_dir: str | Path, data: str | Path | ImageData, *,
+             cache_dir: str | Path | None = None) -> Evaluation:
+    """Evaluate an exported model on unseen data: every image of ``data`` (a folder, a .csv
+    manifest, or loaded :class:`ImageData`, whose splits are all used).
+
+    Classes are matched by name; the data may hold a subset of the model's classes.
+    Precision of a class never predicted is 0.
+    """
+    m = ExportedModel.load(model_dir)
+    if not isinstance(data, ImageData):
+        data = load_image_data(str(data), image_size=m.image_size, cache_dir=cache_dir)
+    if data.image_size != m.image_size:
+        raise DataError(f"The data's image size is {data.image_size}; the model expects "
+                        f"{m.image_size}. Load it with image_size={m.image_size}.")
+    unknown = [c for c in data.classes if c not in m.classes]
+    if unknown:
+        raise DataError(f"The data has classes the model does not know: {unknown}; the model's "
+                        f"classes are {m.classes}. Rename or remove those folders.")
+    parts = [(data.train_x, data.train_y), (data.val_x, data.val_y)]
+    if data.test_x is not None and data.test_y is not None:
+        parts.append((data.test_x, data.test_y))
+    x = torch.cat([p[0] for p in parts])
+    remap = torch.tensor([m.classes.index(c) for c in data.classes])
+    y = remap[torch.cat([p[1] for p in parts])]
+    if x.shape[1] != m.channels:  # grey data for a colour model, or the other way round
+        x = x.expand(-1, m.channels, -1, -1) if x.shape[1] == 1 else x.float().mean(
+            1, keepdim=True).round().to(torch.uint8)
+    pred = m.probabilities(x).argmax(1)
+    k = len(m.classes)
+    conf = torch.bincount(y * k + pred, minlength=k * k).view(k, k)
+    tp = conf.diag().double()
+    predicted, actual = conf.sum(0).double(), conf.sum(1).double()
+    precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
+    recall = torch.where(actual > 0, tp / actual.clamp(min=1), torch.zeros_like(tp))
+    present = [i for i in range(k) if actual[i] > 0 or predicted[i] > 0]
+    return Evaluation(
+        n=len(y), accuracy=float(tp.sum() / max(len(y), 1)), classes=list(m.classes),
+        precision={m.classes[i]: float(precision[i]) for i in present},
+        recall={m.classes[i]: float(recall[i]) for i in present},
+        confusion=conf.tolist(),
+    )
