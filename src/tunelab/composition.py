@@ -1,0 +1,62 @@
+"""From a spec's ``strategy`` and ``early_stopping`` to a (strategy, scheduler) pair.
+
+``manual``, ``grid``, ``random`` and ``bayesian`` are strategies run with the FIFO scheduler (or
+the median-stopping one with ``early_stopping: auto``); ``hyperband`` and ``pbt`` are schedulers
+whose configurations come from a searcher strategy (``searcher: random`` by default).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import SpecError
+from tunelab.schedulers.base import FIFOScheduler, Scheduler
+from tunelab.space import SearchSpace
+from tunelab.strategies import make_strategy
+from tunelab.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from tunelab.spec import JobSpec
+
+SCHEDULER_TYPES = ("hyperband", "pbt")
+
+
+def build_search(
+    spec: JobSpec, space: SearchSpace, *, warm_start: Any = None
+) -> tuple[Strategy, Scheduler]:
+    st = spec.strategy
+    opts = st.options()
+    goal, metric = spec.objective.goal, spec.objective.metric
+    if st.type in SCHEDULER_TYPES:
+        searcher = str(opts.pop("searcher", "random"))
+        if searcher not in ("random", "bayesian"):
+            raise SpecError.field("strategy.searcher", "random or bayesian", searcher)
+        scheduler = _scheduler(st.type, space, seed=st.seed, goal=goal, metric=metric, opts=opts)
+        extra = {"warm_start": warm_start} if warm_start is not None else {}
+        return make_strategy(searcher, space, seed=st.seed, **extra), scheduler
+    extra = {"warm_start": warm_start} if warm_start is not None else {}
+    if warm_start is not None and st.type != "bayesian":
+        raise SpecError.field(
+            "warm_start", "used with strategy: bayesian", st.type,
+            "Warm start informs the Bayesian model; set strategy: {type: bayesian}.",
+        )
+    strategy = make_strategy(st.type, space, seed=st.seed, **opts, **extra)
+    if spec.early_stopping == "auto":
+        return strategy, _scheduler("median", space, seed=st.seed, goal=goal, metric=metric,
+                                    opts={})
+    return strategy, FIFOScheduler()
+
+
+def _scheduler(
+    kind: str, space: SearchSpace, *, seed: int | None, goal: str, metric: str,
+    opts: dict[str, Any],
+) -> Scheduler:
+    try:
+        from tunelab.schedulers import make_scheduler  # type: ignore[attr-defined]
+    except ImportError:
+        raise SpecError(
+            f"strategy `{kind}` is not available in this build yet; use manual, grid, random "
+            "or bayesian."
+        ) from None
+    scheduler: Scheduler = make_scheduler(kind, space, seed=seed, goal=goal, **opts)
+    return scheduler

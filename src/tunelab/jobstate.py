@@ -1,0 +1,122 @@
+"""The tuner's in-memory mirror of a job's trials, rebuilt from the store on resume.
+
+Every change is written to the store first; the mirror then follows, so it never holds a fact
+the store does not. Strategies and schedulers get :class:`~tunelab.trial.History` snapshots
+built from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from tunelab.store import DecisionRow, JobRecord, TrialRecord, Tx
+from tunelab.trial import (
+    Action,
+    Decision,
+    DecisionRecord,
+    Goal,
+    History,
+    TrialState,
+    TrialView,
+    is_better,
+)
+
+
+@dataclass
+class JobState:
+    job: JobRecord
+    trials: dict[int, TrialRecord] = field(default_factory=dict)  # by number
+    decisions: list[DecisionRow] = field(default_factory=list)
+    _history: History | None = None
+
+    @classmethod
+    def load(cls, tx: Tx, job: JobRecord) -> JobState:
+        st = cls(job)
+        for tr in tx.trials(job.id):
+            st.trials[tr.number] = tr
+        st.decisions = tx.decisions(job.id)
+        return st
+
+    @property
+    def goal(self) -> Goal:
+        return "maximize" if self.job.goal == "maximize" else "minimize"
+
+    def by_id(self, trial_id: int) -> TrialRecord:
+        for tr in self.trials.values():
+            if tr.id == trial_id:
+                return tr
+        raise KeyError(trial_id)
+
+    def changed(self) -> None:
+        self._history = None
+
+    def view(self, tr: TrialRecord) -> TrialView:
+        return TrialView(
+            number=tr.number, params=dict(tr.params), state=tr.state, value=tr.value,
+            values=tuple((r.step, r.value) for r in tr.reports if r.value is not None),
+            checkpoints=tuple(c.step for c in tr.live_checkpoints()), attempt=tr.attempt,
+            source=tr.source,
+        )
+
+    def history(self) -> History:
+        if self._history is None:
+            recs = tuple(
+                DecisionRecord(
+                    d.trial_number, d.step,
+                    Decision(Action(d.action), d.reason or "", d.donor, d.donor_step, d.params),
+                )
+                for d in self.decisions if d.action in {a.value for a in Action}
+            )
+            self._history = History(
+                tuple(self.view(t) for t in sorted(self.trials.values(), key=lambda t: t.id)),
+                self.goal, recs,
+            )
+        return self._history
+
+    # counts -----------------------------------------------------------------------------------
+    def first_attempts(self) -> int:
+        return sum(1 for t in self.trials.values() if t.attempt == 1)
+
+    def running(self) -> list[TrialRecord]:
+        return [t for t in self.trials.values() if t.state is TrialState.RUNNING]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.trials.values():
+            out[t.state.value] = out.get(t.state.value, 0) + 1
+        return out
+
+    def best(self) -> TrialRecord | None:
+        best: TrialRecord | None = None
+        for t in self.trials.values():
+            if t.state.is_finished_ok and t.value is not None and math.isfinite(t.value):
+                if best is None or is_better(t.value, best.value, self.goal):
+                    best = t
+        return best
+
+    def trials_since_improvement(self) -> int:
+        """Finished trials (in finishing order) since the best value last improved."""
+        done = sorted(
+            (t for t in self.trials.values()
+             if t.state.is_finished_ok and t.value is not None and math.isfinite(t.value)),
+            key=lambda t: (t.ended_at or 0.0, t.number),
+        )
+        best: float | None = None
+        since = 0
+        for t in done:
+            assert t.value is not None
+            if is_better(t.value, best, self.goal):
+                best, since = t.value, 0
+            else:
+                since += 1
+        return since
+
+    def last_decision(self, number: int) -> DecisionRow | None:
+        for d in reversed(self.decisions):
+            if d.trial_number == number:
+                return d
+        return None
+
+    def epochs_spent(self) -> int:
+        return sum(len(t.reports) for t in self.trials.values())

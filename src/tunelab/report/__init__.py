@@ -1,0 +1,1 @@
+"""Reports: leaderboard and job summary, diagnosis, plots."""

@@ -1,0 +1,303 @@
+"""The tuning-job spec: one validated object per job, loaded from YAML, JSON or SageMaker JSON.
+
+    name: quad-grid
+    objective: {metric: loss, goal: minimize}
+    train: {function: "mymodule:train"}
+    static: {epochs: 3}
+    search_space:
+      lr: {type: float, low: 1.0e-4, high: 1.0, scale: log}
+    strategy: {type: random, seed: 0}
+    limits: {max_trials: 20, max_parallel: 2, max_runtime: 30m}
+
+Every error names the field, what was expected, what was given, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tunelab.errors import SpecError
+from tunelab.objectives.builtin import builtin_objective
+from tunelab.objectives.command import CommandObjective, MetricRegex
+from tunelab.objectives.function import FunctionObjective
+from tunelab.space import SearchSpace
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+_UNIT = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(v: Any, field: str = "duration") -> float | None:
+    """'90s', '30m', '2h', '1d' or a number of seconds -> seconds."""
+    if v is None:
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if v <= 0:
+            raise SpecError.field(field, "a positive duration", v)
+        return float(v)
+    m = _DURATION.match(str(v))
+    if not m:
+        raise SpecError.field(field, "a duration like 90s, 30m, 2h or a number of seconds", v)
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ObjectiveSpec(_Model):
+    metric: str = Field(min_length=1)
+    goal: Literal["minimize", "maximize"] = "minimize"
+
+
+class MetricDef(_Model):
+    name: str = Field(min_length=1)
+    regex: str
+
+
+class TrainSpec(BaseModel):
+    """How to train: exactly one of ``function``, ``command`` or ``builtin``.
+
+    With ``builtin``, any other key is a static hyperparameter of the built-in trainer.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    function: str | None = None
+    command: list[str] | None = None
+    metrics: list[MetricDef] = []
+    checkpointing: bool = False
+    cwd: str | None = None
+    env: dict[str, str] = {}
+    builtin: str | None = None
+
+    def extras(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class StrategySpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str = "random"
+    seed: int | None = 0
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LimitsSpec(_Model):
+    max_trials: int | None = Field(default=None, ge=1)
+    max_parallel: int = Field(default=1, ge=1)
+    max_runtime: float | None = None
+    max_trial_runtime: float | None = None
+    max_retries: int = Field(default=0, ge=0)
+
+    @field_validator("max_runtime", "max_trial_runtime", mode="before")
+    @classmethod
+    def _dur(cls, v: Any) -> float | None:
+        return parse_duration(v)
+
+
+class CompletionSpec(_Model):
+    target: float | None = None
+    no_improvement_trials: int | None = Field(default=None, ge=1)
+    convergence: bool = False
+
+
+class WarmStartSpec(_Model):
+    parents: list[str] = Field(min_length=1, max_length=5)
+    type: Literal["identical_data_and_algorithm", "transfer_learning"] = (
+        "identical_data_and_algorithm"
+    )
+
+
+class JobSpec(_Model):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    objective: ObjectiveSpec
+    train: TrainSpec | None = None
+    static: dict[str, Any] = {}
+    search_space: dict[str, Any] = {}
+    strategy: StrategySpec = StrategySpec()
+    early_stopping: Literal["off", "auto"] = "off"
+    limits: LimitsSpec = LimitsSpec()
+    completion: CompletionSpec = CompletionSpec()
+    warm_start: WarmStartSpec | None = None
+
+    # derived objects --------------------------------------------------------------------------
+    def space(self) -> SearchSpace:
+        return SearchSpace.from_dict(self.search_space)
+
+    def static_params(self) -> dict[str, Any]:
+        """Static hyperparameters, with a builtin trainer's own keys merged in."""
+        out = dict(self.train.extras()) if self.train and self.train.builtin else {}
+        out.update(self.static)
+        return out
+
+    def objective_spec(self) -> FunctionObjective | CommandObjective:
+        t = self.train
+        if t is None:
+            raise SpecError.field(
+                "train", "a train section (function, command or builtin)", None,
+                "Add e.g. `train: {function: 'mymodule:train'}`.",
+            )
+        given = [k for k in ("function", "command", "builtin") if getattr(t, k)]
+        if len(given) != 1:
+            raise SpecError.field(
+                "train", "exactly one of function, command, builtin", given or "none",
+            )
+        if not t.builtin and t.extras():
+            raise SpecError(_unknown_keys("train", list(t.extras()), TrainSpec))
+        if t.function:
+            return FunctionObjective(t.function, checkpointing=True)
+        if t.builtin:
+            return builtin_objective(t.builtin)
+        assert t.command is not None
+        obj = CommandObjective(
+            argv=tuple(t.command), metrics=tuple(MetricRegex(m.name, m.regex) for m in t.metrics),
+            checkpointing=t.checkpointing, cwd=t.cwd, env=dict(t.env),
+        )
+        obj.check([*self.search_space, *self.static_params()], self.objective.metric)
+        return obj
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def validate_all(self) -> None:
+        """Build every derived object once, so a bad spec fails before anything runs."""
+        space = self.space()
+        overlap = set(space) & set(self.static_params())
+        if overlap:
+            raise SpecError.field(
+                "static", "keys that are not also searched", sorted(overlap),
+                "Remove them from static: or from search_space:.",
+            )
+        from tunelab.composition import build_search
+
+        build_search(self, space)
+        if self.train is not None:
+            self.objective_spec()
+
+
+def _unknown_keys(where: str, keys: list[str], model: type[BaseModel]) -> str:
+    allowed = sorted(model.model_fields)
+    parts = []
+    for k in keys:
+        close = difflib.get_close_matches(k, allowed, n=1)
+        parts.append(f"`{k}`" + (f" (did you mean `{close[0]}`?)" if close else ""))
+    return (f"unknown key {', '.join(parts)} in `{where}`; expected one of "
+            f"{', '.join(allowed)}. Remove or rename it.")
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = JobSpec
+    for part in loc:
+        f = model.model_fields.get(str(part))
+        if f is None:
+            return model
+        ann = f.annotation
+        nxt = next((a for a in getattr(ann, "__args__", (ann,))
+                    if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nxt is None:
+            return None
+        model = nxt
+    return model
+
+
+def _format(err: ValidationError) -> str:
+    msgs = []
+    for e in err.errors()[:5]:
+        loc = tuple(e["loc"])
+        where = ".".join(str(p) for p in loc) or "spec"
+        if e["type"] == "extra_forbidden":
+            parent = ".".join(str(p) for p in loc[:-1]) or "spec"
+            model = _model_at(loc[:-1]) or JobSpec
+            msgs.append(_unknown_keys(parent, [str(loc[-1])], model))
+        elif e["type"] == "missing":
+            msgs.append(f"`{where}` is missing. Add it to the spec.")
+        else:
+            given = e.get("input")
+            msg = e["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            msgs.append(f"`{where}`: {msg}; got {given!r}.")
+    return "\n".join(msgs)
+
+
+def spec_from_dict(data: Mapping[str, Any], *, default_name: str | None = None) -> JobSpec:
+    """Validate a spec mapping (the YAML/JSON form) into a :class:`JobSpec`."""
+    if not isinstance(data, Mapping):
+        raise SpecError.field("spec", "a mapping (YAML/JSON object)", type(data).__name__)
+    data = dict(data)
+    if "name" not in data and default_name:
+        data["name"] = re.sub(r"[^A-Za-z0-9._-]", "-", default_name)
+    try:
+        spec = JobSpec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(_format(e)) from None
+    except SpecError:
+        raise
+    spec.validate_all()
+    return spec
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML or JSON file into a mapping, with clear errors."""
+    if not path.exists():
+        raise SpecError.field("spec", "an existing file", str(path))
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise SpecError(f"{path} is not valid {kind}: {e}") from None
+    if not isinstance(data, dict):
+        raise SpecError.field(str(path), "a mapping at the top level", type(data).__name__)
+    return data
+
+
+def load_spec_dict(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """Read a spec file (YAML, JSON, or a SageMaker tuning-job JSON) into our dict form.
+
+    Returns the dict and warnings (e.g. SageMaker fields tunelab cannot honour).
+    """
+    from tunelab import sagemaker
+
+    p = Path(path)
+    data = read_mapping(p)
+    warnings: list[str] = []
+    if sagemaker.is_sagemaker_config(data):
+        imp = sagemaker.load_sagemaker_config(p)
+        data = dict(imp.spec)
+        w = imp.warning()
+        if w:
+            warnings.append(w)
+    elif "sagemaker" in data:
+        ref = Path(str(data.pop("sagemaker")))
+        imp = sagemaker.load_sagemaker_config(ref if ref.is_absolute() else p.parent / ref)
+        merged = dict(imp.spec)
+        own_train = data.pop("train", None)
+        if own_train is not None or "train" in merged:
+            train = dict(merged.get("train") or {})
+            train.update(own_train or {})
+            merged["train"] = train
+        for k, v in data.items():
+            if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                merged[k] = {**merged[k], **v}
+            else:
+                merged[k] = v
+        data = merged
+        w = imp.warning()
+        if w:
+            warnings.append(w)
+    data.setdefault("name", re.sub(r"[^A-Za-z0-9._-]", "-", p.stem))
+    return data, warnings
+
+
+def load_spec(path: str | Path) -> tuple[JobSpec, list[str]]:
+    data, warnings = load_spec_dict(path)
+    return spec_from_dict(data), warnings
