@@ -172,8 +172,7 @@ class TrainConfig:
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("model", self.model, MODELS)
         _choice("activation", self.activation, ACTIVATIONS)
-        for name in ("weight_decay", "l1", "warmup_epochs", "min_delta", "brightness",
-                     "contrast", "saturation"):
+        for name in ("weight_decay", "l1", "warmup_epochs", "min_delta"):
             if getattr(self, name) < 0:
                 raise SpecError.field(f"train.{name}", ">= 0", getattr(self, name))
         for name, hi in (("dropout", 1.0), ("label_smoothing", 1.0), ("momentum", 1.0),
@@ -181,6 +180,10 @@ class TrainConfig:
             v = getattr(self, name)
             if not 0 <= v < hi:
                 raise SpecError.field(f"train.{name}", f"in [0, {hi:g})", v)
+        for name in ("brightness", "contrast", "saturation"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SpecError.field(f"train.{name}", "from 0 to 1", getattr(self, name),
+                                      "0 turns it off; 0.2 is a common choice.")
         if not 0 <= self.hue <= 0.5:
             raise SpecError.field("train.hue", "in [0, 0.5]", self.hue)
         lo, hi = self.crop_scale

@@ -12,7 +12,6 @@ On CPU the same seed gives the same metrics, and 2 epochs straight equal 1 epoch
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import time
@@ -30,7 +29,6 @@ from tunelab.vision.config import TrainConfig
 from tunelab.vision.data import ImageData, load_image_data
 from tunelab.vision.models import build_model, load_pretrained
 
-log = logging.getLogger("tunelab.vision")
 EVAL_BATCH = 512
 CHECKPOINT_FORMAT = 1
 
@@ -95,15 +93,12 @@ def _use_assigned_threads() -> None:
         torch.set_num_threads(int(assigned))
 
 
-def _augment_config(cfg: TrainConfig, channels: int) -> AugmentConfig:
-    saturation, hue = cfg.saturation, cfg.hue
-    if channels == 1 and (saturation or hue):
-        log.warning("notice: the images are monochrome; saturation and hue jitter are off.")
-        saturation = hue = 0.0
+def _augment_config(cfg: TrainConfig) -> AugmentConfig:
+    # build_augment switches saturation and hue off (with a notice) for monochrome data.
     return AugmentConfig(hflip=cfg.hflip, random_resized_crop=cfg.random_resized_crop,
                          crop_scale=cfg.crop_scale, crop_ratio=cfg.crop_ratio,
                          brightness=cfg.brightness, contrast=cfg.contrast,
-                         saturation=saturation, hue=hue)
+                         saturation=cfg.saturation, hue=cfg.hue)
 
 
 def evaluate_split(model: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
@@ -153,7 +148,7 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
     train_x, train_y = data.train_x.to(device), data.train_y.to(device)
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
-    augment = build_augment(_augment_config(cfg, channels), channels)
+    augment = build_augment(_augment_config(cfg), channels)
 
     # Model and optimizer, then the checkpoint (own or a donor's) with cfg applied on top.
     model = make_model(cfg, channels, n_classes, size)

@@ -1,0 +1,214 @@
+"""CLI commands of the built-in image classifier: ``train``, ``export``, ``predict``, ``evaluate``.
+
+``register(app)`` adds them to the main Typer app. ``train`` runs one manual training job through
+the tuner (stored like any tuning job) and prints a row per epoch as reports reach the store;
+:func:`default_image_spec` is what ``tunelab tune --data DIR`` without a spec runs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from tunelab.errors import SpecError
+from tunelab.vision.config import TrainConfig, default_search_space, default_static_params
+
+console = Console()
+
+EPOCH_COLUMNS = (("step", "epoch", "{:.0f}"), ("train_loss", "train loss", "{:.4f}"),
+                 ("train_accuracy", "train acc", "{:.2%}"), ("val_loss", "val loss", "{:.4f}"),
+                 ("val_accuracy", "val acc", "{:.2%}"), ("lr", "lr", "{:.3g}"),
+                 ("epoch_seconds", "seconds", "{:.1f}"), ("images_per_second", "images/s",
+                                                          "{:,.0f}"))
+
+
+def parse_sets(sets: list[str]) -> dict[str, Any]:
+    """``["learning_rate=0.01", "hflip=true"]`` → typed values (YAML scalars), validated."""
+    out: dict[str, Any] = {}
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError.field("--set", "KEY=VALUE", item, "Write e.g. --set epochs=20.")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    TrainConfig.from_params(out)  # unknown keys and bad values fail here, before anything runs
+    return out
+
+
+def train_spec(data: str, params: dict[str, Any], *, name: str, seed: int = 0) -> dict[str, Any]:
+    """The spec of a one-trial manual training job on ``data`` with fixed ``params``."""
+    return {"name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
+            "train": {"builtin": "image-classifier", "data": data, **params},
+            "strategy": {"type": "manual", "seed": seed}, "limits": {"max_trials": 1}}
+
+
+def default_image_spec(data: str, *, name: str, max_trials: int = 20, max_parallel: int = 1,
+                       seed: int = 0, cache_dir: str | None = None) -> dict[str, Any]:
+    """The spec ``tunelab tune --data DIR`` runs without a spec: random search over
+    :func:`default_search_space` with :func:`default_static_params`, maximising val_accuracy.
+
+    Loads (and caches) the data once to fit the space to the image size and to cap the searched
+    batch sizes at what fits in memory (see :mod:`tunelab.vision.batch_size`).
+    """
+    import torch
+
+    from tunelab.vision.batch_size import auto_batch_size, cap_batch_size_space
+    from tunelab.vision.data import load_image_data
+    from tunelab.vision.train import make_model
+
+    d = load_image_data(data, cache_dir=cache_dir)
+    space = default_search_space(image_size=d.image_size)
+    largest = TrainConfig(model="resnet" if "model" in space else "cnn", width=64, depth=3)
+    limit = auto_batch_size(
+        lambda: make_model(largest, d.channels, len(d.classes), d.image_size),
+        (d.channels, d.image_size, d.image_size), len(d.classes),
+        device=torch.device("cuda" if torch.cuda.is_available() else "cpu"),
+        n_train=len(d.train_y), memory_mb=largest.auto_batch_memory_mb)
+    train: dict[str, Any] = {"builtin": "image-classifier", "data": data,
+                             **default_static_params()}
+    if cache_dir is not None:
+        train["cache_dir"] = cache_dir
+    return {"name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
+            "train": train, "search_space": cap_batch_size_space(space, limit),
+            "strategy": {"type": "random", "seed": seed},
+            "limits": {"max_trials": max_trials, "max_parallel": max_parallel}}
+
+
+def epoch_row(step: int, metrics: dict[str, float]) -> list[str]:
+    """One table row: the columns of :data:`EPOCH_COLUMNS` (blank where not reported)."""
+    values = {"step": float(step), **metrics}
+    return [fmt.format(values[k]) if k in values else "" for k, _, fmt in EPOCH_COLUMNS]
+
+
+def _follow(store: str | None, name: str, done: threading.Event) -> None:
+    """Print each new report of job ``name`` as a table row until ``done`` (polls the store)."""
+    from tunelab.store.repository import Store
+
+    header = "  ".join(f"{title:>10}" for _, title, _ in EPOCH_COLUMNS)
+    printed, st = 0, Store.open(store)
+    try:
+        while True:
+            finished = done.is_set()
+            try:
+                job = st.read().job(name)
+                reports = [r for t in st.read().trials(job.id) for r in t.reports]
+            except Exception:  # the job may not be created yet
+                reports = []
+            for r in reports[printed:]:
+                if printed == 0:
+                    console.print(header, style="bold")
+                console.print("  ".join(f"{c:>10}" for c in epoch_row(r.step, r.metrics)))
+                printed += 1
+            if finished:
+                return
+            done.wait(0.5)
+    finally:
+        st.close()
+
+
+def train_command(
+    data: Annotated[str, typer.Option("--data", help="Image folder, .csv manifest or "
+                                                      "builtin:digits.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE hyperparameter; "
+                                                   "repeat for more.")] = None,
+    name: Annotated[str | None, typer.Option(help="Job name (default train-DATE-TIME).")] = None,
+    store: Annotated[str | None, typer.Option(help="Store folder or URL.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Export the model here too.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+) -> None:
+    """Train one image classifier with fixed hyperparameters (stored as a one-trial job)."""
+    from tunelab import api
+
+    params = parse_sets(set_ or [])
+    name = name or time.strftime("train-%Y%m%d-%H%M%S")
+    spec = train_spec(data, params, name=name, seed=seed)
+    done = threading.Event()
+    follower = threading.Thread(target=_follow, args=(store, name, done), daemon=True)
+    follower.start()
+    try:
+        api.tune_spec(spec, store=store)
+    finally:
+        done.set()
+        follower.join(timeout=10)
+    _params, checkpoint = api.best_checkpoint(name, store=store)
+    console.print(f"checkpoint: {checkpoint}")
+    if out is not None:
+        from tunelab.vision.export import export_model
+
+        console.print(f"model exported to {export_model(checkpoint, out)}")
+
+
+def export_command(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for model.pt and model.json.")],
+    store: Annotated[str | None, typer.Option(help="Store folder or URL.")] = None,
+) -> None:
+    """Export the best model of a job: TorchScript model.pt plus model.json."""
+    from tunelab import api
+    from tunelab.vision.export import export_model
+
+    _params, checkpoint = api.best_checkpoint(name, store=store)
+    folder = export_model(checkpoint, out)
+    console.print(f"exported {checkpoint} to {folder} (model.pt, model.json)")
+
+
+def predict_command(
+    model_dir: Annotated[Path, typer.Argument(help="Folder written by `tunelab export`.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    top: Annotated[int, typer.Option(help="How many classes to show.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the top classes with probabilities for each image."""
+    from tunelab.vision.export import predict
+
+    preds = predict(model_dir, [str(p) for p in images], top_k=top)
+    if as_json:
+        typer.echo(json.dumps([{"image": p.image, "top": [{"class": c, "probability": v}
+                                                           for c, v in p.top]} for p in preds],
+                              indent=2))
+        return
+    for p in preds:
+        console.print(f"{p.image}: " + ", ".join(f"{c} {v:.1%}" for c, v in p.top))
+
+
+def evaluate_command(
+    model_dir: Annotated[Path, typer.Argument(help="Folder written by `tunelab export`.")],
+    data: Annotated[str, typer.Option("--data", help="Unseen images: folder or .csv.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Accuracy, per-class precision and recall, and the confusion matrix on unseen data."""
+    from tunelab.vision.export import evaluate
+
+    ev = evaluate(model_dir, data)
+    if as_json:
+        typer.echo(json.dumps(ev.to_dict(), indent=2))
+        return
+    console.print(f"accuracy {ev.accuracy:.2%} on {ev.n} images")
+    per_class = Table("class", "precision", "recall", "images")
+    for i, c in enumerate(ev.classes):
+        if c in ev.recall:
+            per_class.add_row(c, f"{ev.precision[c]:.2%}", f"{ev.recall[c]:.2%}",
+                              str(sum(ev.confusion[i])))
+    console.print(per_class)
+    conf = Table("true \\ predicted", *ev.classes, title="confusion matrix")
+    for c, row in zip(ev.classes, ev.confusion, strict=True):
+        conf.add_row(c, *map(str, row))
+    console.print(conf)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train``, ``export``, ``predict`` and ``evaluate`` to ``app``."""
+    app.command("train")(train_command)
+    app.command("export")(export_command)
+    app.command("predict")(predict_command)
+    app.command("evaluate")(evaluate_command)
