@@ -116,6 +116,7 @@ class Tuner:
                 from tunelab.executors.local import LocalExecutor
 
                 executor = LocalExecutor(self.spec.limits.max_parallel)
+                executor.warm_up()  # worker start-up is not charged to the first trials
             self._loop(executor)
         except KeyboardInterrupt:
             self._stopping = self._stopping or "interrupted by Ctrl-C"

@@ -81,5 +81,21 @@ def job_summary(store: Store, name: str) -> dict[str, Any]:
         "created_at": job.created_at,
         "ended_at": job.ended_at,
         "trials": [trial_dict(t) for t in leaderboard(state)],
+        "diagnosis": diagnoses(state),
         "decisions": lineage,
     }
+
+
+def diagnoses(state: JobState) -> dict[str, Any]:
+    """Over/under-fitting diagnosis per trial that reports train_/val_ metrics, and the best's."""
+    from tunelab.report.diagnosis import diagnose
+
+    per: dict[int, dict[str, Any]] = {}
+    for t in state.trials.values():
+        if not any(k.startswith(("train_", "val_")) for r in t.reports for k in r.metrics):
+            continue
+        d = diagnose([r.metrics for r in t.reports])
+        if d.kind != "unknown":
+            per[t.number] = {"kind": d.kind, "summary": d.summary, "advice": list(d.advice)}
+    best = state.best()
+    return {"best": per.get(best.number) if best else None, "trials": per}

@@ -1,0 +1,303 @@
+"""The `tunelab` command line: plan, tune, resume, stop, jobs, show, and the image commands.
+
+Errors a user can cause print one clear message and exit with status 2; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from tunelab.errors import SpecError, TunelabError
+
+console = Console()
+err = Console(stderr=True)
+_DEBUG = {"on": False}
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TunelabError as e:
+            if _DEBUG["on"]:
+                raise
+            err.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Tune the hyperparameters of training jobs.",
+)
+
+StoreOpt = Annotated[
+    str, typer.Option("--store", help="Store folder (SQLite) or postgresql:// URL.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
+def _store(url: str) -> Any:
+    from tunelab.store import Store
+
+    return Store.open(url)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+# plan ---------------------------------------------------------------------------------------------
+@app.command()
+def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMaker JSON.")],
+         json_out: JsonOpt = False) -> None:
+    """Print the search space, the strategy and how many training jobs a spec will run."""
+    from tunelab.composition import build_search
+    from tunelab.spec import load_spec
+
+    js, warnings = load_spec(spec)
+    for w in warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    space = js.space()
+    strategy, scheduler = build_search(js, space)
+    size = strategy.size()
+    n = js.limits.max_trials or size or 20
+    if size is not None:
+        n = min(n, size)
+    if json_out:
+        print(json.dumps({"name": js.name, "objective": js.objective.model_dump(),
+                          "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
+                          "static": js.static_params(), "training_jobs": n,
+                          "grid_size": space.grid_size(), "warnings": warnings}, default=str))
+        return
+    t = Table(title=f"search space of {js.name}")
+    for col in ("parameter", "type", "range / values", "scale"):
+        t.add_column(col)
+    for name, p in space.items():
+        d = p.to_dict()
+        rng = (", ".join(map(str, d["values"])) if "values" in d
+               else f"[{_fmt(d['low'])}, {_fmt(d['high'])}]" + (
+                   f" step {d['step']}" if "step" in d else ""))
+        t.add_row(name, d["type"], rng, d.get("scale", "linear" if d["type"] != "choice" else ""))
+    console.print(t)
+    if js.static_params():
+        console.print("static: " + ", ".join(f"{k}={v}" for k, v in js.static_params().items()))
+    console.print(f"objective: {js.objective.goal} {js.objective.metric}")
+    console.print(f"strategy: {js.strategy.type} (seed {js.strategy.seed})"
+                  + (f", scheduler {scheduler.name}" if scheduler.name != "fifo" else ""))
+    grid = f" (grid of {size})" if js.strategy.type == "grid" else ""
+    console.print(f"training jobs: {n}{grid}, at most {js.limits.max_parallel} at a time")
+
+
+# tune / resume ------------------------------------------------------------------------------------
+def _progress_runner(fn: Any) -> Any:
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), console=err, transient=False,
+    ) as bar:
+        task = bar.add_task("trials", total=None, info="starting workers…")
+
+        def on_progress(p: Any) -> None:
+            done = sum(v for k, v in p.counts.items()
+                       if k in ("completed", "pruned", "failed", "timed_out", "stopped"))
+            running = p.counts.get("running", 0)
+            failed = p.counts.get("failed", 0) + p.counts.get("timed_out", 0)
+            best = "—" if p.best_value is None else f"{p.best_value:.5g} (#{p.best_number})"
+            eta = "" if p.remaining is None else f" · ~{p.remaining:.0f}s left"
+            bar.update(task, total=p.max_trials, completed=done,
+                       info=f"running {running} · failed {failed} · best {best} · "
+                            f"{p.elapsed:.0f}s{eta}")
+
+        return fn(on_progress)
+
+
+@app.command()
+def tune(
+    spec: Annotated[Path | None, typer.Argument(help="Spec file (YAML/JSON/SageMaker).")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Image folder, .csv or "
+                                             "builtin:digits: tune the built-in classifier.")
+                    ] = None,
+    store: StoreOpt = "tunelab-runs",
+    name: Annotated[str | None, typer.Option("--name", help="Job name.")] = None,
+    max_trials: Annotated[int | None, typer.Option("--max-trials")] = None,
+    max_parallel: Annotated[int | None, typer.Option("--max-parallel")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a tuning job in the foreground with live progress, then print the leaderboard."""
+    from tunelab.spec import load_spec_dict, spec_from_dict
+    from tunelab.store import Store
+    from tunelab.tuner import Tuner
+
+    if (spec is None) == (data is None):
+        raise SpecError.field("tune", "either a SPEC file or --data", "both" if spec else
+                              "neither", "Run `tunelab tune spec.yaml` or "
+                              "`tunelab tune --data ./images`.")
+    if spec is not None:
+        d, warnings = load_spec_dict(spec)
+    else:
+        from tunelab.vision.commands import default_image_spec
+
+        assert data is not None
+        d = default_image_spec(data, name=name or _auto_name(data),
+                               max_trials=max_trials or 20, max_parallel=max_parallel or 1)
+        warnings = []
+        err.print(f"[bold]No spec given:[/bold] strategy {d['strategy']['type']}, "
+                  f"{d['limits']['max_trials']} trials, objective {d['objective']['goal']} "
+                  f"{d['objective']['metric']}; searching {', '.join(d['search_space'])}.")
+    if name:
+        d["name"] = name
+    if max_trials is not None:
+        d.setdefault("limits", {})["max_trials"] = max_trials
+    if max_parallel is not None:
+        d.setdefault("limits", {})["max_parallel"] = max_parallel
+    for w in warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    js = spec_from_dict(d)
+    st = Store.open(store)
+    tuner = Tuner.create(js, st) if not json_out else None
+
+    def go(progress: Any) -> str:
+        t = tuner or Tuner.create(js, st)
+        t._progress = progress
+        return t.run()
+
+    status = go(None) if json_out else _progress_runner(go)
+    _show(st, js.name, json_out)
+    st.close()
+    if status == "failed":
+        raise typer.Exit(1)
+
+
+def _auto_name(data: str) -> str:
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9._-]", "-", Path(data.replace("builtin:", "")).name or "images")
+    return f"{base}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@app.command()
+def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False) -> None:
+    """Continue a stopped or crashed job: interrupted trials re-run from their checkpoints."""
+    from tunelab.tuner import Tuner
+
+    st = _store(store)
+
+    def go(progress: Any) -> str:
+        return Tuner.resume(name, st, progress=progress).run()
+
+    go(None) if json_out else _progress_runner(go)
+    _show(st, name, json_out)
+    st.close()
+
+
+@app.command()
+def stop(name: str, store: StoreOpt = "tunelab-runs") -> None:
+    """Ask a running job to stop: running trials are stopped and recorded as stopped."""
+    from tunelab.report.summary import job_status
+
+    st = _store(store)
+    with st.transaction() as tx:
+        job = tx.job(name)
+        status = job_status(job)
+        if status not in ("running",):
+            raise SpecError.field(f"job {name}", "running", status,
+                                  "Only a running job can be stopped.")
+        tx.set_job(job.id, stop_requested=True)
+        tx.add_event(job.id, "stop_requested", "stop requested from the command line")
+    console.print(f"stop requested for {name}; its tuner stops the running trials now.")
+
+
+# jobs / show --------------------------------------------------------------------------------------
+@app.command()
+def jobs(store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False) -> None:
+    """List the tuning jobs in the store."""
+    from tunelab.jobstate import JobState
+    from tunelab.report.summary import job_status
+
+    st = _store(store)
+    rows = []
+    tx = st.read()
+    for j in tx.jobs():
+        state = JobState.load(tx, j)
+        best = state.best()
+        rows.append({"name": j.name, "status": job_status(j), "metric": j.metric,
+                     "goal": j.goal, "trials": len(state.trials),
+                     "best": None if best is None else best.value,
+                     "strategy": j.spec.get("strategy", {}).get("type"),
+                     "created_at": j.created_at})
+    st.close()
+    if json_out:
+        print(json.dumps(rows))
+        return
+    t = Table(title="tuning jobs")
+    for col in ("name", "status", "strategy", "objective", "trials", "best", "created"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], r["status"], str(r["strategy"]), f"{r['goal']} {r['metric']}",
+                  str(r["trials"]), "—" if r["best"] is None else f"{r['best']:.5g}",
+                  time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"])))
+    console.print(t)
+
+
+@app.command()
+def show(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False,
+         top: Annotated[int, typer.Option("--top", help="Rows in the leaderboard.")] = 20
+         ) -> None:
+    """Print a job's leaderboard, state counts, best parameters, diagnosis and cost."""
+    st = _store(store)
+    _show(st, name, json_out, top=top)
+    st.close()
+
+
+def _show(st: Any, name: str, json_out: bool, *, top: int = 20) -> None:
+    from tunelab.report.render import render_summary
+    from tunelab.report.summary import job_summary
+
+    summary = job_summary(st, name)
+    if json_out:
+        print(json.dumps(summary, default=str))
+        return
+    render_summary(console, summary, top=top)
+
+
+def _register_vision() -> None:
+    from tunelab.vision.commands import register
+
+    register(app)
+
+
+_register_vision()
+
+
+def main() -> None:
+    """Entry point of the `tunelab` script."""
+    try:
+        app()
+    except TunelabError as e:  # raised outside a command (e.g. while parsing)
+        if "--debug" in sys.argv:
+            raise
+        err.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

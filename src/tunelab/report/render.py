@@ -1,0 +1,83 @@
+"""Rich rendering of a job summary: leaderboard, counts, best, diagnosis, lineage, cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "—" if v is None else str(v)
+
+
+def _params(p: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in p.items())
+
+
+def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> None:
+    obj = s["objective"]
+    reason = f" — {s['status_reason']}" if s.get("status_reason") else ""
+    console.print(f"[bold]{s['name']}[/bold]: {s['status']}{reason}", highlight=False)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(s["counts"].items()))
+    console.print(f"objective: {obj['goal']} {obj['metric']} · trials: {counts or 'none'} · "
+                  f"device time {s['device_seconds']:.1f}s ({s['device_hours']:.4f} h)"
+                  + (f" · {s['epochs']} epochs" if s.get("epochs") else "")
+                  + (f" · checkpoints {s['checkpoint_bytes'] / 1e6:.1f} MB"
+                     if s.get("checkpoint_bytes") else ""), highlight=False)
+    t = Table(title="leaderboard")
+    for col in ("rank", "trial", "state", obj["metric"], "params", "steps", "secs", "note"):
+        t.add_column(col, overflow="fold")
+    for i, tr in enumerate(s["trials"][:top], 1):
+        note = tr.get("error") or ""
+        if tr.get("attempt", 1) > 1:
+            note = f"attempt {tr['attempt']} of #{tr['retry_of']} " + note
+        t.add_row(str(i), str(tr["number"]), tr["state"], _fmt(tr["value"]),
+                  _params(tr["params"]), _fmt(tr.get("steps")), f"{tr['device_seconds']:.1f}",
+                  note[:80])
+    console.print(t)
+    if len(s["trials"]) > top:
+        console.print(f"… {len(s['trials']) - top} more (use --top)")
+    best = s.get("best")
+    if best:
+        console.print(f"[bold green]best[/bold green]: trial {best['number']} "
+                      f"{obj['metric']}={_fmt(best['value'])} with {_params(best['params'])}",
+                      highlight=False)
+    _diagnosis(console, s)
+    _lineage(console, s)
+
+
+def _diagnosis(console: Console, s: dict[str, Any]) -> None:
+    diag = s.get("diagnosis")
+    if not diag:
+        return
+    best = diag.get("best")
+    if best:
+        console.print(f"[bold]diagnosis of the best trial[/bold]: {best['summary']}",
+                      highlight=False)
+        for a in best.get("advice", []):
+            console.print(f"  • {a}", highlight=False)
+    per = diag.get("trials", {})
+    kinds: dict[str, list[str]] = {}
+    for number, d in per.items():
+        kinds.setdefault(d["kind"], []).append(str(number))
+    if kinds:
+        console.print("per trial: " + "; ".join(f"{k}: #{', #'.join(v)}"
+                                                for k, v in sorted(kinds.items())))
+
+
+def _lineage(console: Console, s: dict[str, Any]) -> None:
+    rows = [d for d in s.get("decisions", []) if d["action"] in ("exploit", "pause", "resume")]
+    if not rows:
+        return
+    t = Table(title="scheduler decisions (lineage)")
+    for col in ("trial", "step", "action", "donor", "new params", "reason"):
+        t.add_column(col, overflow="fold")
+    for d in rows[-30:]:
+        t.add_row(str(d["trial"]), str(d["step"]), d["action"],
+                  "" if d["donor"] is None else f"#{d['donor']}@{d['donor_step']}",
+                  _params(d["params"]) if d.get("params") else "", d.get("reason") or "")
+    console.print(t)
