@@ -80,7 +80,7 @@ def diagnose(metrics_by_step: Sequence[Mapping[str, float]]) -> Diagnosis:
     if tr_acc and va_acc:
         t, v = tr_acc[-1], va_acc[-1]
         numbers = f"training accuracy {t:.1%}, validation {v:.1%}"
-        if t - v >= GAP:
+        if t - v >= GAP - 1e-9:  # tolerance: 0.95 - 0.85 is 0.0999... in floating point
             return _overfit(f"Overfits: {numbers} (a gap of {t - v:.1%}).", va_loss)
         if t < LOW_ACCURACY and v < LOW_ACCURACY:
             return _underfit(f"Underfits: {numbers}, both low.", tr_loss)

@@ -11,6 +11,7 @@ An exported model is a folder: ``model.pt`` (TorchScript, needs only ``torch.jit
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +47,14 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path) -> Path:
     model.load_state_dict(state["model"])
     model.eval()
     example = torch.zeros(1, d["channels"], d["image_size"], d["image_size"])
-    with torch.no_grad():
-        scripted = torch.jit.trace(model, example)  # type: ignore[no-untyped-call]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    scripted.save(str(out / MODEL_FILE))
+    with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is deprecated in recent torch, but it is the format users asked for:
+        # one file that loads with torch.jit.load and no tunelab code.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.trace(model, example)  # type: ignore[no-untyped-call]
+        scripted.save(str(out / MODEL_FILE))
     meta = {
         "format": FORMAT, "classes": d["classes"], "channels": d["channels"],
         "image_size": d["image_size"], "mean": d["mean"], "std": d["std"],
@@ -82,8 +86,10 @@ class ExportedModel:
             raise SpecError.field("model_dir", f"a folder with {MODEL_FILE} and {META_FILE}",
                                   str(d), "Create one with `tunelab export NAME --out DIR`.")
         meta: dict[str, Any] = json.loads((d / META_FILE).read_text())
-        module = torch.jit.load(  # type: ignore[no-untyped-call]
-            str(d / MODEL_FILE), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(  # type: ignore[no-untyped-call]
+                str(d / MODEL_FILE), map_location="cpu")
         module.eval()
         c = int(meta["channels"])
         return cls(module, list(meta["classes"]), c, int(meta["image_size"]),

@@ -1,0 +1,123 @@
+"""Export, predict and evaluate: a round trip through TorchScript, and numbers on a known set."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from tunelab.errors import DataError, SpecError
+from tunelab.objectives.context import TrialContext
+from tunelab.vision.config import TrainConfig
+from tunelab.vision.data import load_image_data
+from tunelab.vision.export import MODEL_FILE, evaluate, export_model, predict
+from tunelab.vision.train import make_model, train
+
+
+def _write(folder: Path, name: str, rgb: tuple[int, int, int], seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    arr = np.clip(np.array(rgb)[None, None, :] + rng.integers(-20, 20, (12, 12, 3)), 0, 255)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    Image.fromarray(arr.astype(np.uint8), "RGB").save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def colours(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("colours")
+    for i in range(10):
+        _write(root / "red", f"r{i}", (200, 30, 30), i)
+        _write(root / "blue", f"b{i}", (30, 30, 200), 100 + i)
+    return root
+
+
+def test_export_predict_round_trip(tmp_path: Path, colours: Path) -> None:
+    params = {"data": str(colours), "cache_dir": str(tmp_path / "cache"), "epochs": 2,
+              "width": 8, "depth": 1, "batch_size": 8, "learning_rate": 0.01}
+    ctx = TrialContext(params=params, number=0, checkpoint_dir=tmp_path / "ck")
+    train(params, ctx)
+    out = export_model(tmp_path / "ck" / "ckpt-000002.pt", tmp_path / "model")
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["classes"] == ["blue", "red"] and meta["channels"] == 3
+    assert meta["image_size"] == 12 and len(meta["mean"]) == len(meta["std"]) == 3
+
+    # The TorchScript model gives what the checkpoint's eager model gives on the same pixels.
+    data = load_image_data(str(colours), cache_dir=tmp_path / "cache")
+    state = torch.load(tmp_path / "ck" / "ckpt-000002.pt", weights_only=True)
+    eager = make_model(TrainConfig.from_params(state["config"]), 3, 2, 12)
+    eager.load_state_dict(state["model"])
+    eager.eval()
+    files = sorted(colours.glob("*/*.png"))
+    preds = predict(out, files, top_k=5)
+    x = torch.stack([torch.from_numpy(np.array(Image.open(f))).permute(2, 0, 1) for f in files])
+    mean = torch.tensor(data.mean).view(1, 3, 1, 1)
+    std = torch.tensor(data.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        probs = torch.softmax(eager(x.float().div(255).sub(mean).div(std)), 1)
+    for p, row in zip(preds, probs, strict=True):
+        assert len(p.top) == 2  # top_k is capped at the class count
+        assert p.top[0][1] >= p.top[1][1]
+        assert dict(p.top)["blue"] == pytest.approx(float(row[0]), abs=1e-5)
+        assert dict(p.top)["red"] == pytest.approx(float(row[1]), abs=1e-5)
+
+
+class _Brightness(nn.Module):
+    """Class 'light' when the mean pixel is above 0.5, else 'dark'."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.mean(dim=(1, 2, 3))
+        return torch.stack([0.5 - m, m - 0.5], dim=1) * 20
+
+
+def _known_model(folder: Path) -> Path:
+    folder.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(_Brightness()).save(str(folder / MODEL_FILE))
+    (folder / "model.json").write_text(json.dumps({
+        "format": 1, "classes": ["dark", "light"], "channels": 1, "image_size": 8,
+        "mean": [0.0], "std": [1.0]}))
+    return folder
+
+
+def _grey(folder: Path, name: str, value: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 8), value, np.uint8), "L").save(folder / f"{name}.png")
+
+
+def test_evaluate_numbers_on_a_known_set(tmp_path: Path) -> None:
+    model = _known_model(tmp_path / "model")
+    test = tmp_path / "test"
+    for i in range(3):
+        _grey(test / "dark", f"d{i}", 20)
+    _grey(test / "dark", "d_mislabelled", 230)  # predicted light
+    for i in range(2):
+        _grey(test / "light", f"l{i}", 240)
+    ev = evaluate(model, test, cache_dir=tmp_path / "cache")
+    assert ev.n == 6
+    assert ev.confusion == [[3, 1], [0, 2]]
+    assert ev.accuracy == pytest.approx(5 / 6)
+    assert ev.precision == pytest.approx({"dark": 1.0, "light": 2 / 3})
+    assert ev.recall == pytest.approx({"dark": 0.75, "light": 1.0})
+    assert predict(model, [test / "light" / "l0.png"])[0].top[0][0] == "light"
+
+
+def test_evaluate_rejects_unknown_classes_and_bad_dirs(tmp_path: Path) -> None:
+    model = _known_model(tmp_path / "model")
+    for c in ("dark", "cat"):
+        for i in range(2):
+            _grey(tmp_path / "test" / c, f"{c}{i}", 20)
+    with pytest.raises(DataError, match="classes the model does not know: \\['cat'\\]"):
+        evaluate(model, tmp_path / "test", cache_dir=tmp_path / "cache")
+    with pytest.raises(SpecError, match=r"model\.pt and model\.json"):
+        predict(tmp_path / "nowhere", [])
+    with pytest.raises(DataError, match="Cannot read image"):
+        (tmp_path / "bad.png").write_text("not an image")
+        predict(model, [tmp_path / "bad.png"])
