@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from tunelab.space import ParamValue
-from tunelab.trial import Decision, History, TrialView
+from tunelab.trial import Action, Decision, History, TrialState, TrialView
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,55 @@ class Scheduler:
         """A plain-words reason if the scheduler's budget is spent and the job should end."""
         return None
 
+    def protected_checkpoints(self, history: History) -> set[tuple[int, int]]:
+        """``(trial number, step)`` checkpoints the scheduler still needs (a paused trial's,
+        a PBT donor's until the copy is done). The tuner keeps these on top of each trial's
+        last and best checkpoint. The default needs none."""
+        return set()
+
 
 class FIFOScheduler(Scheduler):
     """Every trial runs to its end: no early stopping."""
+
+
+# Additions for median stopping, ASHA and PBT (backward-compatible helpers) ----------------------
+
+
+def protected_checkpoints(scheduler: Scheduler, history: History) -> set[tuple[int, int]]:
+    """``scheduler.protected_checkpoints(history)`` if it has one, else the empty set."""
+    fn = getattr(scheduler, "protected_checkpoints", None)
+    return set(fn(history)) if fn is not None else set()
+
+
+def epochs_spent(history: History) -> int:
+    """Units of work (epochs) trained so far across all trials: one per reported step."""
+    return sum(len(t.values) for t in history.trials)
+
+
+_IN_FLIGHT = (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST)
+
+
+def in_flight(history: History, *, besides: int | None = None) -> int:
+    """Running segments (other than trial ``besides``): each will train at least one more step."""
+    last: dict[int, Decision] = {d.trial: d.decision for d in history.decisions}
+    return sum(
+        1 for t in history.trials
+        if t.number != besides and (
+            t.state in _IN_FLIGHT
+            # an exploit that was decided but whose segment has not started yet
+            or (t.state is TrialState.PAUSED and t.number in last
+                and last[t.number].action is Action.EXPLOIT)
+        )
+    )
+
+
+def budget_allows(history: History, max_epochs: int | None, *, besides: int | None = None) -> bool:
+    """True if one more epoch fits in ``max_epochs`` on top of the epochs spent and in flight.
+
+    Called at a report of trial ``besides`` (may it train one more step?) or, with ``besides``
+    None, before starting or resuming a segment. Keeping ``spent + in flight <= max_epochs``
+    at every decision means the budget is never exceeded, also after a restart.
+    """
+    if max_epochs is None:
+        return True
+    return epochs_spent(history) + in_flight(history, besides=besides) + 1 <= max_epochs

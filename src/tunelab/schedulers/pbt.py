@@ -1,0 +1,269 @@
+"""Population Based Training (Jaderberg et al. 2017): learn hyperparameters and weights together.
+
+A population of ``population`` trials trains side by side. Every ``perturbation_interval`` epochs
+(after ``burn_in``), a member is ranked against the others by its objective at that step (the
+others' latest value at or before it). A member in the bottom ``quantile`` *exploits* a random
+top-``quantile`` member that has a checkpoint: it continues from the donor's latest checkpoint
+with the donor's hyperparameters, then *explores* them: each numeric parameter is multiplied by
+one of ``perturbation_factors`` (or, with ``resample_probability``, drawn afresh), clipped to its
+declared range; a choice moves to a neighbouring value or is resampled.
+
+When there are fewer slots than members, a member that reaches an interval while others lag
+behind PAUSEs (its ranking would be unfair, and the lagging members need the slot); the exploit
+decision is then taken when it is resumed, with the whole population at or past that step.
+
+Every decision is a pure function of ``(seed, options, history)``: the random draws of the
+decision for member ``n`` at step ``s`` come from ``numpy.random.default_rng([seed, n, s])``.
+
+    >>> from tunelab.space import Float, SearchSpace
+    >>> s = PBTScheduler(SearchSpace({"lr": Float(1e-4, 1, scale="log")}), population=8)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tunelab.schedulers.base import Resume, Scheduler, budget_allows
+from tunelab.space import Choice, Float, Int, ParamValue, SearchSpace
+from tunelab.trial import Action, Decision, Goal, History, TrialState, TrialView
+
+_IGNORED = (TrialState.FAILED, TrialState.TIMED_OUT)
+
+
+def explore(
+    params: Mapping[str, ParamValue],
+    space: SearchSpace,
+    rng: np.random.Generator,
+    *,
+    resample_probability: float = 0.25,
+    perturbation_factors: Sequence[float] = (0.8, 1.2),
+) -> dict[str, ParamValue]:
+    """Perturb or resample each searched parameter of ``params``; others are kept as they are.
+
+    Floats and ints are multiplied by a random factor and clipped (a reverse-log float scales
+    its distance to 1, so 0.9 becomes 0.88 or 0.92); an int that rounding would leave unchanged
+    moves one step. A choice moves to a random neighbouring value in its declared order.
+    """
+    out = dict(params)
+    for name, p in space.items():
+        if name not in params:
+            continue
+        v = params[name]
+        u_resample, u_value = float(rng.random()), float(rng.random())
+        factor = float(perturbation_factors[int(rng.integers(len(perturbation_factors)))])
+        if u_resample < resample_probability:
+            out[name] = p.from_unit(u_value)
+        elif isinstance(p, Choice):
+            i, k = p.index(v), len(p.values)
+            if k > 1:
+                j = i + (1 if u_value < 0.5 else -1)
+                j = 1 if j < 0 else (k - 2 if j >= k else j)
+                out[name] = p.values[j]
+        elif isinstance(p, Float):
+            x = float(v)
+            out[name] = p.clip(1.0 - (1.0 - x) * factor if p.scale == "reverse_log" else x * factor)
+        elif isinstance(p, Int):
+            new = p.clip(float(v) * factor)
+            if new == v:
+                new = p.clip(float(v) + (p.step if factor > 1 else -p.step))
+            out[name] = new
+    return out
+
+
+class PBTScheduler(Scheduler):
+    """Population Based Training with exploit (copy weights and hyperparameters) and explore.
+
+    Args:
+        space: the search space (for clipping and resampling).
+        population: members trained together (the first ``population`` trials).
+        perturbation_interval: epochs between exploit/explore decisions.
+        burn_in: no member exploits before this epoch.
+        quantile: fraction of the population in the bottom (copies) and top (donors) groups.
+        resample_probability: chance that a parameter is drawn afresh instead of perturbed.
+        perturbation_factors: factors a numeric parameter is multiplied by.
+        goal: ``minimize`` or ``maximize``.
+        seed: seeds every random draw (with the member and step).
+        max_epochs: optional budget in epochs across the population.
+    """
+
+    name: ClassVar[str] = "pbt"
+    needs_checkpoints: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        population: int = 8,
+        perturbation_interval: int = 2,
+        burn_in: int = 0,
+        quantile: float = 0.25,
+        resample_probability: float = 0.25,
+        perturbation_factors: Sequence[float] = (0.8, 1.2),
+        goal: Goal = "minimize",
+        seed: int | None = None,
+        max_epochs: int | None = None,
+    ) -> None:
+        self.space = space
+        self.population = int(population)
+        self.interval = int(perturbation_interval)
+        self.burn_in = int(burn_in)
+        self.quantile = float(quantile)
+        self.resample_probability = float(resample_probability)
+        self.factors = tuple(float(f) for f in perturbation_factors)
+        self.goal: Goal = goal
+        self.seed = 0 if seed is None else int(seed)
+        self.max_epochs = max_epochs
+
+    # who is in the population ------------------------------------------------------------------
+    def members(self, history: History) -> list[TrialView]:
+        return [t for t in history.trials if t.state not in _IGNORED]
+
+    def _started(self, history: History) -> int:
+        return sum(1 for t in history.trials if t.attempt == 1)
+
+    def _room_for_new(self, history: History) -> bool:
+        return self._started(history) < self.population and budget_allows(
+            history, self.max_epochs
+        )
+
+    def _due(self, step: int) -> bool:
+        return step >= max(self.burn_in, 1) and step % self.interval == 0
+
+    # exploit and explore ----------------------------------------------------------------------
+    def _score(self, t: TrialView, step: int) -> float | None:
+        best: tuple[int, float] | None = None
+        for s, v in t.values:
+            if s <= step and (best is None or s >= best[0]):
+                best = (s, v)
+        return None if best is None else best[1]
+
+    def decide(
+        self, trial: TrialView, step: int, history: History
+    ) -> tuple[int, int, dict[str, ParamValue], str] | None:
+        """``(donor, donor_step, new params, reason)`` if ``trial`` should exploit at ``step``."""
+        scores = {
+            t.number: sc for t in self.members(history)
+            if (sc := self._score(t, step)) is not None
+        }
+        if trial.number not in scores or len(scores) < 2:
+            return None
+        k = math.ceil(len(scores) * self.quantile)
+        k = min(k, len(scores) // 2)
+        if k == 0:
+            return None
+        sign = history.sign()
+        ranked = sorted(scores, key=lambda n: (sign * scores[n], n))
+        if trial.number not in ranked[-k:]:
+            return None
+        donors = [n for n in ranked[:k] if history.by_number(n).checkpoints]
+        if not donors:
+            return None
+        rng = np.random.default_rng([self.seed, trial.number, step])
+        donor = history.by_number(donors[int(rng.integers(len(donors)))])
+        donor_step = max(donor.checkpoints)
+        params = explore(
+            donor.params, self.space, rng, resample_probability=self.resample_probability,
+            perturbation_factors=self.factors,
+        )
+        reason = (
+            f"bottom {k} of {len(scores)} at step {step} ({scores[trial.number]:.4g}); copies "
+            f"trial {donor.number} at step {donor_step} ({scores[donor.number]:.4g})"
+        )
+        return donor.number, donor_step, params, reason
+
+    # the scheduler interface -------------------------------------------------------------------
+    def on_report(
+        self, trial: TrialView, step: int, metrics: Mapping[str, float], history: History
+    ) -> Decision:
+        if not budget_allows(history, self.max_epochs, besides=trial.number):
+            return Decision.stop(f"epoch budget ({self.max_epochs}) spent")
+        if not self._due(step) or not trial.values or trial.values[-1][0] != step:
+            return Decision.cont()
+        behind = [
+            t.number for t in history.trials
+            if t.state is TrialState.PAUSED and (t.last_step or 0) < step
+        ]
+        if self._room_for_new(history) or behind:
+            return Decision.pause(f"step {step}: waits for the population to catch up")
+        d = self.decide(trial, step, history)
+        if d is None:
+            return Decision.cont()
+        donor, donor_step, params, reason = d
+        return Decision.exploit(donor, donor_step, params, reason)
+
+    def next_resume(self, history: History) -> Resume | None:
+        if self._room_for_new(history) or not budget_allows(history, self.max_epochs):
+            return None
+        paused = sorted(
+            (t for t in history.trials if t.state is TrialState.PAUSED and t.last_step),
+            key=lambda t: (t.last_step or 0, t.number),
+        )
+        last = {d.trial: d.decision for d in history.decisions}
+        for t in paused:
+            if t.number in last and last[t.number].action is Action.EXPLOIT:
+                continue  # the tuner restarts it from the donor itself
+            step = t.last_step or 0
+            d = self.decide(t, step, history) if self._due(step) else None
+            if d is not None:
+                donor, donor_step, params, reason = d
+                return Resume(t.number, donor_step, donor=donor, params=params, reason=reason)
+            ck = max((c for c in t.checkpoints if c <= step), default=0)
+            return Resume(t.number, ck, reason=f"step {step}: the population caught up")
+        return None
+
+    def accepts_new_trials(self, history: History) -> bool:
+        return self._room_for_new(history)
+
+    def finished(self, history: History) -> str | None:
+        if any(t.state is TrialState.RUNNING for t in history.trials):
+            return None
+        if self.max_epochs is not None and not budget_allows(history, self.max_epochs):
+            return f"epoch budget ({self.max_epochs}) spent"
+        return None
+
+    def protected_checkpoints(self, history: History) -> set[tuple[int, int]]:
+        """Paused members' own checkpoints, every member's latest one (a possible donor), and
+        each donor checkpoint an exploit has not finished copying yet."""
+        out: set[tuple[int, int]] = set()
+        for t in self.members(history):
+            if t.checkpoints and not t.state.is_terminal:
+                out.add((t.number, max(t.checkpoints)))
+            if t.state is TrialState.PAUSED and t.last_step is not None:
+                ck = max((c for c in t.checkpoints if c <= t.last_step), default=None)
+                if ck is not None:
+                    out.add((t.number, ck))
+        last: dict[int, tuple[int, Decision]] = {}
+        for rec in history.decisions:
+            last[rec.trial] = (rec.step, rec.decision)
+        for number, (step, d) in last.items():
+            if d.action is not Action.EXPLOIT or d.donor is None or d.donor_step is None:
+                continue
+            try:
+                t = history.by_number(number)
+            except KeyError:
+                continue
+            copied = t.state.is_terminal or (t.last_step is not None and t.last_step != step)
+            if not copied:
+                out.add((d.donor, d.donor_step))
+        return out
+
+
+def lineage(history: History) -> list[dict[str, Any]]:
+    """Who copied whom at which step, with the hyperparameters each copy continued with.
+
+    One entry per exploit, in decision order: ``{"trial", "step", "donor", "donor_step",
+    "params", "reason"}``. A member's hyperparameters over time are its initial params followed
+    by the ``params`` of its entries.
+    """
+    return [
+        {
+            "trial": rec.trial, "step": rec.step, "donor": rec.decision.donor,
+            "donor_step": rec.decision.donor_step, "params": dict(rec.decision.params or {}),
+            "reason": rec.decision.reason,
+        }
+        for rec in history.decisions if rec.decision.action is Action.EXPLOIT
+    ]
