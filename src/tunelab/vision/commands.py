@@ -106,8 +106,9 @@ def _follow(store: str | None, name: str, done: threading.Event) -> None:
                 reports = []
             for r in reports[printed:]:
                 if printed == 0:
-                    console.print(header, style="bold")
-                console.print("  ".join(f"{c:>10}" for c in epoch_row(r.step, r.metrics)))
+                    console.print(header, style="bold", soft_wrap=True)
+                console.print("  ".join(f"{c:>10}" for c in epoch_row(r.step, r.metrics)),
+                              soft_wrap=True)
                 printed += 1
             if finished:
                 return
