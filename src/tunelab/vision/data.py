@@ -133,12 +133,25 @@ class _Source:
     open_item: Callable[[int], Image.Image]
 
 
-def _file_fingerprint(path: Path) -> list[Any]:
+def _file_fingerprint(path: Path | str) -> list[Any]:
     try:
-        st = path.stat()
+        st = os.stat(path)
         return [str(path), st.st_size, st.st_mtime_ns]
     except OSError:
         return [str(path), -1, -1]  # listed as skipped when decoded
+
+
+def _images_under(folder: Path) -> list[str]:
+    """Image files below ``folder`` (any depth, hidden files and folders left out), sorted."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found += [
+            os.path.join(dirpath, name)
+            for name in filenames
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+        ]
+    return sorted(found)
 
 
 def _open_path(files: list[str]) -> Callable[[int], Image.Image]:
@@ -166,22 +179,16 @@ def _folder_source(folder: Path, what: str) -> _Source:
     files: list[str] = []
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
-        found = sorted(
-            p
-            for p in class_dir.rglob("*")
-            if p.suffix.lower() in IMAGE_EXTENSIONS
-            and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
-            and p.is_file()
-        )
+        found = _images_under(class_dir)
         if not found:
             raise DataError(
                 f"Every class folder must hold images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                 f"got none in {str(class_dir)!r}. Add images or remove the folder."
             )
-        files += [str(p) for p in found]
+        files += found
         labels += [label] * len(found)
     classes = [d.name for d in class_dirs]
-    fingerprint = [[*_file_fingerprint(Path(f)), labels[i]] for i, f in enumerate(files)]
+    fingerprint = [[*_file_fingerprint(f), labels[i]] for i, f in enumerate(files)]
     return _Source(str(folder), classes, files, labels, fingerprint, _open_path(files))
 
 
@@ -213,7 +220,7 @@ def _csv_source(manifest: Path, what: str) -> _Source:
     index = {c: i for i, c in enumerate(classes)}
     files = [p for p, _ in pairs]
     labels = [index[c] for _, c in pairs]
-    fingerprint = [[*_file_fingerprint(Path(f)), labels[i]] for i, f in enumerate(files)]
+    fingerprint = [[*_file_fingerprint(f), labels[i]] for i, f in enumerate(files)]
     return _Source(str(manifest), classes, files, labels, fingerprint, _open_path(files))
 
 
