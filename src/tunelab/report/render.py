@@ -28,17 +28,31 @@ def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> Non
                   + (f" · {s['epochs']} epochs" if s.get("epochs") else "")
                   + (f" · checkpoints {s['checkpoint_bytes'] / 1e6:.1f} MB"
                      if s.get("checkpoint_bytes") else ""), highlight=False)
+    trials = s["trials"][:top]
+    names = sorted({k for tr in trials for k in tr["params"]})
+    inline = len(names) <= 3
     t = Table(title="leaderboard")
-    for col in ("rank", "trial", "state", obj["metric"], "params", "steps", "secs", "note"):
+    cols = ["rank", "trial", "state", obj["metric"], *(["params"] if inline else []),
+            "steps", "secs", "note"]
+    for col in cols:
         t.add_column(col, overflow="fold")
-    for i, tr in enumerate(s["trials"][:top], 1):
+    for i, tr in enumerate(trials, 1):
         note = tr.get("error") or ""
         if tr.get("attempt", 1) > 1:
             note = f"attempt {tr['attempt']} of #{tr['retry_of']} " + note
         t.add_row(str(i), str(tr["number"]), tr["state"], _fmt(tr["value"]),
-                  _params(tr["params"]), _fmt(tr.get("steps")), f"{tr['device_seconds']:.1f}",
-                  note[:80])
+                  *([_params(tr["params"])] if inline else []), _fmt(tr.get("steps")),
+                  f"{tr['device_seconds']:.1f}", note[:80])
     console.print(t)
+    if not inline and trials:
+        shown = trials[:5]
+        pt = Table(title=f"parameters of the top {len(shown)}")
+        pt.add_column("parameter", no_wrap=True)
+        for tr in shown:
+            pt.add_column(f"#{tr['number']}", justify="right")
+        for n in names:
+            pt.add_row(n, *(_fmt(tr["params"].get(n)) for tr in shown))
+        console.print(pt)
     if len(s["trials"]) > top:
         console.print(f"… {len(s['trials']) - top} more (use --top)")
     best = s.get("best")
