@@ -212,6 +212,10 @@ class Tuner:
                 if not self._seg_started and not self._ready:
                     self._stopping = self._exhausted_reason()
                     break
+                if not self._seg_started and not any(
+                    r.trial.id not in self._seg_started for r in self._ready
+                ):
+                    raise RuntimeError("tuner stalled: queued segments but nothing running")
             if self._progress is not None and now - last_progress > 0.25:
                 last_progress = now
                 self._report_progress(now - t0)
@@ -391,12 +395,17 @@ class Tuner:
 
     def _fill(self, ex: Executor) -> None:
         while ex.free_slots() > 0 and self._stopping is None:
-            if self._ready:
-                self._start(ex, self._ready.popleft())
+            # a trial's next segment waits until its previous one has ended
+            ready = next((r for r in self._ready if r.trial.id not in self._seg_started), None)
+            if ready is not None:
+                self._ready.remove(ready)
+                self._start(ex, ready)
                 continue
             hist = self.state.history()
             res: Resume | None = self.scheduler.next_resume(hist)
             if res is not None:
+                if self.state.trials[res.number].id in self._seg_started:
+                    return  # its paused segment is still winding down; next poll
                 self._start_resume(ex, res)
                 continue
             left = self.max_trials() - self.state.first_attempts()
@@ -489,6 +498,8 @@ class Tuner:
         n = self.state.first_attempts()
         if n >= self.max_trials():
             return f"all {n} trials done"
+        if not self.scheduler.accepts_new_trials(self.state.history()):
+            return f"all {n} trials of the {self.scheduler.name} schedule done"
         return f"search space exhausted after {n} trials"
 
     def _renew(self, elapsed: float) -> None:
@@ -501,6 +512,12 @@ class Tuner:
 
     def _finish(self) -> None:
         with self.store.transaction() as tx:
+            if self._final_status == "completed":
+                # paused trials the scheduler never resumed end here (ASHA: not promoted)
+                for tr in self.state.trials.values():
+                    if tr.state is TrialState.PAUSED:
+                        self._end(tx, tr, TrialState.PRUNED, time.time(),
+                                  error="paused by the scheduler and not resumed before the end")
             data = dict(self.state.job.data)
             data["runtime_used"] = getattr(self, "_runtime_total", data.get("runtime_used", 0.0))
             tx.set_job(self.state.job.id, status=self._final_status,
