@@ -21,6 +21,8 @@ from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.executors.worker import worker_main
 from tunelab.trial import Decision
 
+_STARTUP_ALLOWANCE = 60.0  # seconds a worker may take to start before its trial counts
+
 
 @dataclass
 class _Slot:
@@ -30,6 +32,7 @@ class _Slot:
     conn: Connection | None = None
     trial_id: int | None = None
     deadline: float | None = None
+    time_limit: float | None = None
     kill_reason: str | None = None  # "timeout" | "stop"
     kill_at: float | None = None  # when to escalate to SIGKILL
     events: list[Event] = field(default_factory=list)
@@ -113,9 +116,13 @@ class LocalExecutor(Executor):
         self._ensure_process(slot)
         assert slot.conn is not None
         slot.trial_id = segment.trial_id
+        # The time limit is armed when the worker says "started" (a fresh worker first spends
+        # its start-up importing); this deadline only catches a worker that never gets there.
         slot.deadline = (
-            time.monotonic() + segment.time_limit if segment.time_limit is not None else None
+            time.monotonic() + segment.time_limit + _STARTUP_ALLOWANCE
+            if segment.time_limit is not None else None
         )
+        slot.time_limit = segment.time_limit
         slot.kill_reason = slot.kill_at = None
         self._by_trial[segment.trial_id] = slot
         slot.conn.send(("run", segment))
@@ -219,6 +226,10 @@ class LocalExecutor(Executor):
             _, _, step, metrics, ck, at = msg
             return Event(EventKind.REPORT, trial_id, at, step=step, metrics=metrics,
                          checkpoint=ck, worker=worker)
+        if kind == "started":
+            if slot.time_limit is not None and slot.kill_reason is None:
+                slot.deadline = time.monotonic() + slot.time_limit
+            return Event(EventKind.STARTED, trial_id, msg[2], worker=worker)
         if slot.kill_reason is not None:
             return None  # it is being killed; the death event says why
         self._free(slot)

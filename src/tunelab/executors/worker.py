@@ -77,6 +77,7 @@ def _run_segment(seg: SegmentSpec, conn: Connection, device: str) -> None:
         restore_step=seg.restore_step, seed=seg.seed, device=device, metric=seg.metric,
         reporter=reporter,
     )
+    conn.send(("started", seg.trial_id, time.time()))  # the trial's clock starts here
     try:
         result = _call(seg.objective, ctx)
     except TrialInterrupted as e:
