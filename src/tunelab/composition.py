@@ -52,7 +52,7 @@ def _scheduler(
     opts: dict[str, Any],
 ) -> Scheduler:
     try:
-        from tunelab.schedulers import make_scheduler  # type: ignore[attr-defined]
+        from tunelab.schedulers import make_scheduler
     except ImportError:
         raise SpecError(
             f"strategy `{kind}` is not available in this build yet; use manual, grid, random "
