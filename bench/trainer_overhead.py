@@ -1,0 +1,113 @@
+"""Trainer overhead: the built-in trainer's epoch against a minimal hand-written PyTorch loop.
+
+Both use the same model, optimizer, batch size and batched augmentation on the same cached uint8
+tensors (``load_image_data``), on the same threads, interleaved round by round so machine noise
+hits both alike. Printed per setting:
+
+* train-loop ratio: trainer images/s (its own ``images_per_second``: the training steps only)
+  over the hand loop's images/s;
+* whole-epoch ratio: hand-loop epoch time over the trainer's ``epoch_seconds``, which also holds
+  the validation pass, the checkpoint write and the report (harsher: the hand loop does none).
+
+    .venv/bin/python bench/trainer_overhead.py [--rounds 5] [--epochs 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from tunelab.objectives.context import TrialContext
+from tunelab.vision.augment import AugmentConfig, build_augment
+from tunelab.vision.config import TrainConfig
+from tunelab.vision.data import load_image_data
+from tunelab.vision.train import make_model, make_optimizer, train
+
+SETTINGS: list[tuple[str, dict[str, Any]]] = [
+    ("digits 8px, cnn w32 d2, batch 64", {"data": "builtin:digits", "model": "cnn", "width": 32,
+                                          "depth": 2, "batch_size": 64}),
+    ("digits 32px, resnet w16 d1, batch 128, hflip+crop",
+     {"data": "builtin:digits", "image_size": 32, "model": "resnet", "width": 16, "depth": 1,
+      "batch_size": 128, "hflip": True, "random_resized_crop": True}),
+]
+
+
+def hand_loop_epoch(params: dict[str, Any], epochs: int, seed: int) -> list[float]:
+    """The minimal loop: shuffle, index, to float, augment, normalise, step. Images/s per epoch."""
+    cfg = TrainConfig.from_params(params)
+    d = load_image_data(cfg.data or "", image_size=cfg.image_size)
+    torch.manual_seed(seed)
+    model = make_model(cfg, d.channels, len(d.classes), d.image_size)
+    opt = make_optimizer(model, cfg)
+    aug = build_augment(AugmentConfig(hflip=cfg.hflip,
+                                      random_resized_crop=cfg.random_resized_crop), d.channels)
+    mean = torch.tensor(d.mean).view(1, -1, 1, 1)
+    std = torch.tensor(d.std).view(1, -1, 1, 1)
+    bs, n = int(cfg.batch_size), len(d.train_y)
+    out = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n)
+        for i in range(n // bs):
+            idx = perm[i * bs:(i + 1) * bs]
+            x = (aug(d.train_x[idx].float() / 255) - mean) / std
+            loss = F.cross_entropy(model(x), d.train_y[idx])
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+        out.append((n // bs) * bs / (time.perf_counter() - t0))
+    return out
+
+
+def trainer_epochs(params: dict[str, Any], epochs: int, seed: int) -> list[dict[str, float]]:
+    rows: list[dict[str, float]] = []
+
+    def reporter(step: int, metrics: dict[str, float], ck: Any) -> Any:
+        from tunelab.trial import Decision
+
+        rows.append(metrics)
+        return Decision.cont()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = TrialContext(params={}, number=0, checkpoint_dir=tmp, seed=seed, reporter=reporter)
+        train({**params, "epochs": epochs, "lr_schedule": "constant"}, ctx)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.rounds} rounds x {args.epochs} epochs (first epoch of each run dropped)")
+    for label, params in SETTINGS:
+        load_image_data(params["data"], image_size=params.get("image_size"))  # warm the cache
+        t_ips, t_epoch, h_ips = [], [], []
+        for r in range(args.rounds):
+            rows = trainer_epochs(params, args.epochs, seed=r)[1:]
+            t_ips += [m["images_per_second"] for m in rows]
+            t_epoch += [m["epoch_seconds"] for m in rows]
+            h_ips += hand_loop_epoch(params, args.epochs, seed=r)[1:]
+        tm, hm = statistics.median(t_ips), statistics.median(h_ips)
+        # Same images per epoch in both: images = trainer img/s x its train-loop seconds.
+        cfg = TrainConfig.from_params(params)
+        n = len(load_image_data(params["data"], image_size=cfg.image_size).train_y)
+        images = (n // int(cfg.batch_size)) * int(cfg.batch_size)
+        hand_epoch, trainer_epoch = images / hm, statistics.median(t_epoch)
+        print(f"{label}:\n  train loop: trainer {tm:,.0f} img/s, hand loop {hm:,.0f} img/s -> "
+              f"ratio {tm / hm:.3f}\n  whole epoch: trainer {trainer_epoch:.3f} s (incl. "
+              f"validation, checkpoint, report), hand loop {hand_epoch:.3f} s -> ratio "
+              f"{hand_epoch / trainer_epoch:.3f}", flush=True)
+
+if __name__ == "__main__":
+    main()
