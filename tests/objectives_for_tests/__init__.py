@@ -1,0 +1,1 @@
+"""Module-level training functions that spawn-started worker processes can import."""

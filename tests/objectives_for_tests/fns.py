@@ -1,0 +1,93 @@
+"""Training functions for the tuner tests (imported by worker processes by path)."""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def quadratic(params: dict[str, Any], trial: Any) -> float:
+    """A fast objective: (x - 1)^2, reported once."""
+    loss = (float(params["x"]) - 1.0) ** 2
+    trial.report(step=1, loss=loss)
+    return loss
+
+
+def probe(params: dict[str, Any], trial: Any) -> dict[str, float]:
+    """Returns facts about the worker process it runs in, as metrics."""
+    time.sleep(float(params.get("sleep", 0.0)))
+    return {
+        "loss": float(params["x"]),
+        "pid": float(os.getpid()),
+        "slot": float(os.environ.get("TUNELAB_SLOT", "-1")),
+        "threads": float(os.environ.get("OMP_NUM_THREADS", "-1")),
+        "store_imported": float("tunelab.store" in sys.modules or "sqlalchemy" in sys.modules),
+    }
+
+
+def concurrent(params: dict[str, Any], trial: Any) -> dict[str, float]:
+    """Marks itself running in a shared folder and returns how many trials ran at once."""
+    folder = Path(params["folder"])
+    mark = folder / f"{os.getpid()}-{trial.number}"
+    mark.touch()
+    try:
+        time.sleep(float(params["sleep"]))
+        seen = len(list(folder.iterdir()))
+    finally:
+        mark.unlink()
+    return {"loss": float(params["x"]), "concurrent": float(seen), "pid": float(os.getpid())}
+
+
+def behave(params: dict[str, Any], trial: Any) -> Any:
+    """Does what ``params["mode"]`` says: the ways a trial can end."""
+    mode = params["mode"]
+    if mode == "ok":
+        trial.report(step=1, loss=0.5)
+        return {"loss": 0.25, "pid": float(os.getpid())}
+    if mode == "raise":
+        raise ValueError("boom from the training function")
+    if mode == "segfault":
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    if mode == "oom_kill":
+        os.kill(os.getpid(), signal.SIGKILL)  # what the out-of-memory killer does
+    if mode == "nan_return":
+        return float("nan")
+    if mode == "inf_report":
+        trial.report(step=1, loss=math.inf)
+        return 1.0
+    if mode == "no_metric":
+        trial.report(step=1, accuracy=0.9, val_accuracy=0.8)
+        return None
+    if mode == "hang":
+        time.sleep(30)
+        return 1.0
+    if mode == "hang_ignoring_sigterm":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(30)
+        return 1.0
+    raise AssertionError(f"unknown mode {mode}")
+
+
+def fail_first_attempt(params: dict[str, Any], trial: Any) -> float:
+    """Fails on attempt 1, succeeds on a retry."""
+    if trial.attempt == 1:
+        raise RuntimeError(f"flaky failure on attempt {trial.attempt}")
+    return float(params["x"]) ** 2
+
+
+def always_fail(params: dict[str, Any], trial: Any) -> float:
+    raise RuntimeError("always fails")
+
+
+def slow(params: dict[str, Any], trial: Any) -> float:
+    """Sleeps ~0.3 s per trial (so a kill lands while trials run)."""
+    time.sleep(float(params.get("sleep", 0.3)))
+    loss = (float(params["x"]) - 1.0) ** 2
+    trial.report(step=1, loss=loss)
+    return loss
