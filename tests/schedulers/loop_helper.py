@@ -85,6 +85,7 @@ class Loop:
         self.running: set[int] = set()
         self.reason: str | None = None
         self.events = 0
+        self.pending_copy: dict[int, tuple[int, int, tuple[Any, ...]]] = {}
         self._recover()
 
     # recovery (what Tuner._recover does, with the exploit restart made explicit) --------------
@@ -172,8 +173,7 @@ class Loop:
         path = self.store.trials[d.donor].checkpoints.get(d.donor_step)
         assert path is not None, f"donor {d.donor} lost its checkpoint at {d.donor_step}"
         t.params = {**t.params, **(d.params or {})}
-        self.store.copies.append((t.number, d.donor, d.donor_step,
-                                  tuple(self.store.checkpoints[path]), ()))
+        self.pending_copy[t.number] = (d.donor, d.donor_step, tuple(self.store.checkpoints[path]))
         self.ready.append((t.number, path, d.donor_step))
 
     def _retain(self, t: Rec) -> None:
@@ -227,11 +227,9 @@ class Loop:
 
     def _start(self, number: int, restore: str | None, step: int | None) -> None:
         t = self.store.trials[number]
-        if restore is not None and self.store.copies and self.store.copies[-1][0] == number \
-                and self.store.copies[-1][4] == ():
-            c = self.store.copies[-1]
-            self.store.copies[-1] = (c[0], c[1], c[2], c[3],
-                                     tuple(self.store.checkpoints.get(restore, ())))
+        copy = self.pending_copy.pop(number, None)
+        if copy is not None:
+            self.store.copies.append((number, *copy, tuple(self.store.checkpoints[restore or ""])))
         t.state = transition(t.state, TrialState.RUNNING)
         self.running.add(number)
         self.ex.start(SegmentSpec(trial_id=number, number=number, attempt=t.attempt, segment=0,

@@ -98,7 +98,7 @@ def test_maximize_ranks_the_other_way() -> None:
 
 def test_asha_in_a_loop_promotes_from_checkpoints_and_finds_the_best() -> None:
     sched = HyperbandScheduler(min_resource=1, max_resource=9, reduction_factor=3)
-    store, loop = run(sched, slots=4, trials=27)
+    store, _ = run(sched, slots=4, trials=27)
     trials = list(store.trials.values())
     assert len(trials) == 27
     for t in trials:
@@ -163,5 +163,5 @@ def test_make_scheduler_options_and_errors() -> None:
         make_scheduler("hyperband", SPACE, max_resource=27, brackets=5)
     with pytest.raises(SpecError, match=">= min_resource"):
         make_scheduler("hyperband", SPACE, min_resource=9, max_resource=3)
-    with pytest.raises(SpecError, match="strategy.type"):
+    with pytest.raises(SpecError, match=r"strategy\.type"):
         make_scheduler("hyperbandd", SPACE)

@@ -104,5 +104,5 @@ def test_make_scheduler_for_early_stopping_auto() -> None:
         make_scheduler("median", None, min_trials=0)
     with pytest.raises(SpecError, match="Did you mean `grace_period`"):
         make_scheduler("median", None, grace_periods=3)
-    with pytest.raises(SpecError, match="objective.goal"):
+    with pytest.raises(SpecError, match=r"objective\.goal"):
         make_scheduler("median", None, goal="max")

@@ -144,10 +144,21 @@ class PBTScheduler(Scheduler):
     def decide(
         self, trial: TrialView, step: int, history: History
     ) -> tuple[int, int, dict[str, ParamValue], str] | None:
-        """``(donor, donor_step, new params, reason)`` if ``trial`` should exploit at ``step``."""
+        """``(donor, donor_step, new params, reason)`` if ``trial`` should exploit at ``step``.
+
+        Members are compared at one common step: the furthest step every member within an
+        interval of ``step`` has reached (members further behind are left out), so a member
+        that reports a moment before the others is not judged against less-trained ones.
+        """
+        reached = {
+            t.number: max(s for s, _ in t.values) for t in self.members(history) if t.values
+        }
+        if trial.number not in reached:
+            return None
+        pool = [n for n, r in reached.items() if r > step - self.interval or n == trial.number]
+        at = min(min(reached[n] for n in pool), step)
         scores = {
-            t.number: sc for t in self.members(history)
-            if (sc := self._score(t, step)) is not None
+            n: sc for n in pool if (sc := self._score(history.by_number(n), at)) is not None
         }
         if trial.number not in scores or len(scores) < 2:
             return None
@@ -159,7 +170,10 @@ class PBTScheduler(Scheduler):
         ranked = sorted(scores, key=lambda n: (sign * scores[n], n))
         if trial.number not in ranked[-k:]:
             return None
-        donors = [n for n in ranked[:k] if history.by_number(n).checkpoints]
+        # a donor needs a checkpoint at least at the common step: an exploit never sends a
+        # member back further than that (it would retrain epochs)
+        donors = [n for n in ranked[:k] if max(history.by_number(n).checkpoints, default=0)
+                  >= max(at, 1)]
         if not donors:
             return None
         rng = np.random.default_rng([self.seed, trial.number, step])
@@ -170,7 +184,7 @@ class PBTScheduler(Scheduler):
             perturbation_factors=self.factors,
         )
         reason = (
-            f"bottom {k} of {len(scores)} at step {step} ({scores[trial.number]:.4g}); copies "
+            f"bottom {k} of {len(scores)} at step {at} ({scores[trial.number]:.4g}); copies "
             f"trial {donor.number} at step {donor_step} ({scores[donor.number]:.4g})"
         )
         return donor.number, donor_step, params, reason
@@ -183,6 +197,9 @@ class PBTScheduler(Scheduler):
             return Decision.stop(f"epoch budget ({self.max_epochs}) spent")
         if not self._due(step) or not trial.values or trial.values[-1][0] != step:
             return Decision.cont()
+        if any(d.trial == trial.number and d.step == step and d.decision.action is Action.EXPLOIT
+               for d in history.decisions):
+            return Decision.cont()  # exploited at this step already (into a slightly earlier one)
         behind = [
             t.number for t in history.trials
             if t.state is TrialState.PAUSED and (t.last_step or 0) < step

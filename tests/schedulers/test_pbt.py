@@ -1,0 +1,219 @@
+"""Population Based Training: explore, exploit, time-multiplexing, lineage, budget, crashes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from loop_helper import Crash, Loop, Store
+
+from tunelab.errors import SpecError
+from tunelab.executors.simulated import SimulatedExecutor
+from tunelab.schedulers import make_scheduler
+from tunelab.schedulers.base import FIFOScheduler, Scheduler
+from tunelab.schedulers.pbt import PBTScheduler, explore, lineage
+from tunelab.space import Choice, Float, Int, ParamValue, SearchSpace
+from tunelab.strategies.random import RandomStrategy
+from tunelab.trial import Action, History, TrialState, TrialView
+
+SPACE = SearchSpace({
+    "lr": Float(1e-4, 1.0, scale="log"),
+    "opt": Choice(("sgd", "momentum", "adam")),
+    "width": Int(1, 64),
+})
+EPOCHS = 12
+
+
+def gain(p: Mapping[str, ParamValue], step: int) -> float:
+    # the best learning rate falls from 1e-1 to 1e-3 halfway: a fixed lr cannot follow it
+    target = -1.0 if step <= EPOCHS // 2 else -3.0
+    g = math.exp(-((math.log10(float(p["lr"])) - target) ** 2))
+    return g * {"sgd": 0.6, "momentum": 0.8, "adam": 1.0}[str(p["opt"])]
+
+
+def curve(params: Mapping[str, ParamValue], step: int,
+          path: Sequence[Mapping[str, ParamValue]]) -> dict[str, float]:
+    return {"loss": 1.0 / (1.0 + sum(gain(p, i + 1) for i, p in enumerate(path)))}
+
+
+def run(sched: Scheduler, *, slots: int, seed: int = 0, trials: int = 8,
+        store: Store | None = None, crash_when: Any = None) -> Store:
+    store = store or Store()
+    Loop(store, sched, RandomStrategy(SPACE, seed=seed),
+         lambda ck: SimulatedExecutor(slots, curve, max_steps=EPOCHS, checkpoints=ck),
+         max_trials=trials, crash_when=crash_when).run()
+    return store
+
+
+def pbt(**kw: Any) -> PBTScheduler:
+    opts: dict[str, Any] = {"population": 8, "perturbation_interval": 2, "seed": 0, **kw}
+    return PBTScheduler(SPACE, **opts)
+
+
+# explore ---------------------------------------------------------------------------------------
+def test_explore_perturbs_clips_and_moves_choices_to_neighbours() -> None:
+    rng = np.random.default_rng(0)
+    base: dict[str, ParamValue] = {"lr": 0.01, "opt": "momentum", "width": 2, "keep": "me"}
+    seen_lr, seen_opt, seen_width = set(), set(), set()
+    for _ in range(200):
+        new = explore(base, SPACE, rng, resample_probability=0.0)
+        seen_lr.add(round(float(new["lr"]), 6))
+        seen_opt.add(new["opt"])
+        seen_width.add(new["width"])
+        assert new["keep"] == "me"
+    assert seen_lr == {0.008, 0.012}
+    assert seen_opt == {"sgd", "adam"}  # a neighbour, never the same value
+    assert seen_width == {1, 3}  # rounding alone would leave 2: it moves one step
+    # at the ends of a range: clipped, and a choice at the edge has one neighbour
+    edge: dict[str, ParamValue] = {"lr": 1.0, "opt": "adam", "width": 64}
+    for _ in range(50):
+        new = explore(edge, SPACE, rng, resample_probability=0.0, perturbation_factors=(1.2,))
+        assert new == {"lr": 1.0, "opt": "momentum", "width": 64}
+    # resampling stays in range; the same generator state gives the same answer
+    for _ in range(50):
+        new = explore(base, SPACE, rng, resample_probability=1.0)
+        assert SPACE["lr"].contains(new["lr"]) and SPACE["width"].contains(new["width"])
+    a = explore(base, SPACE, np.random.default_rng(7))
+    assert a == explore(base, SPACE, np.random.default_rng(7))
+
+
+def test_explore_reverse_log_scales_the_distance_to_one() -> None:
+    space = SearchSpace({"beta": Float(0.5, 0.999, scale="reverse_log")})
+    rng = np.random.default_rng(1)
+    vals = {round(float(explore({"beta": 0.9}, space, rng, resample_probability=0.0)["beta"]), 6)
+            for _ in range(100)}
+    assert vals == {0.88, 0.92}
+
+
+# exploit ---------------------------------------------------------------------------------------
+def member(n: int, value: float, step: int = 4, ckpt: bool = True,
+           state: TrialState = TrialState.PAUSED) -> TrialView:
+    return TrialView(n, {"lr": 0.01 * (n + 1), "opt": "sgd", "width": 8}, state, value,
+                     tuple((s, value) for s in range(1, step + 1)),
+                     (step,) if ckpt else ())
+
+
+def test_bottom_quantile_copies_a_top_member_with_a_checkpoint() -> None:
+    s = PBTScheduler(SPACE, population=4, perturbation_interval=4, quantile=0.25, seed=0)
+    others = [member(0, 0.1), member(1, 0.5), member(2, 0.6)]
+    worst = member(3, 0.9, state=TrialState.RUNNING)
+    d = s.on_report(worst, 4, {}, History((*others, worst)))
+    assert d.action is Action.EXPLOIT and d.donor == 0 and d.donor_step == 4
+    assert d.params is not None and d.params["lr"] in (pytest.approx(0.008),
+                                                     pytest.approx(0.012))
+    # the same history gives the same decision
+    assert s.on_report(worst, 4, {}, History((*others, worst))) == d
+    # not due between intervals; not in the bottom: continue
+    assert s.on_report(worst, 3, {}, History((*others, worst))).action is Action.CONTINUE
+    mid = member(1, 0.5, state=TrialState.RUNNING)
+    assert s.on_report(mid, 4, {}, History((others[0], mid, others[2], worst))).action \
+        is Action.CONTINUE
+    # a top member without a checkpoint is never a donor
+    nock = [member(0, 0.1, ckpt=False), member(1, 0.5), member(2, 0.6)]
+    assert s.on_report(worst, 4, {}, History((*nock, worst))).action is Action.CONTINUE
+    # burn-in
+    late = PBTScheduler(SPACE, population=4, perturbation_interval=4, burn_in=5)
+    assert late.on_report(worst, 4, {}, History((*others, worst))).action is Action.CONTINUE
+    # maximize: the best is the highest
+    d = s.on_report(worst, 4, {}, History((*others, worst), goal="maximize"))
+    assert d.action is Action.CONTINUE
+
+
+def test_waits_for_the_population_when_slots_are_short() -> None:
+    s = PBTScheduler(SPACE, population=4, perturbation_interval=2)
+    first = member(0, 0.9, step=2, state=TrialState.RUNNING)
+    # members still to start: pause so they get the slot, decide later
+    d = s.on_report(first, 2, {}, History((first,)))
+    assert d.action is Action.PAUSE
+    assert not s.accepts_new_trials(History(tuple(member(i, 0.5) for i in range(4))))
+    # resume: the least advanced paused member first, with its exploit decided then
+    pop = (member(0, 0.1, 4), member(1, 0.2, 4), member(2, 0.9, 2), member(3, 0.5, 4))
+    res = s.next_resume(History(pop))
+    assert res is not None and res.number == 2 and res.donor == 0 and res.step == 4
+    assert res.params is not None and res.params != pop[0].params
+    # its donor's checkpoint and the paused members' are protected
+    assert {(0, 4), (2, 2), (1, 4), (3, 4)} <= s.protected_checkpoints(History(pop))
+
+
+# in a loop -------------------------------------------------------------------------------------
+def check_run(store: Store) -> None:
+    exploits = lineage(store.history())
+    assert exploits, "no exploit happened"
+    for e in exploits:
+        SPACE.validate(e["params"])  # clipped to the declared ranges
+    # each copy restored the donor's checkpoint as it was at the decision
+    assert store.copies and all(c[3] == c[4] for c in store.copies)
+    for _rec, _donor, step, _state, restored in store.copies:
+        assert len(restored) == step
+
+
+def test_pbt_beats_the_same_population_without_it() -> None:
+    store = run(pbt(), slots=8)
+    check_run(store)
+    fifo = run(FIFOScheduler(), slots=8)
+    best = lambda s: min(t.value for t in s.trials.values() if t.value is not None)  # noqa: E731
+    assert best(store) < best(fifo)
+    assert all(t.state is TrialState.COMPLETED for t in store.trials.values())
+    assert len(store.trials) == 8
+    spent = sum(len(t.values) for t in store.trials.values())
+    # an exploit goes back at most interval - 1 = 1 step (to the common comparison step)
+    assert spent <= 8 * EPOCHS + len(lineage(store.history()))
+    # and never exploits twice at the same step
+    at = [(e["trial"], e["step"]) for e in lineage(store.history())]
+    assert len(at) == len(set(at))
+
+
+def test_time_multiplexed_population_is_deterministic() -> None:
+    a = run(pbt(), slots=2)
+    check_run(a)
+    assert a.log == run(pbt(), slots=2).log
+    assert a.log != run(pbt(seed=1), slots=2).log
+    assert all(t.state is TrialState.COMPLETED for t in a.trials.values())
+    # the members stay within one interval of each other: pauses let the slow ones catch up
+    pauses = [e for e in a.log if e[2] == "pause"]
+    assert pauses and any(e[2] == "resume" and e[3] is not None for e in a.log)
+
+
+def test_epoch_budget_across_the_population() -> None:
+    store = run(pbt(max_epochs=50), slots=3)
+    assert sum(len(t.values) for t in store.trials.values()) <= 50
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3, 4])
+def test_crash_around_an_exploit_resumes_with_the_same_decisions(nth: int) -> None:
+    ref = run(pbt(population=4), slots=1, trials=4)
+    assert sum(1 for d in ref.decisions if d.decision.action is Action.EXPLOIT) >= nth
+    store = Store()
+    count = lambda loop: sum(  # noqa: E731
+        1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
+    with pytest.raises(Crash):
+        run(pbt(population=4), slots=1, trials=4, store=store,
+            crash_when=lambda loop: count(loop) >= nth)
+    run(pbt(population=4), slots=1, trials=4, store=store)
+    assert store.log == ref.log
+    # a segment restarted after the crash restores the same donor checkpoint once more
+    distinct = lambda copies: list(dict.fromkeys(repr(c) for c in copies))  # noqa: E731
+    assert distinct(store.copies) == distinct(ref.copies)
+    check_run(store)
+
+
+def test_make_scheduler_for_pbt() -> None:
+    s = make_scheduler("pbt", SPACE, seed=1, goal="maximize", population=6,
+                       perturbation_interval=3, burn_in=2, quantile=0.5,
+                       resample_probability=0.1, perturbation_factors=[0.5, 2])
+    assert isinstance(s, PBTScheduler)
+    assert (s.population, s.interval, s.burn_in, s.quantile, s.factors, s.goal) == (
+        6, 3, 2, 0.5, (0.5, 2.0), "maximize")
+    with pytest.raises(SpecError, match=r"`strategy.quantile` must be a number in \(0.0, 0.5\]"):
+        make_scheduler("pbt", SPACE, quantile=0.7)
+    with pytest.raises(SpecError, match="perturbation_factors"):
+        make_scheduler("pbt", SPACE, perturbation_factors=[])
+    with pytest.raises(SpecError, match="population"):
+        make_scheduler("pbt", SPACE, population=1)
+    with pytest.raises(SpecError, match="Did you mean `perturbation_interval`"):
+        make_scheduler("pbt", SPACE, perturbation_intervals=2)
+    with pytest.raises(SpecError, match="search_space"):
+        make_scheduler("pbt", SearchSpace({}))
