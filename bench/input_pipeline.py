@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -87,7 +88,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                     help="DataLoader worker counts for the baseline")
     ap.add_argument("--augment", action="store_true", help="also time augmentation vs kornia")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch intra-op threads for this process (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +140,8 @@ def main() -> None:
 
         print(f"{args.images} JPEGs {args.source_size}x{args.source_size} -> {args.size}, "
               f"{n} training images, batch {args.batch}, torch threads "
-              f"{torch.get_num_threads()}, {args.epochs} epochs each (interleaved)")
+              f"{torch.get_num_threads()}, {args.epochs} epochs each (interleaved), "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"cache build (decode once): {build_s:.2f} s; load again (next trial): "
               f"{reload_s * 1000:.1f} ms")
         base = statistics.median(times["cache"])

@@ -6,9 +6,9 @@ generator and then moved, so results are fixed by ``torch.manual_seed`` and iden
 device.
 
 The ops are plain tensor code rather than ``kornia.augmentation``: on the CPU, for the small images
-this trainer sees, kornia's ``RandomHorizontalFlip`` / ``RandomResizedCrop`` / ``ColorJitter``
-measured 14 / 48 / 510 ms for a batch of 128 3x64x64 images (2 cores), far slower than the
-batched versions here (see ``bench/input_pipeline.py --augment``).
+this trainer sees, kornia's per-call overhead and its colour conversions dominate; side by side on
+a batch of 128 3x64x64 images, ``ColorJitter`` took several times as long as the version here (see
+``bench/input_pipeline.py --augment`` and BENCHMARKS.md).
 
 * ``hflip``: each image is mirrored with probability 0.5.
 * ``random_resized_crop``: each image is cropped to a random area fraction in ``crop_scale`` with

@@ -11,7 +11,7 @@ Sources (the ``source`` string):
 Every image is decoded once: resized so its shorter side is ``image_size`` and centre-cropped to a
 square, then stored in a uint8 cache on disk (see :mod:`tunelab.vision.cache`) that every trial and
 worker process memory-maps. Default ``image_size``: 8 for ``builtin:digits``; otherwise the median
-shorter side of the images, capped at 128. If every image is grey the data has one channel.
+shorter side of the images, clamped to 8..128. If every image is grey the data has one channel.
 
 Unreadable or truncated files are skipped and listed (``ImageData.skipped`` and a log file beside
 the cache entry); ``strict=True`` raises :class:`~tunelab.errors.DataError` instead.
@@ -59,6 +59,7 @@ IMAGE_EXTENSIONS = frozenset(
 )
 BUILTIN_DIGITS = "builtin:digits"
 MAX_DEFAULT_SIZE = 128
+MIN_DEFAULT_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ class ImageData:
 
     Example:
         >>> data = load_image_data("builtin:digits", cache_dir=tmp_path)  # doctest: +SKIP
-        >>> xb = data.train_x[:32]                   # uint8 [32, 1, 8, 8]
-        >>> yb = data.train_y[:32]                   # int64 [32]
+        >>> xb = data.train_x[:32]  # uint8 [32, 1, 8, 8]   # doctest: +SKIP
+        >>> yb = data.train_y[:32]  # int64 [32]           # doctest: +SKIP
     """
 
     classes: list[str]
@@ -289,7 +290,7 @@ def _median_short_side(src: _Source) -> int:
             continue
     if not sides:
         return 64
-    return int(min(MAX_DEFAULT_SIZE, max(1, int(np.median(sides)))))
+    return int(min(MAX_DEFAULT_SIZE, max(MIN_DEFAULT_SIZE, int(np.median(sides)))))
 
 
 def _decoded(src: _Source, size: int | None, root: Path) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -320,7 +321,7 @@ def stratified_split(
     Example:
         >>> y = np.array([0] * 10 + [1] * 5)
         >>> tr, va = stratified_split(y, ["a", "b"], 20, seed=0)
-        >>> len(tr), len(va), sorted(set(y[va]))
+        >>> len(tr), len(va), sorted(set(y[va].tolist()))
         (12, 3, [0, 1])
     """
     counts = np.bincount(labels, minlength=len(classes))
@@ -429,7 +430,7 @@ def load_image_data(
         source: a class-per-subfolder folder, a ``path,label`` .csv manifest, or
             ``"builtin:digits"``.
         image_size: square side after resizing; None means 8 for digits, otherwise the median
-            shorter side of the images capped at 128.
+            shorter side of the images, clamped to 8..128.
         validation_percent: share of each class held out for validation (stratified), ignored
             when ``validation`` is given.
         seed: fixes the split; use the tuning job's seed so every trial sees the same split.
