@@ -201,8 +201,15 @@ def to_float(
     """
     if batch_uint8.dtype != torch.uint8:
         raise SpecError.field("batch", "a uint8 tensor", str(batch_uint8.dtype))
-    x = batch_uint8.to(torch.float32).div_(255.0)
-    return x if mean is None and std is None else normalize(x, mean or [0.0], std or [1.0])
+    x = batch_uint8.to(torch.float32)
+    if mean is None and std is None:
+        return x.div_(255.0)
+    # One fused multiply-add in place instead of divide, subtract, divide: fewer passes.
+    m = torch.tensor(list(mean or [0.0]), dtype=torch.float64)
+    s = torch.tensor(list(std or [1.0]), dtype=torch.float64)
+    scale = (1.0 / (255.0 * s)).to(x.device, torch.float32).view(1, -1, 1, 1)
+    shift = (-m / s).to(x.device, torch.float32).view(1, -1, 1, 1)
+    return x.mul_(scale).add_(shift)
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
