@@ -313,6 +313,9 @@ class Tuner:
             return  # the decision that ended it was recorded at the report
         if ev.kind is EventKind.FINISHED:
             value = ev.value
+            if value is None:  # a resumed segment may add no report: the last one stands
+                value = next((r.value for r in reversed(tr.reports) if r.value is not None),
+                             None)
             if value is None:
                 self._end(tx, tr, TrialState.FAILED, ev.at, error=(
                     f"the objective metric {self.metric!r} was never reported or returned; "
