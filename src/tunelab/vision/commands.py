@@ -54,8 +54,9 @@ def train_spec(data: str, params: dict[str, Any], *, name: str, seed: int = 0) -
 
 def default_image_spec(data: str, *, name: str, max_trials: int = 20, max_parallel: int = 1,
                        seed: int = 0, cache_dir: str | None = None) -> dict[str, Any]:
-    """The spec ``tunelab tune --data DIR`` runs without a spec: random search over
-    :func:`default_search_space` with :func:`default_static_params`, maximising val_accuracy.
+    """The spec ``tunelab tune --data DIR`` runs without a spec: Population Based Training over
+    :func:`default_search_space` (architecture fixed, see below) with
+    :func:`default_static_params`, maximising val_accuracy; ``max_trials`` is the population.
 
     Loads (and caches) the data once to fit the space to the image size and to cap the searched
     batch sizes at what fits in memory (see :mod:`tunelab.vision.batch_size`).
@@ -78,9 +79,18 @@ def default_image_spec(data: str, *, name: str, max_trials: int = 20, max_parall
                              **default_static_params()}
     if cache_dir is not None:
         train["cache_dir"] = cache_dir
+    space = cap_batch_size_space(space, limit)
+    # PBT (the default) copies a donor's weights into a member: the architecture is fixed for
+    # the population, and only what can change between epochs is explored.
+    for arch, value in (("width", 32), ("depth", 2), ("model", "cnn")):
+        if arch in space:
+            space.pop(arch)
+            train[arch] = value
+    epochs = int(train.get("epochs", 15))
     return {"name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
-            "train": train, "search_space": cap_batch_size_space(space, limit),
-            "strategy": {"type": "random", "seed": seed},
+            "train": train, "search_space": space,
+            "strategy": {"type": "pbt", "seed": seed, "population": max_trials,
+                         "perturbation_interval": max(1, epochs // 5)},
             "limits": {"max_trials": max_trials, "max_parallel": max_parallel}}
 
 
