@@ -155,3 +155,62 @@ def test_epochs_come_from_the_params_by_default() -> None:
         ex.start(seg(1, {"x": 1}))
     ex.start(seg(2, {"epochs": 2}))
     assert [e.step for e in drain(ex, 2) if e.kind is EventKind.REPORT] == [1, 2]
+
+
+# the same seed gives the same decisions on the simulated and the local executor ------------------
+def digits_like(params: Mapping[str, ParamValue], step: int) -> dict[str, float]:
+    x = float(params["x"])
+    return {"loss": (x - 0.3) ** 2 + 0.5 / step}
+
+
+def train_curve(params: dict[str, ParamValue], trial: object) -> float:
+    """A training function whose metrics are :func:`digits_like` (run by the local executor)."""
+    from tunelab.objectives.context import TrialContext
+
+    assert isinstance(trial, TrialContext)
+    loss = 0.0
+    for step in range(trial.start_step + 1, int(params["epochs"]) + 1):
+        loss = digits_like(params, step)["loss"]
+        trial.save_checkpoint({"step": step})
+        trial.report(step=step, loss=loss)
+    return loss
+
+
+@pytest.mark.slow
+def test_same_seed_same_decisions_on_simulated_and_local_executors(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tunelab.executors.local import LocalExecutor
+    from tunelab.jobstate import JobState
+    from tunelab.objectives.function import FunctionObjective
+    from tunelab.spec import spec_from_dict
+    from tunelab.store import Store
+    from tunelab.tuner import Tuner
+
+    assert isinstance(tmp_path, Path)
+    target = FunctionObjective.from_callable(train_curve)
+    decisions = {}
+    for kind in ("simulated", "local"):
+        spec = spec_from_dict({
+            "name": f"same-{kind}", "objective": {"metric": "loss", "goal": "minimize"},
+            "train": {"function": target.target}, "static": {"epochs": 9},
+            "search_space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+            "strategy": {"type": "hyperband", "seed": 4, "min_resource": 1, "max_resource": 9},
+            "limits": {"max_trials": 9, "max_parallel": 1},
+        })
+        st = Store.open(tmp_path / kind)
+        ex = (SimulatedExecutor(1, pure_curve(digits_like)) if kind == "simulated"
+              else LocalExecutor(1))
+        try:
+            tuner = Tuner.create(spec, st, executor=ex)
+            tuner.objective = FunctionObjective(target.target, sys_path=target.sys_path)
+            tuner.run()
+            tx = st.read()
+            state = JobState.load(tx, tx.job(spec.name))
+            decisions[kind] = [(d.trial_number, d.step, d.action, d.donor)
+                               for d in state.decisions]
+        finally:
+            ex.shutdown()
+            st.close()
+    assert decisions["simulated"] and any(d[2] == "pause" for d in decisions["simulated"])
+    assert decisions["simulated"] == decisions["local"]
