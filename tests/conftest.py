@@ -94,3 +94,18 @@ def job_spec(name: str, fn: str = "quadratic", **sections: Any) -> dict[str, Any
     }
     spec.update(sections)
     return spec
+
+
+def run_job(store: Any, spec: dict[str, Any], **tuner_kw: Any) -> tuple[str, Any, dict[int, Any]]:
+    """Create and run a job to its end; returns (final status, job record, trials by number)."""
+    from tunelab.spec import spec_from_dict
+    from tunelab.tuner import Tuner
+
+    status = Tuner.create(spec_from_dict(spec), store, **tuner_kw).run()
+    return (status, *job_trials(store, spec["name"]))
+
+
+def job_trials(store: Any, name: str) -> tuple[Any, dict[int, Any]]:
+    tx = store.read()
+    job = tx.job(name)
+    return job, {t.number: t for t in tx.trials(job.id)}

@@ -22,7 +22,7 @@ from tunelab.trial import History, TrialState
 from tunelab.tuner import Tuner
 
 MAX_TRIALS = 8
-LEASE_TTL = 1.5  # the killed tuner's lease; the real default (30 s) would only slow the test
+LEASE_TTL = 4.0  # the killed tuner's lease; the real default (30 s) would only slow the test
 
 SCRIPT = """
 import json, sys
@@ -87,6 +87,7 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
     interrupted = {n for n, t in before.items() if t.state is TrialState.RUNNING}
     assert interrupted and len(before) < MAX_TRIALS
 
+    print("LEASE LEFT", job.lease_until - time.time(), job.lease_owner, job.updated_at - time.time())
     # the dead tuner's lease is still live: a resume now is refused, clearly
     with pytest.raises(JobBusyError, match="already running"):
         Tuner.resume("crashy", store).run()

@@ -19,18 +19,6 @@ def quadratic(params: dict[str, Any], trial: Any) -> float:
     return loss
 
 
-def probe(params: dict[str, Any], trial: Any) -> dict[str, float]:
-    """Returns facts about the worker process it runs in, as metrics."""
-    time.sleep(float(params.get("sleep", 0.0)))
-    return {
-        "loss": float(params["x"]),
-        "pid": float(os.getpid()),
-        "slot": float(os.environ.get("TUNELAB_SLOT", "-1")),
-        "threads": float(os.environ.get("OMP_NUM_THREADS", "-1")),
-        "store_imported": float("tunelab.store" in sys.modules or "sqlalchemy" in sys.modules),
-    }
-
-
 def concurrent(params: dict[str, Any], trial: Any) -> dict[str, float]:
     """Marks itself running in a shared folder and returns how many trials ran at once."""
     folder = Path(params["folder"])
@@ -41,7 +29,16 @@ def concurrent(params: dict[str, Any], trial: Any) -> dict[str, float]:
         seen = len(list(folder.iterdir()))
     finally:
         mark.unlink()
-    return {"loss": float(params["x"]), "concurrent": float(seen), "pid": float(os.getpid())}
+    metrics = {
+        "loss": float(params["x"]),
+        "concurrent": float(seen),
+        "pid": float(os.getpid()),
+        "slot": float(os.environ.get("TUNELAB_SLOT", "-1")),
+        "threads": float(os.environ.get("OMP_NUM_THREADS", "-1")),
+        "store_imported": float("tunelab.store" in sys.modules or "sqlalchemy" in sys.modules),
+    }
+    trial.report_metrics(metrics, step=1)
+    return metrics
 
 
 def behave(params: dict[str, Any], trial: Any) -> Any:
@@ -74,15 +71,12 @@ def behave(params: dict[str, Any], trial: Any) -> Any:
     raise AssertionError(f"unknown mode {mode}")
 
 
-def fail_first_attempt(params: dict[str, Any], trial: Any) -> float:
-    """Fails on attempt 1, succeeds on a retry."""
-    if trial.attempt == 1:
-        raise RuntimeError(f"flaky failure on attempt {trial.attempt}")
-    return float(params["x"]) ** 2
-
-
-def always_fail(params: dict[str, Any], trial: Any) -> float:
-    raise RuntimeError("always fails")
+def flaky(params: dict[str, Any], trial: Any) -> float:
+    """``mode: flaky`` fails on its first attempt only; ``mode: always`` fails every time."""
+    if params["mode"] == "always" or trial.attempt == 1:
+        raise RuntimeError(f"{params['mode']} failure on attempt {trial.attempt}")
+    trial.report(step=1, loss=float(trial.attempt))
+    return float(trial.attempt)
 
 
 def slow(params: dict[str, Any], trial: Any) -> float:
