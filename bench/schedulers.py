@@ -104,7 +104,7 @@ def main() -> None:
         best = curves[m][-1][1] if curves[m] else 0.0
         print(f"{m:10s} epochs {spent:4d}  best val_accuracy {best:.4f}  wall {walls[m]:.0f} s",
               flush=True)
-    if "random" in curves and curves["random"]:
+    if curves.get("random"):
         target = curves["random"][-1][1]
         print(f"\nepochs to reach random search's final best ({target:.4f}), "
               f"budget {budget} (goal: <= {budget // 3}):")

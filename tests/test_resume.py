@@ -16,6 +16,7 @@ from conftest import TESTS_DIR, job_spec, job_trials
 
 from tunelab.errors import JobBusyError
 from tunelab.space import SearchSpace
+from tunelab.spec import spec_from_dict
 from tunelab.store import Store
 from tunelab.strategies import make_strategy
 from tunelab.trial import History, TrialState
@@ -55,6 +56,11 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
 
     spec = job_spec("crashy", "slow", static={"sleep": 0.3},
                     limits={"max_trials": MAX_TRIALS, "max_parallel": 2})
+    # What an uninterrupted run would try. Computed first: it also does the slow imports
+    # (scipy.stats) that Tuner.resume needs, so they do not eat the dead tuner's lease below.
+    strategy = make_strategy("random", SearchSpace.from_dict(spec["search_space"]), seed=0)
+    expected = strategy.ask(History(), MAX_TRIALS)
+    spec_from_dict(spec)
     store_dir = tmp_path / "store"
     store = Store.open(store_dir)
     script = tmp_path / "run_tuner.py"
@@ -87,7 +93,6 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
     interrupted = {n for n, t in before.items() if t.state is TrialState.RUNNING}
     assert interrupted and len(before) < MAX_TRIALS
 
-    print("LEASE LEFT", job.lease_until - time.time(), job.lease_owner, job.updated_at - time.time())
     # the dead tuner's lease is still live: a resume now is refused, clearly
     with pytest.raises(JobBusyError, match="already running"):
         Tuner.resume("crashy", store).run()
@@ -114,7 +119,5 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
     lost = {e.trial_number for e in store.read().events(job.id, kind="lost")}
     assert lost == interrupted
     # the strategy continued where it was: exactly the sequence of an uninterrupted run
-    strategy = make_strategy("random", SearchSpace.from_dict(spec["search_space"]), seed=0)
-    expected = strategy.ask(History(), MAX_TRIALS)
     assert [after[n].params for n in range(MAX_TRIALS)] == expected
     store.close()
