@@ -27,6 +27,7 @@ from tunelab.composition import build_search
 from tunelab.errors import JobBusyError, SpecError
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.jobstate import JobState
+from tunelab.objectives.function import FunctionObjective
 from tunelab.schedulers.base import Resume, Scheduler
 from tunelab.spec import JobSpec
 from tunelab.store import Store, TrialRecord, Tx
@@ -109,6 +110,8 @@ class Tuner:
     # the loop ---------------------------------------------------------------------------------
     def run(self) -> str:
         """Run the job to its end; returns the final job status."""
+        if isinstance(self.objective, FunctionObjective):
+            self.objective.resolve()  # a bad train.function fails here once, not in every trial
         self._acquire()
         executor = self._executor
         try:
