@@ -123,3 +123,19 @@ def test_max_retries_reruns_failed_trials_linked_to_the_first(sqlite_store: Any)
         (2, TrialState.FAILED), (3, TrialState.FAILED)]  # max_retries 2: no fourth attempt
     assert all(t.params == {"mode": "always"} for t in always)
     assert len(trials) == 5 and len(set(trials)) == 5
+
+
+def test_a_function_path_that_does_not_import_fails_once_before_any_trial(
+    sqlite_store: Any,
+) -> None:
+    from tunelab.errors import ObjectiveError
+    from tunelab.spec import spec_from_dict
+    from tunelab.tuner import Tuner
+
+    spec = job_spec("bad-import")
+    spec["train"] = {"function": "no_such_module_xyz:train"}
+    tuner = Tuner.create(spec_from_dict(spec), sqlite_store)
+    with pytest.raises(ObjectiveError, match=r"`train\.function`.*'no_such_module_xyz'"):
+        tuner.run()
+    job = sqlite_store.read().job("bad-import")
+    assert sqlite_store.read().trials(job.id) == [] and job.lease_owner is None
