@@ -9,7 +9,7 @@ hits both alike. Printed per setting:
 * whole-epoch ratio: hand-loop epoch time over the trainer's ``epoch_seconds``, which also holds
   the validation pass, the checkpoint write and the report (harsher: the hand loop does none).
 
-    .venv/bin/python bench/trainer_overhead.py [--rounds 5] [--epochs 3] [--threads 2]
+    .venv/bin/python bench/trainer_overhead.py [--rounds 8] [--epochs 2] [--threads 2]
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def trainer_epochs(params: dict[str, Any], epochs: int, seed: int) -> list[dict[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -93,21 +93,30 @@ def main() -> None:
     for label, params in SETTINGS:
         load_image_data(params["data"], image_size=params.get("image_size"))  # warm the cache
         t_ips, t_epoch, h_ips = [], [], []
+        pair_ratios = []
         for r in range(args.rounds):
+            # Alternate which goes first, so drift in machine load hits both alike.
+            hand_first = r % 2 == 1
+            hand = hand_loop_epoch(params, args.epochs, seed=r)[1:] if hand_first else []
             rows = trainer_epochs(params, args.epochs, seed=r)[1:]
+            hand = hand or hand_loop_epoch(params, args.epochs, seed=r)[1:]
             t_ips += [m["images_per_second"] for m in rows]
             t_epoch += [m["epoch_seconds"] for m in rows]
-            h_ips += hand_loop_epoch(params, args.epochs, seed=r)[1:]
+            h_ips += hand
+            pair_ratios.append(statistics.median(t_ips[-len(rows):]) / statistics.median(hand))
         tm, hm = statistics.median(t_ips), statistics.median(h_ips)
-        # Same images per epoch in both: images = trainer img/s x its train-loop seconds.
+        # Both train on the same images per epoch: the full batches of the training set.
         cfg = TrainConfig.from_params(params)
         n = len(load_image_data(params["data"], image_size=cfg.image_size).train_y)
         images = (n // int(cfg.batch_size)) * int(cfg.batch_size)
         hand_epoch, trainer_epoch = images / hm, statistics.median(t_epoch)
-        print(f"{label}:\n  train loop: trainer {tm:,.0f} img/s, hand loop {hm:,.0f} img/s -> "
-              f"ratio {tm / hm:.3f}\n  whole epoch: trainer {trainer_epoch:.3f} s (incl. "
-              f"validation, checkpoint, report), hand loop {hand_epoch:.3f} s -> ratio "
-              f"{hand_epoch / trainer_epoch:.3f}", flush=True)
+        pr = statistics.median(pair_ratios)
+        print(f"{label}:\n  train loop: trainer {tm:,.0f} img/s, hand loop {hm:,.0f} img/s"
+              f" -> ratio {tm / hm:.3f} (median of per-round ratios {pr:.3f}, range "
+              f"{min(pair_ratios):.2f}-{max(pair_ratios):.2f})\n  whole epoch: trainer "
+              f"{trainer_epoch:.3f} s (incl. validation, checkpoint, report), hand loop "
+              f"{hand_epoch:.3f} s -> ratio {hand_epoch / trainer_epoch:.3f}", flush=True)
+
 
 if __name__ == "__main__":
     main()
