@@ -181,3 +181,18 @@ def test_default_search_space_is_valid_and_capped() -> None:
     assert set(space) <= set(TrainConfig.names())
     capped = cap_batch_size_space(space, 64)
     assert capped["batch_size"]["values"] == [32, 64]
+
+
+def test_cli_sets_are_typed_and_checked_and_make_a_valid_one_trial_spec() -> None:
+    from tunelab.spec import spec_from_dict
+    from tunelab.vision.commands import parse_sets, train_spec
+
+    sets = parse_sets(["learning_rate=0.01", "hflip=true", "crop_scale=[0.3, 1]", "epochs=20"])
+    assert sets == {"learning_rate": 0.01, "hflip": True, "crop_scale": [0.3, 1], "epochs": 20}
+    with pytest.raises(SpecError, match="Did you mean `epochs`"):
+        parse_sets(["epoch=3"])
+    with pytest.raises(SpecError, match="KEY=VALUE"):
+        parse_sets(["epochs"])
+    js = spec_from_dict(train_spec("builtin:digits", sets, name="t1"))
+    js.validate_all()
+    assert js.static_params()["learning_rate"] == 0.01

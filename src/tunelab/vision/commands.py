@@ -18,7 +18,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from tunelab.errors import SpecError
+from tunelab.errors import ObjectiveError, SpecError
 from tunelab.vision.config import TrainConfig, default_search_space, default_static_params
 
 console = Console()
@@ -147,10 +147,14 @@ def train_command(
     follower = threading.Thread(target=_follow, args=(store, name, done), daemon=True)
     follower.start()
     try:
-        api.tune_spec(spec, store=store)
+        result = api.tune_spec(spec, store=store)
     finally:
         done.set()
         follower.join(timeout=10)
+    if result.best is None:
+        errors = [t["error"] for t in result.trials if t.get("error")]
+        raise ObjectiveError(f"Training job {name!r} ended {result.status} without a result"
+                             + (f": {errors[0]}" if errors else "."))
     _params, checkpoint = api.best_checkpoint(name, store=store)
     console.print(f"checkpoint: {checkpoint}")
     if out is not None:

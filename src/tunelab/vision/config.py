@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tunelab.errors import SpecError
@@ -93,12 +93,10 @@ class TrainConfig:
     patience: int = 5
     min_delta: float = 0.0
 
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
     @classmethod
     def names(cls) -> list[str]:
         """The hyperparameter names a spec may use."""
-        return [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
+        return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainConfig:
@@ -136,7 +134,6 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (tuples as lists), as stored in checkpoints."""
         d = dataclasses.asdict(self)
-        d.pop("extra")
         d["crop_scale"] = list(self.crop_scale)
         d["crop_ratio"] = list(self.crop_ratio)
         return d
