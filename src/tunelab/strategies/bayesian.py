@@ -94,7 +94,10 @@ class BayesianStrategy(Strategy):
     * ``max_enumerate`` -- finite spaces with at most this many points are scored exhaustively.
     * ``convergence_tol`` / ``convergence_patience`` -- :meth:`converged` fires when the best
       expected improvement stays below ``convergence_tol`` × the observed spread for the last
-      ``convergence_patience`` observations (defaults 1e-3 and 5).
+      ``convergence_patience`` observations (defaults 0.01 and 5). The spread is the
+      standard deviation of the transformed observations; the GP's noise floor keeps the
+      expected improvement near the incumbent at a few thousandths of it, so much smaller
+      tolerances never fire.
     * ``transfer_noise`` -- extra noise variance (standardised units) of transfer-learning
       observations: how little they weigh against the job's own (default 0.25).
 
@@ -116,7 +119,7 @@ class BayesianStrategy(Strategy):
         acquisition: str = "auto",
         n_candidates: int = 1024,
         max_enumerate: int = 4096,
-        convergence_tol: float = 1e-3,
+        convergence_tol: float = 1e-2,
         convergence_patience: int = 5,
         transfer_noise: float = 0.25,
         mc_samples: int = 64,
