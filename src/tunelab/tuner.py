@@ -355,8 +355,7 @@ class Tuner:
         number = tx.next_trial_number(self.state.job.id)
         tid = tx.create_trial(self.state.job.id, number, tr.params, source=tr.source,
                               attempt=tr.attempt + 1, retry_of=first)
-        new = tx.trials(self.state.job.id, with_reports=False)
-        rec = next(t for t in new if t.id == tid)
+        rec = tx.trials(self.state.job.id, with_reports=False, ids=[tid])[0]
         self.state.trials[number] = rec
         tx.add_event(self.state.job.id, "retry", f"attempt {rec.attempt} of trial {first}",
                      trial_number=number)
@@ -424,7 +423,8 @@ class Tuner:
                 base = tx.next_trial_number(self.state.job.id)
                 ids = [tx.create_trial(self.state.job.id, base + i, p)
                        for i, p in enumerate(configs)]
-                recs = {t.id: t for t in tx.trials(self.state.job.id, with_reports=False)}
+                recs = {t.id: t for t in tx.trials(self.state.job.id, with_reports=False,
+                                                   ids=ids)}
             for tid in ids:
                 rec = recs[tid]
                 self.state.trials[rec.number] = rec

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -217,25 +217,30 @@ class Tx:
         )
 
     # reads ----------------------------------------------------------------------------------
-    def trials(self, job_id: int, *, with_reports: bool = True) -> list[TrialRecord]:
-        rows = self.c.execute(
-            select(t.trials).where(t.trials.c.job_id == job_id).order_by(t.trials.c.number)
-        ).mappings()
+    def trials(
+        self, job_id: int, *, with_reports: bool = True, ids: Sequence[int] | None = None,
+    ) -> list[TrialRecord]:
+        """The job's trials by number (only those with the given store ``ids``, if given)."""
+        q = select(t.trials).where(t.trials.c.job_id == job_id)
+        if ids is not None:
+            q = q.where(t.trials.c.id.in_(list(ids)))
+        rows = self.c.execute(q.order_by(t.trials.c.number)).mappings()
         out = [_trial(r) for r in rows]
         by_id = {tr.id: tr for tr in out}
         if not out:
             return out
-        ids = select(t.trials.c.id).where(t.trials.c.job_id == job_id)
+        ids_q: Any = (list(by_id) if ids is not None
+                      else select(t.trials.c.id).where(t.trials.c.job_id == job_id))
         if with_reports:
             for r in self.c.execute(
-                select(t.reports).where(t.reports.c.trial_id.in_(ids)).order_by(t.reports.c.id)
+                select(t.reports).where(t.reports.c.trial_id.in_(ids_q)).order_by(t.reports.c.id)
             ).mappings():
                 metrics = {k: float(v) for k, v in json.loads(r["metrics"]).items()}
                 by_id[r["trial_id"]].reports.append(
                     ReportRecord(r["step"], r["value"], metrics, r["at"])
                 )
         for r in self.c.execute(
-            select(t.checkpoints).where(t.checkpoints.c.trial_id.in_(ids))
+            select(t.checkpoints).where(t.checkpoints.c.trial_id.in_(ids_q))
             .order_by(t.checkpoints.c.id)
         ).mappings():
             by_id[r["trial_id"]].checkpoints.append(
