@@ -154,7 +154,7 @@ class BayesianStrategy(Strategy):
         self.mc_samples = mc_samples
         self._all_points = self.encoder.enumerate_unit(max_enumerate)
         self._keep = 256
-        self._converged_cache: dict[tuple[int, ...], bool] = {}
+        self._converged_cache: dict[tuple[object, ...], bool] = {}
         self._warm = self._warm_observations()
 
     # -- public API ---------------------------------------------------------------------------
@@ -201,9 +201,9 @@ class BayesianStrategy(Strategy):
             return None
         for j in range(self.convergence_patience):
             cut = own[len(own) - j - 1].number
-            key = tuple(t.number for t in own if t.number <= cut)
+            sub = History([t for t in history.trials if t.number <= cut], history.goal)
+            key = (history.goal, *((t.number, t.state.value, t.value) for t in sub.trials))
             if key not in self._converged_cache:
-                sub = History([t for t in history.trials if t.number <= cut], history.goal)
                 self._converged_cache[key] = self._ei_negligible(sub)
             if not self._converged_cache[key]:
                 return None
