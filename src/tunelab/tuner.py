@@ -419,16 +419,21 @@ class Tuner:
             configs = self.strategy.ask(hist, min(left, ex.free_slots()))
             if not configs:
                 return
+            # create the trials and record the start of those that get a slot now: one commit
+            free = ex.free_slots()
             with self.store.transaction() as tx:
                 base = tx.next_trial_number(self.state.job.id)
                 ids = [tx.create_trial(self.state.job.id, base + i, p)
                        for i, p in enumerate(configs)]
                 recs = {t.id: t for t in tx.trials(self.state.job.id, with_reports=False,
                                                    ids=ids)}
-            for tid in ids:
-                rec = recs[tid]
-                self.state.trials[rec.number] = rec
-                self._ready.append(_Start(rec))
+                new = [_Start(recs[tid]) for tid in ids]
+                now_starts = [(s, *self._record_start(tx, s)) for s in new[:free]]
+            for s in new:
+                self.state.trials[s.trial.number] = s.trial
+            self._ready.extend(new[free:])
+            for s, seg, now in now_starts:
+                self._launch(ex, s.trial, seg, now)
             self.state.changed()
 
     def _start_resume(self, ex: Executor, res: Resume) -> None:
@@ -448,6 +453,12 @@ class Tuner:
         self._start(ex, _Start(tr, ck.path if ck else None, ck.step if ck else None))
 
     def _start(self, ex: Executor, s: _Start) -> None:
+        with self.store.transaction() as tx:
+            seg, now = self._record_start(tx, s)
+        self._launch(ex, s.trial, seg, now)
+
+    def _record_start(self, tx: Tx, s: _Start) -> tuple[SegmentSpec, float]:
+        """Write a segment's start (trial RUNNING); :meth:`_launch` runs it after the commit."""
         tr = s.trial
         limit = self.spec.limits.max_trial_runtime
         remaining = None if limit is None else max(1.0, limit - tr.device_seconds)
@@ -459,9 +470,11 @@ class Tuner:
             seed=(self.spec.strategy.seed or 0) * 100_003 + tr.number,
         )
         now = time.time()
-        with self.store.transaction() as tx:
-            self._set_state(tx, tr, TrialState.RUNNING, segments=tr.segments + 1,
-                            started_at=tr.started_at or now)
+        self._set_state(tx, tr, TrialState.RUNNING, segments=tr.segments + 1,
+                        started_at=tr.started_at or now)
+        return seg, now
+
+    def _launch(self, ex: Executor, tr: TrialRecord, seg: SegmentSpec, now: float) -> None:
         tr.segments += 1
         tr.started_at = tr.started_at or now
         self._seg_started[tr.id] = ex.now()
