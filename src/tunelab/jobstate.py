@@ -29,6 +29,8 @@ class JobState:
     trials: dict[int, TrialRecord] = field(default_factory=dict)  # by number
     decisions: list[DecisionRow] = field(default_factory=list)
     _history: History | None = None
+    # trial id -> (the record it was built from, its view); see changed()
+    _views: dict[int, tuple[TrialRecord, TrialView]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, tx: Tx, job: JobRecord) -> JobState:
@@ -48,8 +50,17 @@ class JobState:
                 return tr
         raise KeyError(trial_id)
 
-    def changed(self) -> None:
+    def changed(self, *trials: TrialRecord) -> None:
+        """Say the mirror changed: the next :meth:`history` is rebuilt.
+
+        With trials given, only those (and trials added since) changed, and the other trials'
+        views are reused; with none, everything is rebuilt.
+        """
         self._history = None
+        if not trials:
+            self._views.clear()
+        for tr in trials:
+            self._views.pop(tr.id, None)
 
     def view(self, tr: TrialRecord) -> TrialView:
         return TrialView(
@@ -69,10 +80,19 @@ class JobState:
                 for d in self.decisions if d.action in {a.value for a in Action}
             )
             self._history = History(
-                tuple(self.view(t) for t in sorted(self.trials.values(), key=lambda t: t.id)),
+                tuple(self._cached_view(t)
+                      for t in sorted(self.trials.values(), key=lambda t: t.id)),
                 self.goal, recs,
             )
         return self._history
+
+    def _cached_view(self, tr: TrialRecord) -> TrialView:
+        hit = self._views.get(tr.id)
+        if hit is not None and hit[0] is tr:
+            return hit[1]
+        v = self.view(tr)
+        self._views[tr.id] = (tr, v)
+        return v
 
     # counts -----------------------------------------------------------------------------------
     def first_attempts(self) -> int:

@@ -248,7 +248,7 @@ class Tuner:
                     continue
                 else:
                     self._on_segment_end(tx, tr, ev)
-        self.state.changed()
+                self.state.changed(tr)  # only this trial's record changed (retries are new)
         for tid, d in replies:
             ex.reply(tid, d)
 
@@ -277,7 +277,7 @@ class Tuner:
             self._end(tx, tr, TrialState.FAILED, ev.at,
                       error=f"reported {value} for {self.metric!r} at step {ev.step}")
             return Decision.stop("non-finite objective")
-        self.state.changed()
+        self.state.changed(tr)
         decision = self.scheduler.on_report(
             self.state.view(tr), ev.step, ev.metrics, self.state.history()
         )
@@ -434,7 +434,7 @@ class Tuner:
             self._ready.extend(new[free:])
             for s, seg, now in now_starts:
                 self._launch(ex, s.trial, seg, now)
-            self.state.changed()
+            self.state.changed(*(s.trial for s in new))
 
     def _start_resume(self, ex: Executor, res: Resume) -> None:
         tr = self.state.trials[res.number]
@@ -478,7 +478,7 @@ class Tuner:
         tr.segments += 1
         tr.started_at = tr.started_at or now
         self._seg_started[tr.id] = ex.now()
-        self.state.changed()
+        self.state.changed(tr)
         ex.start(seg)
 
     # limits and completion ----------------------------------------------------------------------
