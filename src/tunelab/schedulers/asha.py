@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tunelab.schedulers.base import Resume, Scheduler, budget_allows
+from tunelab.schedulers.base import Resume, Scheduler, budget_allows, budget_spent
 from tunelab.trial import Decision, Goal, History, TrialState, TrialView
 
 _IGNORED = (TrialState.FAILED, TrialState.TIMED_OUT)
@@ -167,10 +167,7 @@ class HyperbandScheduler(Scheduler):
         return budget_allows(history, self.max_epochs)
 
     def finished(self, history: History) -> str | None:
-        if self.max_epochs is not None and not budget_allows(history, self.max_epochs):
-            if not any(t.state is TrialState.RUNNING for t in history.trials):
-                return f"epoch budget ({self.max_epochs}) spent"
-        return None
+        return budget_spent(history, self.max_epochs)
 
     def protected_checkpoints(self, history: History) -> set[tuple[int, int]]:
         """Each paused trial's checkpoint at its rung: a promotion resumes from it."""

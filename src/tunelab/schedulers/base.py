@@ -117,3 +117,12 @@ def budget_allows(history: History, max_epochs: int | None, *, besides: int | No
     if max_epochs is None:
         return True
     return epochs_spent(history) + in_flight(history, besides=besides) + 1 <= max_epochs
+
+
+def budget_spent(history: History, max_epochs: int | None) -> str | None:
+    """The reason to end the job once the epoch budget is spent and nothing runs, else None."""
+    if max_epochs is None or budget_allows(history, max_epochs):
+        return None
+    if any(t.state is TrialState.RUNNING for t in history.trials):
+        return None
+    return f"epoch budget ({max_epochs}) spent"

@@ -18,7 +18,7 @@ import statistics
 from collections.abc import Mapping
 from typing import ClassVar
 
-from tunelab.schedulers.base import Scheduler, budget_allows
+from tunelab.schedulers.base import Scheduler, budget_allows, budget_spent
 from tunelab.trial import Decision, Goal, History, TrialState, TrialView, is_better
 
 _IGNORED = (TrialState.FAILED, TrialState.TIMED_OUT)
@@ -89,7 +89,4 @@ class MedianStoppingScheduler(Scheduler):
         return budget_allows(history, self.max_epochs)
 
     def finished(self, history: History) -> str | None:
-        if self.max_epochs is not None and not budget_allows(history, self.max_epochs):
-            if not any(t.state is TrialState.RUNNING for t in history.trials):
-                return f"epoch budget ({self.max_epochs}) spent"
-        return None
+        return budget_spent(history, self.max_epochs)

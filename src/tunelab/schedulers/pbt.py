@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tunelab.schedulers.base import Resume, Scheduler, budget_allows
+from tunelab.schedulers.base import Resume, Scheduler, budget_allows, budget_spent
 from tunelab.space import Choice, Float, Int, ParamValue, SearchSpace
 from tunelab.trial import Action, Decision, Goal, History, TrialState, TrialView
 
@@ -236,11 +236,7 @@ class PBTScheduler(Scheduler):
         return self._room_for_new(history)
 
     def finished(self, history: History) -> str | None:
-        if any(t.state is TrialState.RUNNING for t in history.trials):
-            return None
-        if self.max_epochs is not None and not budget_allows(history, self.max_epochs):
-            return f"epoch budget ({self.max_epochs}) spent"
-        return None
+        return budget_spent(history, self.max_epochs)
 
     def protected_checkpoints(self, history: History) -> set[tuple[int, int]]:
         """Paused members' own checkpoints, every member's latest one (a possible donor), and
