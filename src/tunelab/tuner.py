@@ -179,13 +179,16 @@ class Tuner:
                 tr.state = TrialState.LOST
                 tx.add_event(self.state.job.id, "lost", "tuner stopped while it ran; re-running",
                              trial_number=tr.number)
-            if tr.state in (TrialState.LOST, TrialState.PENDING):
+            d = self.state.last_decision(tr.number)
+            if tr.state in (TrialState.LOST, TrialState.PAUSED) and d is not None \
+                    and d.action == Action.EXPLOIT.value \
+                    and not any(r.at > d.at for r in tr.reports):
+                # an exploit decided (and maybe started) but not one report since: the copy
+                # is not done, so it starts again from the donor's checkpoint of the decision
+                self._queue_exploit(tr, d.donor, d.donor_step)
+            elif tr.state in (TrialState.LOST, TrialState.PENDING):
                 ck = tr.last_checkpoint()
                 self._ready.append(_Start(tr, ck.path if ck else None, ck.step if ck else None))
-            elif tr.state is TrialState.PAUSED:
-                d = self.state.last_decision(tr.number)
-                if d is not None and d.action == Action.EXPLOIT.value:
-                    self._queue_exploit(tr, d.donor, d.donor_step)
         self.state.changed()
 
     def _loop(self, ex: Executor) -> None:
@@ -287,12 +290,13 @@ class Tuner:
         from tunelab.store import DecisionRow
 
         params = decision.params if decision.action is Action.EXPLOIT else None
+        # stamped with the deciding report's time: later reports of this trial are after it
         tx.add_decision(job_id, tr.number, ev.step, decision.action.value,
                         reason=decision.reason, donor=decision.donor,
-                        donor_step=decision.donor_step, params=params)
+                        donor_step=decision.donor_step, params=params, at=ev.at)
         self.state.decisions.append(DecisionRow(
             tr.number, ev.step, decision.action.value, decision.reason, decision.donor,
-            decision.donor_step, dict(params) if params else None, time.time()))
+            decision.donor_step, dict(params) if params else None, ev.at))
         if decision.action is Action.STOP:
             self._end(tx, tr, TrialState.PRUNED, ev.at, error=decision.reason or None)
         elif decision.action is Action.PAUSE:
@@ -416,7 +420,10 @@ class Tuner:
             left = self.max_trials() - self.state.first_attempts()
             if left <= 0 or not self.scheduler.accepts_new_trials(hist):
                 return
-            configs = self.strategy.ask(hist, min(left, ex.free_slots()))
+            n = min(left, ex.free_slots())
+            if getattr(self.scheduler, "max_epochs", None) is not None:
+                n = 1  # an epoch budget: each new trial must fit in what the others left
+            configs = self.strategy.ask(hist, n)
             if not configs:
                 return
             # create the trials and record the start of those that get a slot now: one commit
@@ -437,20 +444,30 @@ class Tuner:
             self.state.changed(*(s.trial for s in new))
 
     def _start_resume(self, ex: Executor, res: Resume) -> None:
+        """Resume a paused trial; one from a donor's checkpoint (PBT) is an exploit decision,
+        recorded as such (lineage, protected donor checkpoints) with the start, in one commit."""
+        from tunelab.store import DecisionRow
+
         tr = self.state.trials[res.number]
         src = self.state.trials[res.donor] if res.donor is not None else tr
         ck = src.checkpoint_at(res.step)
+        exploit = res.donor is not None
+        action = Action.EXPLOIT.value if exploit else "resume"
+        step = tr.last_step if exploit and tr.last_step is not None else res.step
+        donor_step = res.step if exploit else None
+        params = dict(res.params) if res.params else None
+        start = _Start(tr, ck.path if ck else None, ck.step if ck else None)
+        at = ex.now()  # the executor's clock, as the reports' (see _recover)
         with self.store.transaction() as tx:
-            tx.add_decision(self.state.job.id, tr.number, res.step, "resume", reason=res.reason,
-                            donor=res.donor, params=res.params)
-            if res.params:
-                tr.params = {**tr.params, **res.params}
+            tx.add_decision(self.state.job.id, tr.number, step, action, reason=res.reason,
+                            donor=res.donor, donor_step=donor_step, params=params, at=at)
+            if params:
+                tr.params = {**tr.params, **params}
                 tx.set_trial(tr.id, params=tr.params)
-        from tunelab.store import DecisionRow
-
-        self.state.decisions.append(DecisionRow(tr.number, res.step, "resume", res.reason,
-                                                res.donor, None, None, time.time()))
-        self._start(ex, _Start(tr, ck.path if ck else None, ck.step if ck else None))
+            seg, now = self._record_start(tx, start)
+        self.state.decisions.append(DecisionRow(tr.number, step, action, res.reason, res.donor,
+                                                donor_step, params, at))
+        self._launch(ex, tr, seg, now)
 
     def _start(self, ex: Executor, s: _Start) -> None:
         with self.store.transaction() as tx:

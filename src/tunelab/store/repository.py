@@ -195,13 +195,16 @@ class Tx:
     def add_decision(
         self, job_id: int, trial_number: int, step: int, action: str, *, reason: str = "",
         donor: int | None = None, donor_step: int | None = None,
-        params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None, at: float | None = None,
     ) -> None:
+        """Record a decision; ``at`` is on the executor's clock (that of the trial's reports,
+        so a restarted tuner can tell whether a report came after it), default now."""
         self.c.execute(
             insert(t.decisions).values(
                 job_id=job_id, trial_number=trial_number, step=step, action=action,
                 reason=reason or None, donor=donor, donor_step=donor_step,
-                params=None if params is None else _dumps(dict(params)), at=time.time(),
+                params=None if params is None else _dumps(dict(params)),
+                at=time.time() if at is None else at,
             )
         )
 
