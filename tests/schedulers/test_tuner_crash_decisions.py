@@ -49,8 +49,9 @@ class Sim(SimulatedExecutor):
 
     def __init__(self, store: Store, job: str, checkpoints: dict[str, Any], *,
                  start_time: float = 0.0, crash: Callable[[Store, str], bool] | None = None,
-                 restores: list[tuple[int, str, int, tuple[Any, ...]]] | None = None) -> None:
-        super().__init__(1, path_curve, max_steps=9, checkpoints=checkpoints,
+                 restores: list[tuple[int, str, int, tuple[Any, ...]]] | None = None,
+                 slots: int = 1) -> None:
+        super().__init__(slots, path_curve, max_steps=9, checkpoints=checkpoints,
                          start_time=start_time)
         self.store, self.job, self.crash = store, job, crash
         self.restores = [] if restores is None else restores
@@ -216,3 +217,22 @@ def test_pbt_exploits_taken_at_a_resume_are_recorded_with_donor_and_params(
         assert donor_step is not None and donor_step >= 1
         assert dict(params).keys() == {"lr", "x"}
     assert not [d for d in ref["decisions"] if d[2] == "resume" and d[3] is not None]
+
+
+@pytest.mark.parametrize("strategy", [ASHA, PBT], ids=["asha", "pbt"])
+@pytest.mark.parametrize("budget", [7, 25])
+def test_an_epoch_budget_holds_with_more_slots_than_it_has_epochs_left(
+    tmp_path: Path, strategy: dict[str, Any], budget: int
+) -> None:
+    """New trials are created one at a time under an epoch budget: four free slots never start
+    four trials when the budget has room for fewer."""
+    store = Store.open(tmp_path / "store")
+    try:
+        spec = make_spec("budget", {**strategy, "max_epochs": budget})
+        ex = Sim(store, "budget", {}, slots=4)
+        assert Tuner.create(spec, store, executor=ex).run() == "completed"
+        got = outcome(store, "budget")
+    finally:
+        store.close()
+    assert got["epochs"] <= budget
+    assert ex.steps_run <= budget  # the executor trained no epoch that was not recorded
