@@ -115,6 +115,7 @@ class Tuner:
         self._acquire()
         executor = self._executor
         try:
+            self._prepare()
             if executor is None:
                 from tunelab.executors.local import LocalExecutor
 
@@ -153,6 +154,32 @@ class Tuner:
         self._runtime_before = float(prior)
         warm = self._warm_start()
         self.strategy, self.scheduler = build_search(self.spec, self.space, warm_start=warm)
+
+    def _prepare(self) -> None:
+        """A built-in trainer's data is loaded (and cached) once before any trial: data no
+        trial could use ends the job with that one error; what was found, skipped files
+        included, goes in the job's events."""
+        builtin = self.spec.train.builtin if self.spec.train is not None else None
+        if builtin is None:
+            return
+        from tunelab.errors import TunelabError
+        from tunelab.objectives.builtin import PREPARE, prepare_builtin
+
+        if builtin not in PREPARE:
+            return
+        job_id = self.state.job.id
+        try:
+            message, facts = prepare_builtin(builtin, self.static)
+        except TunelabError as e:
+            with self.store.transaction() as tx:
+                tx.set_job(job_id, status="failed", status_reason=str(e), ended_at=time.time())
+                tx.add_event(job_id, "failed", str(e))
+            self._final_status = "failed"
+            raise
+        with self.store.transaction() as tx:
+            last = tx.events(job_id, "data")
+            if not last or last[-1].message != message:
+                tx.add_event(job_id, "data", message, data=facts)
 
     def _warm_start(self) -> Any:
         ws = self.spec.warm_start

@@ -28,6 +28,10 @@ def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> Non
                   + (f" · {s['epochs']} epochs" if s.get("epochs") else "")
                   + (f" · checkpoints {s['checkpoint_bytes'] / 1e6:.1f} MB"
                      if s.get("checkpoint_bytes") else ""), highlight=False)
+    data = s.get("data")
+    if data:
+        colour = "yellow" if data.get("skipped") else "dim"
+        console.print(f"[{colour}]data: {data['message']}[/{colour}]", highlight=False)
     trials = s["trials"][:top]
     names = sorted({k for tr in trials for k in tr["params"]})
     inline = len(names) <= 3

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from tunelab.jobstate import JobState
-from tunelab.store import JobRecord, Store, TrialRecord
+from tunelab.store import JobRecord, Store, TrialRecord, Tx
 from tunelab.trial import TrialState
 
 STALE_LEASE = "interrupted"
@@ -83,7 +83,16 @@ def job_summary(store: Store, name: str) -> dict[str, Any]:
         "trials": [trial_dict(t) for t in leaderboard(state)],
         "diagnosis": diagnoses(state),
         "decisions": lineage,
+        "data": _data_event(tx, job.id),
     }
+
+
+def _data_event(tx: Tx, job_id: int) -> dict[str, Any] | None:
+    """What the tuner found in a built-in trainer's data (skipped files included), if any."""
+    rows = tx.events(job_id, "data")
+    if not rows:
+        return None
+    return {"message": rows[-1].message, **(rows[-1].data or {})}
 
 
 def diagnoses(state: JobState) -> dict[str, Any]:

@@ -41,7 +41,10 @@ class TrainConfig:
     Data: ``data`` (folder, .csv manifest or ``builtin:digits``), ``batch_size`` (int or
     ``"auto"``: the largest power of two that fits ``auto_batch_memory_mb`` on CPU or the GPU's
     memory), ``epochs``, ``validation_percent``, ``image_size`` (None: the data's own),
-    ``split_seed`` (the same for every trial of a job, so all are judged on the same images).
+    ``split_seed`` (the same for every trial of a job, so all are judged on the same images),
+    ``validation_data`` / ``test_data`` (separate folders or manifests with the same classes:
+    validation replaces the split; test is scored once, after the last epoch), ``strict``
+    (fail on an unreadable image instead of skipping it).
     Optimisation: ``optimizer`` (sgd with ``momentum``/``nesterov``, adam, adamw),
     ``learning_rate``, ``lr_schedule`` (constant, step with ``step_epochs``/``gamma``, cosine),
     ``warmup_epochs``, ``weight_decay``, ``l1``, ``label_smoothing``.
@@ -60,6 +63,9 @@ class TrainConfig:
     validation_percent: float = 20.0
     image_size: int | None = None
     split_seed: int = 0
+    validation_data: str | None = None
+    test_data: str | None = None
+    strict: bool = False
 
     optimizer: str = "adamw"
     learning_rate: float = 1e-3
@@ -198,7 +204,7 @@ _INTS = {"epochs", "width", "depth", "step_epochs", "patience", "split_seed",
 _FLOATS = {"validation_percent", "learning_rate", "momentum", "gamma", "warmup_epochs",
            "weight_decay", "l1", "label_smoothing", "dropout", "brightness", "contrast",
            "saturation", "hue", "min_delta"}
-_BOOLS = {"nesterov", "hflip", "random_resized_crop", "early_stop"}
+_BOOLS = {"nesterov", "hflip", "random_resized_crop", "early_stop", "strict"}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -250,7 +256,7 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise SpecError.field(where, "a string", value)
         return value.lower()
-    if name in ("data", "cache_dir", "pretrained"):
+    if name in ("data", "cache_dir", "pretrained", "validation_data", "test_data"):
         return None if value is None else str(value)
     return value
 

@@ -26,8 +26,8 @@ from tunelab.objectives.context import TrialContext
 from tunelab.vision.augment import AugmentConfig, build_augment
 from tunelab.vision.batch_size import auto_batch_size
 from tunelab.vision.config import TrainConfig
-from tunelab.vision.data import ImageData, load_image_data
 from tunelab.vision.models import build_model, load_pretrained
+from tunelab.vision.prepare import load_config_data
 
 EVAL_BATCH = 512
 CHECKPOINT_FORMAT = 1
@@ -132,18 +132,13 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
     ``images_per_second`` and ``epoch_seconds``, after saving a checkpoint.
     """
     cfg = TrainConfig.from_params(params)
-    if not cfg.data:
-        raise ObjectiveError("The built-in trainer needs `data:` (a folder, a .csv manifest or "
-                             "builtin:digits); got none. Add `data: ./images` to `train:`.")
     _use_assigned_threads()
     device = torch.device(trial.device)
     torch.manual_seed(trial.seed)
     gen = torch.Generator().manual_seed(trial.seed)
 
     # Data: decoded once into the shared uint8 cache; the split is fixed by split_seed per job.
-    data: ImageData = load_image_data(cfg.data, image_size=cfg.image_size,
-                                      validation_percent=cfg.validation_percent,
-                                      seed=cfg.split_seed, cache_dir=cfg.cache_dir)
+    data = load_config_data(cfg)
     n_classes, channels, size = len(data.classes), data.channels, data.image_size
     train_x, train_y = data.train_x.to(device), data.train_y.to(device)
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
@@ -225,6 +220,12 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
             best_val, bad_epochs = watched, 0
         else:
             bad_epochs += 1
+        last = (epoch + 1 == cfg.epochs or diverged
+                or (cfg.early_stop and bad_epochs >= cfg.patience))
+        if last and data.test_x is not None and data.test_y is not None and len(data.test_y):
+            test_loss, test_acc = evaluate_split(model, data.test_x, data.test_y, mean, std,
+                                                 device)
+            metrics |= {"test_loss": test_loss, "test_accuracy": test_acc}
         if not diverged:
             trial.save_checkpoint({
                 "format": CHECKPOINT_FORMAT, "model": model.state_dict(),
@@ -237,6 +238,6 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
                 "metrics": dict(metrics), "batch_size": batch_size,
             }, step=epoch + 1)
         trial.report(step=epoch + 1, **metrics)
-        if diverged or (cfg.early_stop and bad_epochs >= cfg.patience):
+        if last:
             break
     return metrics
