@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from conftest import TESTS_DIR, job_spec, job_trials
 
-from tunelab.errors import JobBusyError
 from tunelab.space import SearchSpace
 from tunelab.spec import spec_from_dict
 from tunelab.store import Store
@@ -40,6 +39,28 @@ def main():
 if __name__ == "__main__":
     main()
 """
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _wait_for(pred: Any, timeout: float, what: str) -> None:
@@ -80,8 +101,13 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
             return states.count(TrialState.COMPLETED) >= 2 and TrialState.RUNNING in states
 
         _wait_for(mid_job, 60, "two completed trials and one running")
+        workers = _children(proc.pid)
+        assert workers, "the tuner should have worker processes"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        # its workers notice the tuner is gone and exit: no orphan keeps training
+        _wait_for(lambda: not any(_alive(p) for p in workers), 10,
+                  f"the dead tuner's workers {workers} to exit")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -93,12 +119,9 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
     interrupted = {n for n, t in before.items() if t.state is TrialState.RUNNING}
     assert interrupted and len(before) < MAX_TRIALS
 
-    # the dead tuner's lease is still live: a resume now is refused, clearly
-    with pytest.raises(JobBusyError, match="already running"):
-        Tuner.resume("crashy", store).run()
-    _wait_for(lambda: (job_trials(store, "crashy")[0].lease_until or 0) < time.time(),
-              LEASE_TTL + 5, "the killed tuner's lease to expire")
-
+    # the dead tuner's lease has not run out, but its owner is a dead process on this host:
+    # the resume takes the lease over at once (test_tuner.py: a live owner's is refused)
+    assert (job.lease_until or 0) > time.time()
     status = Tuner.resume("crashy", store).run()
     job, after = job_trials(store, "crashy")
     assert status == "completed" and job.status == "completed" and job.lease_owner is None
@@ -121,3 +144,37 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
     # the strategy continued where it was: exactly the sequence of an uninterrupted run
     assert [after[n].params for n in range(MAX_TRIALS)] == expected
     store.close()
+
+
+@pytest.mark.timeout(60)
+def test_workers_of_a_killed_tuner_exit_mid_trial(tmp_path: Path) -> None:
+    """A worker busy in a long epoch (no report, so no pipe use) exits within seconds of its
+    tuner's kill -9, instead of training on for a job nobody runs."""
+    import json
+
+    marker = tmp_path / "worker.pid"
+    spec = job_spec("orphans", "long_epoch", static={"marker": str(marker)},
+                    limits={"max_trials": 1, "max_parallel": 1})
+    store_dir = tmp_path / "store"
+    script = tmp_path / "run_tuner.py"
+    script.write_text(textwrap.dedent(SCRIPT).format(ttl=LEASE_TTL))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(TESTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.Popen([sys.executable, str(script), str(store_dir), json.dumps(spec)],
+                            env=env, cwd=tmp_path)
+    worker = None
+    try:
+        _wait_for(lambda: marker.exists() and marker.read_text().isdigit(), 40,
+                  "the objective to start in its worker")
+        worker = int(marker.read_text())
+        assert _alive(worker)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        _wait_for(lambda: not _alive(worker), 10,
+                  f"the dead tuner's worker {worker} to exit mid-epoch")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if worker is not None and _alive(worker):
+            os.kill(worker, signal.SIGKILL)

@@ -133,3 +133,33 @@ def test_strategy_seed_reproduces_the_same_trials(tmp_path: Path) -> None:
             st.close()
         params.append([trials[n].params for n in sorted(trials)])
     assert params[0] == params[1]
+
+
+def test_a_dead_local_tuners_lease_is_taken_over_a_live_ones_is_not(sqlite_store: Any) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tunelab.tuner import dead_local_owner
+
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a finished, reaped process: its pid is free
+    dead, live = f"{host}:{gone.pid}:dead", f"{host}:{os.getppid()}:live"
+    assert dead_local_owner(dead) and not dead_local_owner(live)
+    assert not dead_local_owner(f"elsewhere:{gone.pid}:x")  # another host: cannot tell
+
+    spec = spec_from_dict(job_spec("takeover", limits={"max_trials": 1, "max_parallel": 1}))
+    Tuner.create(spec, sqlite_store)
+    with sqlite_store.transaction() as tx:
+        assert tx.acquire_lease(tx.job("takeover").id, live, 30.0)
+    with pytest.raises(JobBusyError):
+        Tuner.resume("takeover", sqlite_store).run()
+    with sqlite_store.transaction() as tx:
+        job = tx.job("takeover")
+        tx.release_lease(job.id, live)
+        assert tx.acquire_lease(job.id, dead, 30.0)
+    assert Tuner.resume("takeover", sqlite_store).run() == "completed"
+    job = sqlite_store.read().job("takeover")
+    events = [e.message for e in sqlite_store.read().events(job.id)]
+    assert any(f"took over the lease of {dead}" in (m or "") for m in events)

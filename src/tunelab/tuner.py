@@ -38,6 +38,36 @@ LEASE_TTL = 30.0
 DEFAULT_MAX_TRIALS = 20
 
 
+def dead_local_owner(owner: str | None) -> bool:
+    """True if ``owner`` (``host:pid:tag``) is a tuner process on this host that has died
+    (``kill -9``, a crash): its lease can be taken over at once instead of after the TTL.
+    A pid reused by another process reads as alive, so the lease then runs out as usual."""
+    if not owner:
+        return False
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed child not yet reaped still has its pid: it is dead all the same (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 @dataclass(frozen=True)
 class Progress:
     """A snapshot for progress displays."""
@@ -138,7 +168,8 @@ class Tuner:
     def _acquire(self) -> None:
         with self.store.transaction() as tx:
             job = tx.job(self.name)
-            if not tx.acquire_lease(job.id, self.owner, LEASE_TTL):
+            dead = job.lease_owner if dead_local_owner(job.lease_owner) else None
+            if not tx.acquire_lease(job.id, self.owner, LEASE_TTL, take_over=dead):
                 left = (job.lease_until or 0) - time.time()
                 raise JobBusyError(
                     f"job {self.name!r} is already running (held by {job.lease_owner}, lease "
@@ -149,8 +180,9 @@ class Tuner:
             self._recover(tx)
             prior = job.data.get("runtime_used", 0.0)
             tx.set_job(job.id, status="running", status_reason=None, stop_requested=False)
+            took = f" (took over the lease of {dead}, which died)" if dead else ""
             tx.add_event(job.id, "resumed" if self.state.trials else "started",
-                         f"tuner {self.owner}")
+                         f"tuner {self.owner}{took}")
         self._runtime_before = float(prior)
         warm = self._warm_start()
         self.strategy, self.scheduler = build_search(self.spec, self.space, warm_start=warm)

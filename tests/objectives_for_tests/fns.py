@@ -85,3 +85,13 @@ def slow(params: dict[str, Any], trial: Any) -> float:
     loss = (float(params["x"]) - 1.0) ** 2
     trial.report(step=1, loss=loss)
     return loss
+
+
+def long_epoch(params: dict[str, Any], trial: Any) -> float:
+    """Writes its pid to ``params["marker"]``, then trains one long epoch (sleeps 120 s)."""
+    from pathlib import Path
+
+    Path(str(params["marker"])).write_text(str(os.getpid()))
+    time.sleep(120)
+    trial.report(step=1, loss=1.0)
+    return 1.0

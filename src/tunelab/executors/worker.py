@@ -12,6 +12,7 @@ import inspect
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -31,8 +32,20 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     os._exit(143)
 
 
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Exit once the tuner that started this worker is gone (``kill -9``: no message comes),
+    so an orphan never keeps training and writing checkpoints for a job it no longer runs."""
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent:
+            kill_running_child()
+            os._exit(1)
+
+
 def worker_main(slot: int, conn: Connection, env: dict[str, str]) -> None:
     """Entry point of a worker process."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="tunelab-parent-watch").start()
     os.environ.update(env)
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tuner's to handle

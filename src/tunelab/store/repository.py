@@ -95,21 +95,19 @@ class Tx:
         fields["updated_at"] = time.time()
         self.c.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**fields))
 
-    def acquire_lease(self, job_id: int, owner: str, ttl: float) -> bool:
-        """Take the job's lease if it is free, expired, or already ours."""
+    def acquire_lease(
+        self, job_id: int, owner: str, ttl: float, *, take_over: str | None = None
+    ) -> bool:
+        """Take the job's lease if it is free, expired, or already ours; or, with
+        ``take_over``, if that (known dead) owner still holds it."""
         now = time.time()
+        free = [t.jobs.c.lease_owner.is_(None), t.jobs.c.lease_until < now,
+                t.jobs.c.lease_owner == owner]
+        if take_over is not None:
+            free.append(t.jobs.c.lease_owner == take_over)
         res = self.c.execute(
             update(t.jobs)
-            .where(
-                and_(
-                    t.jobs.c.id == job_id,
-                    or_(
-                        t.jobs.c.lease_owner.is_(None),
-                        t.jobs.c.lease_until < now,
-                        t.jobs.c.lease_owner == owner,
-                    ),
-                )
-            )
+            .where(and_(t.jobs.c.id == job_id, or_(*free)))
             .values(lease_owner=owner, lease_until=now + ttl, updated_at=now)
         )
         return bool(res.rowcount)
