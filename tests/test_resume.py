@@ -41,6 +41,18 @@ if __name__ == "__main__":
 """
 
 
+def _start_tuner(tmp_path: Path, store_dir: Path, spec: dict[str, Any]) -> Any:
+    """Run a tuner for ``spec`` in its own process (to be killed with SIGKILL)."""
+    import json
+
+    script = tmp_path / "run_tuner.py"
+    script.write_text(textwrap.dedent(SCRIPT).format(ttl=LEASE_TTL))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(TESTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.Popen([sys.executable, str(script), str(store_dir), json.dumps(spec)],
+                            env=env, cwd=tmp_path)
+
+
 def _children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (Linux /proc)."""
     out = []
@@ -73,7 +85,6 @@ def _wait_for(pred: Any, timeout: float, what: str) -> None:
 
 @pytest.mark.timeout(120)
 def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
-    import json
 
     spec = job_spec("crashy", "slow", static={"sleep": 0.3},
                     limits={"max_trials": MAX_TRIALS, "max_parallel": 2})
@@ -84,12 +95,7 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
     spec_from_dict(spec)
     store_dir = tmp_path / "store"
     store = Store.open(store_dir)
-    script = tmp_path / "run_tuner.py"
-    script.write_text(textwrap.dedent(SCRIPT).format(ttl=LEASE_TTL))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(TESTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.Popen([sys.executable, str(script), str(store_dir), json.dumps(spec)],
-                            env=env, cwd=tmp_path)
+    proc = _start_tuner(tmp_path, store_dir, spec)
     try:
         def mid_job() -> bool:
             assert proc.poll() is None, "the tuner ended before it could be killed"
@@ -150,18 +156,11 @@ def test_kill_9_then_resume_finishes_the_job(tmp_path: Path) -> None:
 def test_workers_of_a_killed_tuner_exit_mid_trial(tmp_path: Path) -> None:
     """A worker busy in a long epoch (no report, so no pipe use) exits within seconds of its
     tuner's kill -9, instead of training on for a job nobody runs."""
-    import json
-
     marker = tmp_path / "worker.pid"
     spec = job_spec("orphans", "long_epoch", static={"marker": str(marker)},
                     limits={"max_trials": 1, "max_parallel": 1})
     store_dir = tmp_path / "store"
-    script = tmp_path / "run_tuner.py"
-    script.write_text(textwrap.dedent(SCRIPT).format(ttl=LEASE_TTL))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(TESTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.Popen([sys.executable, str(script), str(store_dir), json.dumps(spec)],
-                            env=env, cwd=tmp_path)
+    proc = _start_tuner(tmp_path, store_dir, spec)
     worker = None
     try:
         _wait_for(lambda: marker.exists() and marker.read_text().isdigit(), 40,
