@@ -377,6 +377,11 @@ CAT = "CategoricalParameterRanges"
             "ParameterRanges.AutoParameters",
             "ValueHint",
         ),
+        (
+            {**_bare(), "ParameterRanges": {"AutoParameters": 1}},
+            "ParameterRanges.AutoParameters",
+            "ValueHint",
+        ),
     ],
 )
 def test_malformed_ranges(data: dict[str, Any], path: str, fragment: str) -> None:

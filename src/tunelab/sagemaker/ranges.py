@@ -38,7 +38,8 @@ def search_space(
     )
     auto = ranges.get("AutoParameters")
     if auto:
-        names = [a.get("Name") for a in auto if isinstance(a, Mapping)]
+        listed = auto if isinstance(auto, list) else [auto]
+        names = [a.get("Name") if isinstance(a, Mapping) else a for a in listed]
         raise SpecError.field(
             f"{path}.AutoParameters",
             "absent: tunelab does not infer ranges from a ValueHint",
