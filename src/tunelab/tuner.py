@@ -378,6 +378,11 @@ class Tuner:
         if ev.kind is EventKind.ENDED or tr.state is not TrialState.RUNNING:
             return  # the decision that ended it was recorded at the report
         if ev.kind is EventKind.FINISHED:
+            # the metrics the function returned are kept whatever the outcome (never lose data)
+            returned = {k: float(v) for k, v in ev.metrics.items() if math.isfinite(v)}
+            if returned:
+                tx.set_trial(tr.id, metrics=returned)
+                tr.metrics = returned
             value = ev.value
             if value is None:  # a resumed segment may add no report: the last one stands
                 value = next((r.value for r in reversed(tr.reports) if r.value is not None),

@@ -24,6 +24,15 @@ def _finite(v: float | None) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
+def returned_metrics(t: TrialRecord) -> dict[str, float]:
+    """The metrics the training function returned; when it returned none, those of its last
+    report (finite values only)."""
+    if t.metrics:
+        return dict(t.metrics)
+    last = t.reports[-1].metrics if t.reports else {}
+    return {k: v for k, v in last.items() if math.isfinite(v)}
+
+
 def trial_dict(t: TrialRecord) -> dict[str, Any]:
     return {
         "number": t.number,
@@ -36,6 +45,7 @@ def trial_dict(t: TrialRecord) -> dict[str, Any]:
         "steps": t.last_step,
         "device_seconds": round(t.device_seconds, 3),
         "last_metrics": t.reports[-1].metrics if t.reports else {},
+        "metrics": returned_metrics(t),
         "checkpoint_bytes": sum(c.size for c in t.live_checkpoints()),
     }
 

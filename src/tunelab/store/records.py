@@ -63,6 +63,7 @@ class TrialRecord:
     started_at: float | None
     ended_at: float | None
     device_seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)  # what the function returned
     reports: list[ReportRecord] = field(default_factory=list)
     checkpoints: list[CheckpointRecord] = field(default_factory=list)
 

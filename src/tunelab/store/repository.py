@@ -49,6 +49,13 @@ def _num(v: float | None) -> float | None:
     return v if v is None or math.isfinite(v) else None
 
 
+def _metrics_json(metrics: Mapping[str, float] | None) -> str | None:
+    """A trial's returned metrics as JSON, finite floats only (NULL when there are none)."""
+    clean = {str(k): float(v) for k, v in (metrics or {}).items()
+             if isinstance(v, (int, float)) and math.isfinite(v)}
+    return _dumps(clean) if clean else None
+
+
 class Tx:
     """One transaction on the store: every write method of the tuner lives here."""
 
@@ -145,7 +152,10 @@ class Tx:
         self, trial_id: int, *, state: TrialState | None = None, current: TrialState | None = None,
         **fields: Any,
     ) -> None:
-        """Update a trial; a state change is checked against the legal transitions."""
+        """Update a trial; a state change is checked against the legal transitions.
+
+        ``metrics`` (what the training function returned) is stored as JSON of its finite
+        values, NULL when none are left."""
         if state is not None:
             if current is None:
                 row = self.c.execute(
@@ -159,6 +169,8 @@ class Tx:
             fields["params"] = _dumps(dict(fields["params"]))
         if "value" in fields:
             fields["value"] = _num(fields["value"])
+        if "metrics" in fields:
+            fields["metrics"] = _metrics_json(fields["metrics"])
         self.c.execute(update(t.trials).where(t.trials.c.id == trial_id).values(**fields))
 
     def add_report(
@@ -288,6 +300,7 @@ def _trial(r: Any) -> TrialRecord:
         value=r["value"], last_step=r["last_step"], segments=r["segments"], error=r["error"],
         traceback=r["traceback"], worker=r["worker"], created_at=r["created_at"],
         started_at=r["started_at"], ended_at=r["ended_at"], device_seconds=r["device_seconds"],
+        metrics={k: float(v) for k, v in (_loads(r["metrics"]) or {}).items()},
     )
 
 

@@ -58,6 +58,8 @@ trials = Table(
     Column("started_at", Float, nullable=True),
     Column("ended_at", Float, nullable=True),
     Column("device_seconds", Float, nullable=False, default=0.0),
+    # JSON: the metrics the training function returned (finite floats); NULL when none
+    Column("metrics", Text, nullable=True),
     UniqueConstraint("job_id", "number", name="uq_trial_number"),
 )
 
