@@ -108,10 +108,11 @@ def methods(args: argparse.Namespace, seed: int) -> dict[str, dict[str, Any]]:
                                    "max_resource": args.epochs, "reduction_factor": 3,
                                    "max_epochs": budget},
                       "limits": {"max_trials": 10 * args.trials}},
-        "pbt": {"strategy": {"type": "pbt", "seed": seed, "population": args.trials,
+        "pbt": {"strategy": {"type": "pbt", "seed": seed,
+                             "population": args.pbt_population or args.trials,
                              "perturbation_interval": max(1, args.epochs // 6),
                              "max_epochs": budget},
-                "limits": {"max_trials": args.trials}},
+                "limits": {"max_trials": args.pbt_population or args.trials}},
     }
 
 
@@ -127,6 +128,8 @@ def run_seed(args: argparse.Namespace, base: dict[str, Any], seed: int, store: s
         spec = json.loads(json.dumps(base))
         spec.pop("early_stopping", None)
         spec.update(json.loads(json.dumps(specs[m])))
+        if m == "pbt" and args.pbt_lr_schedule:
+            spec["train"]["lr_schedule"] = args.pbt_lr_schedule
         spec["name"] = f"sched-{m.replace('+', '-')}-s{seed}-{stamp}"
         spec["limits"]["max_parallel"] = args.parallel
         t0 = time.time()
@@ -198,6 +201,10 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=2, help="CNN depth (fixed)")
     ap.add_argument("--val-percent", type=float, default=20.0,
                     help="validation share of the digits, percent")
+    ap.add_argument("--pbt-population", type=int, default=None,
+                    help="PBT's population (default --trials); a smaller one spends less")
+    ap.add_argument("--pbt-lr-schedule", default=None,
+                    help="PBT's lr_schedule (default: the spec's; PBT anneals by exploring)")
     ap.add_argument("--store", default=None)
     ap.add_argument("--methods", default="random,random+es,hyperband,pbt")
     ap.add_argument("--json", default=None, help="write the curves to this file")

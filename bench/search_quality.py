@@ -94,6 +94,9 @@ def _problems() -> list[Problem]:
             **mlp, "power_t": Float(0.1, 0.9), "momentum": Float(0.001, 0.999),
             "learning_rate": Choice(("constant", "invscaling", "adaptive",)),
         }), 60),
+        Problem("ada-wine-acc", "ada", "wine", "acc", SearchSpace({
+            "n_estimators": Int(10, 100), "learning_rate": Float(1e-4, 1e1, scale="log"),
+        }), 25),
         Problem("lasso-diabetes-mse", "lasso", "diabetes", "mse", SearchSpace({
             "alpha": Float(1e-2, 1e2, scale="log"), "fit_intercept": Choice((True, False,)),
         }), 5),
@@ -114,7 +117,7 @@ QUICK = ["kNN-wine-acc", "SVM-wine-acc", "lasso-diabetes-mse"]
 
 def _objective(problem: Problem) -> Callable[[dict[str, ParamValue]], float]:
     from sklearn import datasets
-    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
     from sklearn.linear_model import Lasso, LogisticRegression, Ridge
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
@@ -139,6 +142,8 @@ def _objective(problem: Problem) -> Callable[[dict[str, ParamValue]], float]:
             return DecisionTreeClassifier(random_state=0, **p)
         if m == "RF":
             return RandomForestClassifier(n_estimators=10, random_state=0, **p)
+        if m == "ada":
+            return AdaBoostClassifier(random_state=0, **p)
         if m == "kNN":
             return make_pipeline(StandardScaler(), KNeighborsClassifier(**p))
         if m == "SVM":

@@ -114,6 +114,9 @@ def test_bottom_quantile_copies_a_top_member_with_a_checkpoint() -> None:
     # a top member without a checkpoint is never a donor
     nock = [member(0, 0.1, ckpt=False), member(1, 0.5), member(2, 0.6)]
     assert s.on_report(worst, 4, {}, History((*nock, worst))).action is Action.CONTINUE
+    # nor is a finished one: its copy would end at once, with nothing left to train
+    done = [member(0, 0.1, state=TrialState.COMPLETED), member(1, 0.5), member(2, 0.6)]
+    assert s.on_report(worst, 4, {}, History((*done, worst))).action is Action.CONTINUE
     # burn-in
     late = PBTScheduler(SPACE, population=4, perturbation_interval=4, burn_in=5)
     assert late.on_report(worst, 4, {}, History((*others, worst))).action is Action.CONTINUE

@@ -3,8 +3,9 @@
 A population of ``population`` trials trains side by side. Every ``perturbation_interval`` epochs
 (after ``burn_in``), a member is ranked against the others by its objective at that step (the
 others' latest value at or before it). A member in the bottom ``quantile`` *exploits* a random
-top-``quantile`` member that has a checkpoint: it continues from the donor's latest checkpoint
-with the donor's hyperparameters, then *explores* them: each numeric parameter is multiplied by
+top-``quantile`` member that has a checkpoint and is still training (a finished member's copy
+would have nothing left to train): it continues from the donor's latest checkpoint with the
+donor's hyperparameters, then *explores* them: each numeric parameter is multiplied by
 one of ``perturbation_factors`` (or, with ``resample_probability``, drawn afresh), clipped to its
 declared range; a choice moves to a neighbouring value or is resampled.
 
@@ -171,9 +172,10 @@ class PBTScheduler(Scheduler):
         if trial.number not in ranked[-k:]:
             return None
         # a donor needs a checkpoint at least at the common step: an exploit never sends a
-        # member back further than that (it would retrain epochs)
+        # member back further than that (it would retrain epochs); and it is still training: a
+        # finished member's copy would have nothing left to train (it would end at once)
         donors = [n for n in ranked[:k] if max(history.by_number(n).checkpoints, default=0)
-                  >= max(at, 1)]
+                  >= max(at, 1) and not history.by_number(n).state.is_terminal]
         if not donors:
             return None
         rng = np.random.default_rng([self.seed, trial.number, step])
