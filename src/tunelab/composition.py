@@ -31,6 +31,10 @@ def build_search(
         searcher = str(opts.pop("searcher", "random"))
         if searcher not in ("random", "bayesian"):
             raise SpecError.field("strategy.searcher", "random or bayesian", searcher)
+        epochs = spec.static_params().get("epochs")
+        if st.type == "pbt" and "max_steps" not in opts and isinstance(epochs, int) \
+                and not isinstance(epochs, bool):
+            opts["max_steps"] = epochs  # a member's last step: no pause or copy at it
         scheduler = _scheduler(st.type, space, seed=st.seed, goal=goal, metric=metric, opts=opts)
         extra = {"warm_start": warm_start} if warm_start is not None else {}
         return make_strategy(searcher, space, seed=st.seed, **extra), scheduler

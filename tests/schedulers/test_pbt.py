@@ -114,6 +114,17 @@ def test_bottom_quantile_copies_a_top_member_with_a_checkpoint() -> None:
     # a top member without a checkpoint is never a donor
     nock = [member(0, 0.1, ckpt=False), member(1, 0.5), member(2, 0.6)]
     assert s.on_report(worst, 4, {}, History((*nock, worst))).action is Action.CONTINUE
+    # with the last step known: no exploit (nor pause) at it, and no donor already at it
+    last = PBTScheduler(SPACE, population=4, perturbation_interval=4, quantile=0.25, seed=0,
+                        max_steps=4)
+    assert last.on_report(worst, 4, {}, History((*others, worst))).action is Action.CONTINUE
+    at8 = [member(0, 0.1, step=8), member(1, 0.5, step=8), member(2, 0.6, step=8)]
+    worst8 = member(3, 0.9, step=8, state=TrialState.RUNNING)
+    capped = PBTScheduler(SPACE, population=4, perturbation_interval=8, quantile=0.25, seed=0,
+                          max_steps=8)
+    assert capped.decide(worst8, 7, History((*at8, worst8))) is None
+    assert PBTScheduler(SPACE, population=4, perturbation_interval=8, quantile=0.25,
+                        seed=0).decide(worst8, 7, History((*at8, worst8))) is not None
     # nor is a finished one: its copy would end at once, with nothing left to train
     done = [member(0, 0.1, state=TrialState.COMPLETED), member(1, 0.5), member(2, 0.6)]
     assert s.on_report(worst, 4, {}, History((*done, worst))).action is Action.CONTINUE

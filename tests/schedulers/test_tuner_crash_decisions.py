@@ -76,10 +76,10 @@ class Sim(SimulatedExecutor):
         super().start(segment)
 
 
-def make_spec(name: str, strategy: dict[str, Any]) -> Any:
+def make_spec(name: str, strategy: dict[str, Any], **extra: Any) -> Any:
     return spec_from_dict({
         "name": name, "objective": {"metric": "loss", "goal": "minimize"},
-        "train": {"function": "objectives_for_tests.fns:quadratic"},
+        "train": {"function": "objectives_for_tests.fns:quadratic"}, **extra,
         "search_space": {"lr": {"type": "float", "low": 0.01, "high": 0.5, "scale": "log"},
                          "x": {"type": "float", "low": 0.0, "high": 1.0}},
         "strategy": strategy, "limits": {"max_trials": 12, "max_parallel": 1},
@@ -236,3 +236,32 @@ def test_an_epoch_budget_holds_with_more_slots_than_it_has_epochs_left(
         store.close()
     assert got["epochs"] <= budget
     assert ex.steps_run <= budget  # the executor trained no epoch that was not recorded
+
+
+def test_pbt_with_known_epochs_never_copies_into_a_member_that_will_not_train_again(
+    tmp_path: Path,
+) -> None:
+    """``static: {epochs: 9}`` tells PBT the last step: every exploit is followed by training
+    of the copy (so no trial ends with hyperparameters it never trained with)."""
+    from tunelab.composition import build_search
+
+    spec = make_spec("epochs", {**PBT, "max_epochs": 60, "perturbation_interval": 3},
+                     static={"epochs": 9})
+    assert getattr(build_search(spec, spec.space())[1], "max_steps", None) == 9
+    store = Store.open(tmp_path / "store")
+    try:
+        ex = Sim(store, "epochs", {}, slots=2)
+        assert Tuner.create(spec, store, executor=ex).run() == "completed"
+        got = outcome(store, "epochs")
+        tx = store.read()
+        decisions = tx.decisions(tx.job("epochs").id)
+        trials = {t.number: t for t in tx.trials(tx.job("epochs").id)}
+    finally:
+        store.close()
+    exploits = [d for d in decisions if d.action == "exploit"]
+    assert exploits, "no exploit happened: the test would prove nothing"
+    for d in exploits:
+        assert d.step < 9 and d.donor_step is not None and d.donor_step < 9
+        after = [r for r in trials[d.trial_number].reports if r.at > d.at]
+        assert after, f"trial {d.trial_number} exploited at {d.step} and never trained again"
+    assert got["epochs"] <= 60

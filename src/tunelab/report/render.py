@@ -88,10 +88,18 @@ def _diagnosis(console: Console, s: dict[str, Any]) -> None:
 
 
 def _lineage(console: Console, s: dict[str, Any]) -> None:
-    rows = [d for d in s.get("decisions", []) if d["action"] in ("exploit", "pause", "resume")]
+    decisions = s.get("decisions", [])
+    rows = [d for d in decisions if d["action"] == "exploit"]
+    counts: dict[str, int] = {}
+    for d in decisions:
+        if d["action"] != "exploit":
+            counts[d["action"]] = counts.get(d["action"], 0) + 1
+    if counts:
+        console.print("scheduler decisions: " + ", ".join(
+            f"{n} {a}" for a, n in sorted(counts.items())) + " (all of them: show --json)")
     if not rows:
         return
-    t = Table(title="scheduler decisions (lineage)")
+    t = Table(title="PBT lineage: who copied whom (weights and hyperparameters)")
     for col in ("trial", "step", "action", "donor", "new params", "reason"):
         t.add_column(col, overflow="fold")
     for d in rows[-30:]:

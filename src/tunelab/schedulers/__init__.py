@@ -56,6 +56,7 @@ OPTIONS: dict[str, dict[str, tuple[str, _Check]]] = {
     },
     "pbt": {
         "population": _int(2), "perturbation_interval": _int(1), "burn_in": _int(0),
+        "max_steps": _int(1),
         "quantile": _num(0.0, 0.5, lo_open=True), "resample_probability": _num(0.0, 1.0),
         "perturbation_factors": ("a non-empty list of positive numbers, like [0.8, 1.2]",
                                  _factors),

@@ -89,6 +89,9 @@ class PBTScheduler(Scheduler):
         goal: ``minimize`` or ``maximize``.
         seed: seeds every random draw (with the member and step).
         max_epochs: optional budget in epochs across the population.
+        max_steps: a member's last step (its epochs), when known: a member there just
+            finishes (no pause, no exploit: it would not train again), and a donor must have
+            a step left to train after the copy.
     """
 
     name: ClassVar[str] = "pbt"
@@ -107,6 +110,7 @@ class PBTScheduler(Scheduler):
         goal: Goal = "minimize",
         seed: int | None = None,
         max_epochs: int | None = None,
+        max_steps: int | None = None,
     ) -> None:
         self.space = space
         self.population = int(population)
@@ -118,6 +122,7 @@ class PBTScheduler(Scheduler):
         self.goal: Goal = goal
         self.seed = 0 if seed is None else int(seed)
         self.max_epochs = max_epochs
+        self.max_steps = max_steps
 
     # who is in the population ------------------------------------------------------------------
     def members(self, history: History) -> list[TrialView]:
@@ -174,8 +179,10 @@ class PBTScheduler(Scheduler):
         # a donor needs a checkpoint at least at the common step: an exploit never sends a
         # member back further than that (it would retrain epochs); and it is still training: a
         # finished member's copy would have nothing left to train (it would end at once)
-        donors = [n for n in ranked[:k] if max(history.by_number(n).checkpoints, default=0)
-                  >= max(at, 1) and not history.by_number(n).state.is_terminal]
+        last = self.max_steps if self.max_steps is not None else math.inf
+        donors = [n for n in ranked[:k]
+                  if max(at, 1) <= max(history.by_number(n).checkpoints, default=0) < last
+                  and not history.by_number(n).state.is_terminal]
         if not donors:
             return None
         rng = np.random.default_rng([self.seed, trial.number, step])
@@ -199,6 +206,8 @@ class PBTScheduler(Scheduler):
             return Decision.stop(f"epoch budget ({self.max_epochs}) spent")
         if not self._due(step) or not trial.values or trial.values[-1][0] != step:
             return Decision.cont()
+        if self.max_steps is not None and step >= self.max_steps:
+            return Decision.cont()  # its last step: it finishes, nothing to pause or copy into
         if any(d.trial == trial.number and d.step == step and d.decision.action is Action.EXPLOIT
                for d in history.decisions):
             return Decision.cont()  # exploited at this step already (into a slightly earlier one)
