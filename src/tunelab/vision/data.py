@@ -53,6 +53,7 @@ from tunelab.vision.cache import (
 )
 
 log = logging.getLogger(__name__)
+_WARNED: set[tuple[Path, ...]] = set()  # skipped-file logs already warned about
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -423,6 +424,7 @@ def load_image_data(
     strict: bool = False,
     validation: str | None = None,
     test: str | None = None,
+    warn_skipped: bool = True,
 ) -> ImageData:
     """Load (decoding only on the first call) an image data set, split for one tuning job.
 
@@ -437,6 +439,7 @@ def load_image_data(
         cache_dir: cache root; default ``$TUNELAB_CACHE_DIR`` or ``~/.cache/tunelab``.
         strict: raise :class:`DataError` on any unreadable image instead of skipping it.
         validation, test: optional folders (or manifests) with the same class names.
+        warn_skipped: log a warning naming the skipped-file list (once per process).
 
     Example:
         >>> data = load_image_data("builtin:digits", cache_dir=tmp_path)  # doctest: +SKIP
@@ -484,7 +487,8 @@ def load_image_data(
             f"With strict: true every image must be readable; {len(skipped)} could not be "
             f"decoded:\n  {shown}\nFix or remove them, or set strict: false to skip them."
         )
-    if skipped:
+    if skipped and warn_skipped and tuple(logs) not in _WARNED:  # once per process
+        _WARNED.add(tuple(logs))
         log.warning("skipped %d unreadable image files (listed in %s)", len(skipped),
                     ", ".join(map(str, logs)))
 

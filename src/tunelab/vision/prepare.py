@@ -17,7 +17,7 @@ DATA_KEYS = frozenset({"data", "cache_dir", "validation_percent", "image_size", 
                        "validation_data", "test_data", "strict"})
 
 
-def load_config_data(cfg: TrainConfig) -> ImageData:
+def load_config_data(cfg: TrainConfig, *, warn_skipped: bool = True) -> ImageData:
     """The data set a config trains on: decoded once into the shared cache, split by
     ``split_seed`` (or the ``validation_data`` folder), with the optional ``test_data``."""
     if not cfg.data:
@@ -26,7 +26,8 @@ def load_config_data(cfg: TrainConfig) -> ImageData:
     return load_image_data(cfg.data, image_size=cfg.image_size,
                            validation_percent=cfg.validation_percent, seed=cfg.split_seed,
                            cache_dir=cfg.cache_dir, strict=cfg.strict,
-                           validation=cfg.validation_data, test=cfg.test_data)
+                           validation=cfg.validation_data, test=cfg.test_data,
+                           warn_skipped=warn_skipped)
 
 
 def describe_data(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

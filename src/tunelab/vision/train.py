@@ -138,7 +138,7 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
     gen = torch.Generator().manual_seed(trial.seed)
 
     # Data: decoded once into the shared uint8 cache; the split is fixed by split_seed per job.
-    data = load_config_data(cfg)
+    data = load_config_data(cfg, warn_skipped=False)  # the tuner reported them for the job
     n_classes, channels, size = len(data.classes), data.channels, data.image_size
     train_x, train_y = data.train_x.to(device), data.train_y.to(device)
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
