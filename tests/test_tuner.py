@@ -163,3 +163,18 @@ def test_a_dead_local_tuners_lease_is_taken_over_a_live_ones_is_not(sqlite_store
     job = sqlite_store.read().job("takeover")
     events = [e.message for e in sqlite_store.read().events(job.id)]
     assert any(f"took over the lease of {dead}" in (m or "") for m in events)
+
+
+def test_best_checkpoint_of_a_plateau_is_the_latest(tmp_path: Any) -> None:
+    """Equal values (accuracy repeats often): export and retention take the longer-trained
+    checkpoint, not the first one that reached the value."""
+    from tunelab import api
+
+    spec = job_spec("plateau", "plateau", strategy={"type": "manual"},
+                    limits={"max_trials": 1, "max_parallel": 1})
+    spec["static"] = {"x": 0.0}
+    spec.pop("search_space")
+    store = str(tmp_path / "store")
+    assert api.tune_spec(spec, store=store).status == "completed"
+    _, path = api.best_checkpoint("plateau", store=store)
+    assert path.name.endswith("000003.pt"), path

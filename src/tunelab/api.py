@@ -200,7 +200,9 @@ def best_checkpoint(name: str, *, store: str | Path | None = None) -> tuple[dict
         sign = 1.0 if state.goal == "minimize" else -1.0
         by_step = {r.step: r.value for r in best.reports if r.value is not None}
         scored = [c for c in live if c.step in by_step]
-        ck = min(scored, key=lambda c: sign * float(by_step[c.step])) if scored else live[-1]
+        # ties (accuracy often repeats) go to the later, longer-trained checkpoint
+        ck = (min(scored, key=lambda c: (sign * float(by_step[c.step]), -c.step)) if scored
+              else live[-1])
         params = {**spec_from_dict(job.spec).static_params(), **best.params}
         return params, Path(ck.path)
     finally:

@@ -446,7 +446,7 @@ class Tuner:
         scored = [s for s in scored if s[1] in have]
         if scored:
             sign = 1.0 if self.state.goal == "minimize" else -1.0
-            keep.add(min(scored, key=lambda s: sign * s[0])[1])
+            keep.add(min(scored, key=lambda s: (sign * s[0], -s[1]))[1])  # ties: the later
         protect = getattr(self.scheduler, "protected_checkpoints", None)
         if protect is not None:
             keep |= {step for (n, step) in protect(self.state.history()) if n == tr.number}

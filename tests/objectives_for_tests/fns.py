@@ -95,3 +95,11 @@ def long_epoch(params: dict[str, Any], trial: Any) -> float:
     time.sleep(120)
     trial.report(step=1, loss=1.0)
     return 1.0
+
+
+def plateau(params: dict[str, Any], trial: Any) -> float:
+    """Three epochs with the same loss (a plateau), a checkpoint at each."""
+    for step in range(1, 4):
+        trial.save_checkpoint({"step": step})
+        trial.report(step=step, loss=0.5)
+    return 0.5
