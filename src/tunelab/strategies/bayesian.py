@@ -3,7 +3,7 @@
 How a call to ``ask(history, n)`` decides (a pure function of seed, options and history):
 
 1. **Initial design.** The first ``n_initial`` configurations follow a scrambled Sobol sequence
-   (default ``max(6, 2 × number of parameters)``, fewer when a warm start brings observations).
+   (default ``max(5, number of parameters + 1)``, fewer when a warm start brings observations).
 2. **Data.** Completed and pruned trials with a finite value are observations; failed,
    timed-out and NaN trials are imputed with the worst transformed value so the search steers
    away from them; pending, running, paused and lost trials are *pending points*.
@@ -56,7 +56,7 @@ _BAD_STATES = (TrialState.FAILED, TrialState.TIMED_OUT)
 
 def default_n_initial(n_params: int) -> int:
     """Default size of the Sobol initial design: grows with the number of parameters."""
-    return max(6, 2 * n_params)
+    return max(5, n_params + 1)
 
 
 class _Data:
@@ -86,7 +86,7 @@ class BayesianStrategy(Strategy):
 
     Options (all keyword-only, all optional):
 
-    * ``n_initial`` -- size of the Sobol initial design (default ``max(6, 2 × parameters)``).
+    * ``n_initial`` -- size of the Sobol initial design (default ``max(5, parameters + 1)``).
     * ``warm_start`` -- a :class:`~tunelab.strategies.warm_start.WarmStart` with parent trials.
     * ``acquisition`` -- ``auto`` (default: noisy LogEI when the fitted noise is not negligible,
       else LogEI), ``logei`` or ``lognei``.
