@@ -121,3 +121,50 @@ def test_evaluate_rejects_unknown_classes_and_bad_dirs(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="Cannot read image"):
         (tmp_path / "bad.png").write_text("not an image")
         predict(model, [tmp_path / "bad.png"])
+
+
+def test_predict_decodes_an_image_as_training_did(tmp_path: Path) -> None:
+    """`predict` shares the cache's decoding: transparency on white, 16-bit grey by its range,
+    EXIF rotation; a hand-rolled copy gave other pixels (e.g. transparent areas black)."""
+    from tunelab.vision.data import load_image
+
+    root = tmp_path / "imgs"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    rgba = np.zeros((12, 16, 4), np.uint8)
+    rgba[2:8, 3:9] = (200, 30, 30, 255)  # an opaque red patch on a transparent background
+    Image.fromarray(rgba, "RGBA").save(root / "a" / "rgba.png")
+    deep = (np.arange(12 * 12, dtype=np.uint16).reshape(12, 12) * 400).astype(np.uint16)
+    Image.fromarray(deep).save(root / "a" / "deep.png")  # mode I;16
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    arr = np.zeros((10, 14, 3), np.uint8)
+    arr[:, :4] = 255
+    Image.fromarray(arr, "RGB").save(root / "b" / "rotated.jpg", exif=exif)
+    Image.fromarray(arr, "RGB").save(root / "b" / "plain.png")
+    data = load_image_data(str(root), image_size=8, validation_percent=50,
+                           cache_dir=tmp_path / "cache")
+    assert data.channels == 3
+    assert data.split_record is not None
+    split = json.loads(data.split_record.read_text())
+    rows = dict(zip(split["train"] + split["validation"],
+                    torch.cat([data.train_x, data.val_x]), strict=True))
+    for f, cached in rows.items():
+        got = load_image(f, image_size=8, channels=3)
+        assert torch.equal(got, cached), f
+    corner = load_image(root / "a" / "rgba.png", image_size=8, channels=3)[:, -1, -1]
+    assert corner.tolist() == [255, 255, 255]  # transparent: white, as in training
+
+
+def test_colour_images_for_a_grey_model_are_luma_in_predict_and_evaluate(tmp_path: Path
+                                                                         ) -> None:
+    """One conversion for both: what `predict` sees for a file is what `evaluate` scores."""
+    from tunelab.vision.data import load_image, match_channels
+
+    path = tmp_path / "c.png"
+    Image.new("RGB", (8, 8), (200, 40, 90)).save(path)
+    expected = np.asarray(Image.open(path).convert("L"))  # PIL's own luma
+    grey = load_image(path, image_size=8, channels=1)
+    assert grey.shape == (1, 8, 8) and (grey[0].numpy() == expected).all()
+    colour = load_image(path, image_size=8, channels=3).unsqueeze(0)
+    assert torch.equal(match_channels(colour, 1)[0], grey)

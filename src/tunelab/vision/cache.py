@@ -226,6 +226,12 @@ def _decode(im: Image.Image, size: int) -> tuple[np.ndarray[Any, Any], bool]:
     return hwc, grey
 
 
+def decode_file(path: str | Path, size: int) -> tuple[np.ndarray[Any, Any], bool]:
+    """Decode one image file as every cached image is decoded: uint8 [3, size, size] (grey
+    images as 3 equal channels) and whether it is grey. Raises whatever the decoder raises."""
+    return _decode(Image.open(path), size)
+
+
 def decode_into(
     folder: Path,
     files: list[str],

@@ -46,6 +46,7 @@ from tunelab.vision.cache import (
     IMAGES_FILE,
     cache_key,
     channel_stats,
+    decode_file,
     decode_into,
     default_cache_dir,
     map_images,
@@ -409,9 +410,46 @@ def _check_args(image_size: int | None, validation_percent: float, seed: int) ->
         raise SpecError.field("seed", "a non-negative integer", seed)
 
 
-def _as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """A grey part of a colour data set is shown as 3 equal channels (a view, not a copy)."""
-    return x.expand(-1, channels, -1, -1) if x.shape[1] != channels else x
+def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 images ``[N, C, H, W]`` as ``channels`` (1 or 3) channels.
+
+    Grey images for a colour model are shown as 3 equal channels (a view, not a copy); colour
+    images for a grey model become their luma, computed exactly as PIL's ``convert("L")``
+    (ITU-R 601-2: ``(19595 R + 38470 G + 7471 B + 2^15) >> 16``).
+
+    Example:
+        >>> match_channels(torch.full((1, 1, 2, 2), 7, dtype=torch.uint8), 3).shape
+        torch.Size([1, 3, 2, 2])
+        >>> rgb = torch.tensor([255, 0, 0], dtype=torch.uint8).view(1, 3, 1, 1)
+        >>> int(match_channels(rgb, 1))
+        76
+    """
+    if x.shape[1] == channels:
+        return x
+    if x.shape[1] == 1:
+        return x.expand(-1, channels, -1, -1)
+    if channels == 1 and x.shape[1] == 3:
+        w = torch.tensor([19595, 38470, 7471], dtype=torch.int32).view(1, 3, 1, 1)
+        luma = ((x.to(torch.int32) * w).sum(1, keepdim=True) + 32768) >> 16
+        return luma.to(torch.uint8)
+    raise DataError(f"Images must have 1 or 3 channels to be shown as {channels}; got "
+                    f"{x.shape[1]}.")
+
+
+def load_image(path: str | Path, *, image_size: int, channels: int) -> torch.Tensor:
+    """Decode one image file exactly as the images of a data set are decoded into the cache
+    (EXIF rotation, transparency on white, 16-bit grey by range, shorter side resized to
+    ``image_size`` and centre-cropped), as uint8 ``[channels, image_size, image_size]``.
+
+    This is what ``predict`` feeds an exported model, so it sees the pixels training saw.
+    """
+    try:
+        arr, grey = decode_file(path, image_size)
+    except Exception as exc:  # any decoder failure means "unreadable", as in the cache
+        raise DataError(f"Cannot read image {str(path)!r} ({exc}). Give a JPEG, PNG, BMP, GIF, "
+                        "TIFF or WebP file.") from None
+    t = torch.from_numpy(np.array(arr[:1] if grey else arr)).unsqueeze(0)  # a writable copy
+    return match_channels(t, channels)[0].contiguous()
 
 
 def load_image_data(
@@ -518,11 +556,11 @@ def load_image_data(
         classes=list(src.classes),
         channels=channels,
         image_size=size,
-        train_x=_as_channels(train_x, channels),
+        train_x=match_channels(train_x, channels),
         train_y=train_y,
-        val_x=_as_channels(val_x, channels),
+        val_x=match_channels(val_x, channels),
         val_y=val_y,
-        test_x=None if test_x is None else _as_channels(test_x, channels),
+        test_x=None if test_x is None else match_channels(test_x, channels),
         test_y=test_y,
         mean=tuple(float(v) for v in mean),
         std=tuple(float(v) for v in std),

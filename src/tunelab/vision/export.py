@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tunelab.errors import DataError, SpecError
 from tunelab.vision.config import TrainConfig
-from tunelab.vision.data import ImageData, load_image_data
+from tunelab.vision.data import ImageData, load_image, load_image_data, match_channels
 from tunelab.vision.train import make_model
 
 MODEL_FILE = "model.pt"
@@ -58,7 +56,9 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path) -> Path:
     meta = {
         "format": FORMAT, "classes": d["classes"], "channels": d["channels"],
         "image_size": d["image_size"], "mean": d["mean"], "std": d["std"],
-        "resize": "shorter side to image_size (bilinear), centre crop; pixels/255, then "
+        "resize": "EXIF orientation applied, transparency on white; shorter side to "
+                  "image_size (bilinear), centre crop; colour to grey by ITU-R 601 luma (or "
+                  "grey to 3 equal channels) to match channels; pixels/255, then "
                   "(x - mean) / std",
         "model": {k: cfg.to_dict()[k] for k in ("model", "width", "depth", "activation")},
         "epoch": int(state["epoch"]), "metrics": state.get("metrics", {}),
@@ -106,21 +106,6 @@ class ExportedModel:
         return torch.cat(out) if out else torch.zeros(0, len(self.classes))
 
 
-def load_image(path: str | Path, *, channels: int, image_size: int) -> torch.Tensor:
-    """Decode one image file as the training data was: uint8 [channels, size, size]."""
-    try:
-        with Image.open(path) as opened:
-            im: Image.Image = ImageOps.exif_transpose(opened)
-            im = im.convert("L" if channels == 1 else "RGB")
-            im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as e:
-        raise DataError(f"Cannot read image {str(path)!r} ({e}). Give a JPEG/PNG/BMP/... file.")\
-            from None
-    t = torch.from_numpy(arr.copy())
-    return t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
-
-
 @dataclass(frozen=True)
 class Prediction:
     """The ``top`` classes with probabilities for one image, most likely first."""
@@ -135,7 +120,8 @@ def predict(model_dir: str | Path, images: Sequence[str | Path], *, top_k: int =
     m = ExportedModel.load(model_dir)
     if not images:
         return []
-    x = torch.stack([load_image(p, channels=m.channels, image_size=m.image_size) for p in images])
+    x = torch.stack([load_image(p, image_size=m.image_size, channels=m.channels)
+                     for p in images])
     probs = m.probabilities(x)
     k = min(max(top_k, 1), len(m.classes))
     values, idx = probs.topk(k, dim=1)
@@ -185,9 +171,7 @@ def evaluate(model_dir: str | Path, data: str | Path | ImageData, *,
     x = torch.cat([p[0] for p in parts])
     remap = torch.tensor([m.classes.index(c) for c in data.classes])
     y = remap[torch.cat([p[1] for p in parts])]
-    if x.shape[1] != m.channels:  # grey data for a colour model, or the other way round
-        x = x.expand(-1, m.channels, -1, -1) if x.shape[1] == 1 else x.float().mean(
-            1, keepdim=True).round().to(torch.uint8)
+    x = match_channels(x, m.channels)  # grey data for a colour model, or the other way round
     pred = m.probabilities(x).argmax(1)
     k = len(m.classes)
     conf = torch.bincount(y * k + pred, minlength=k * k).view(k, k)
