@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -32,7 +33,7 @@ class _Group(TyperGroup):
         except TunelabError as e:
             if _DEBUG["on"]:
                 raise
-            err.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+            err.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False)
             raise typer.Exit(2) from None
 
 
@@ -71,12 +72,29 @@ def _fmt(v: Any) -> str:
 def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMaker JSON.")],
          json_out: JsonOpt = False) -> None:
     """Print the search space, the strategy and how many training jobs a spec will run."""
-    from tunelab.composition import build_search
     from tunelab.spec import load_spec
 
     js, warnings = load_spec(spec)
     for w in warnings:
-        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
+    _check_builtin(js)
+    _describe(js, json_out=json_out, warnings=warnings)
+
+
+def _check_builtin(js: Any) -> None:
+    """The built-in trainer's hyperparameters, static and searched, are checked before anything
+    runs: a typo fails the job once instead of every trial."""
+    if js.train is not None and js.train.builtin == "image-classifier":
+        from tunelab.vision.prepare import check_hyperparameters
+
+        check_hyperparameters(js.static_params(), js.space().to_dict())
+
+
+def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = None,
+              out: Console = console) -> None:
+    """What a spec will run: its search space, static values, objective, strategy, job count."""
+    from tunelab.composition import build_search
+
     space = js.space()
     strategy, scheduler = build_search(js, space)
     size = strategy.size()
@@ -87,7 +105,8 @@ def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMake
         print(json.dumps({"name": js.name, "objective": js.objective.model_dump(),
                           "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
                           "static": js.static_params(), "training_jobs": n,
-                          "grid_size": space.grid_size(), "warnings": warnings}, default=str))
+                          "grid_size": space.grid_size(), "warnings": warnings or []},
+                         default=str))
         return
     t = Table(title=f"search space of {js.name}")
     for col in ("parameter", "type", "range / values", "scale"):
@@ -97,15 +116,19 @@ def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMake
         rng = (", ".join(map(str, d["values"])) if "values" in d
                else f"[{_fmt(d['low'])}, {_fmt(d['high'])}]" + (
                    f" step {d['step']}" if "step" in d else ""))
-        t.add_row(name, d["type"], rng, d.get("scale", "linear" if d["type"] != "choice" else ""))
-    console.print(t)
+        t.add_row(name, d["type"], escape(rng),
+                  d.get("scale", "linear" if d["type"] != "choice" else ""))
+    out.print(t)
     if js.static_params():
-        console.print("static: " + ", ".join(f"{k}={v}" for k, v in js.static_params().items()))
-    console.print(f"objective: {js.objective.goal} {js.objective.metric}")
-    console.print(f"strategy: {js.strategy.type} (seed {js.strategy.seed})"
-                  + (f", scheduler {scheduler.name}" if scheduler.name != "fifo" else ""))
+        out.print("static: " + ", ".join(f"{k}={v}" for k, v in js.static_params().items()),
+                  markup=False, highlight=False)
+    out.print(f"objective: {js.objective.goal} {js.objective.metric}", markup=False)
+    out.print(f"strategy: {js.strategy.type} (seed {js.strategy.seed})"
+              + (f", scheduler {scheduler.name}" if scheduler.name != "fifo" else ""),
+              markup=False)
     grid = f" (grid of {size})" if js.strategy.type == "grid" else ""
-    console.print(f"training jobs: {n}{grid}, at most {js.limits.max_parallel} at a time")
+    out.print(f"training jobs: {n}{grid}, at most {js.limits.max_parallel} at a time",
+              markup=False)
 
 
 # tune / resume ------------------------------------------------------------------------------------
@@ -160,9 +183,6 @@ def tune(
         d = default_image_spec(data, name=name or _auto_name(data),
                                max_trials=max_trials or 20, max_parallel=max_parallel or 1)
         warnings = []
-        err.print(f"[bold]No spec given:[/bold] strategy {d['strategy']['type']}, "
-                  f"{d['limits']['max_trials']} trials, objective {d['objective']['goal']} "
-                  f"{d['objective']['metric']}; searching {', '.join(d['search_space'])}.")
     if name:
         d["name"] = name
     if max_trials is not None:
@@ -170,8 +190,16 @@ def tune(
     if max_parallel is not None:
         d.setdefault("limits", {})["max_parallel"] = max_parallel
     for w in warnings:
-        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
     js = spec_from_dict(d)
+    _check_builtin(js)
+    if spec is None:
+        err.print(f"[bold]No spec given[/bold]: tuning the built-in image classifier on "
+                  f"{escape(str(data))} with this default ({js.strategy.type}, "
+                  f"{js.limits.max_trials} trials; `--max-trials`, `--max-parallel`, or a "
+                  "spec with `train: {builtin: image-classifier, ...}` to change it):",
+                  highlight=False)
+        _describe(js, out=err)
     st = Store.open(store)
     tuner = Tuner.create(js, st) if not json_out else None
 
@@ -295,7 +323,7 @@ def main() -> None:
     except TunelabError as e:  # raised outside a command (e.g. while parsing)
         if "--debug" in sys.argv:
             raise
-        err.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+        err.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False)
         sys.exit(2)
 
 

@@ -120,8 +120,9 @@ def _overfit(summary: str, va_loss: list[float]) -> Diagnosis:
     ]
     if len(va_loss) >= 2:
         best = min(range(len(va_loss)), key=va_loss.__getitem__) + 1
-        advice.append(f"Stop earlier: validation loss was lowest at step {best}; set early_stop "
-                      "(patience 3-5) or fewer epochs.")
+        if best < len(va_loss):  # lowest at the last step: stopping earlier would not help
+            advice.append(f"Stop earlier: validation loss was lowest at step {best} of "
+                          f"{len(va_loss)}; set early_stop (patience 3-5) or fewer epochs.")
     advice.append("More training data, or transfer learning from pretrained weights, helps most.")
     return Diagnosis("overfitting", summary, advice)
 

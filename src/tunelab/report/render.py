@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -20,7 +21,7 @@ def _params(p: dict[str, Any]) -> str:
 
 def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> None:
     obj = s["objective"]
-    reason = f" — {s['status_reason']}" if s.get("status_reason") else ""
+    reason = f" — {escape(s['status_reason'])}" if s.get("status_reason") else ""
     console.print(f"[bold]{s['name']}[/bold]: {s['status']}{reason}", highlight=False)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s["counts"].items()))
     console.print(f"objective: {obj['goal']} {obj['metric']} · trials: {counts or 'none'} · "
@@ -31,7 +32,7 @@ def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> Non
     data = s.get("data")
     if data:
         colour = "yellow" if data.get("skipped") else "dim"
-        console.print(f"[{colour}]data: {data['message']}[/{colour}]", highlight=False)
+        console.print(f"[{colour}]data: {escape(data['message'])}[/{colour}]", highlight=False)
     trials = s["trials"][:top]
     names = sorted({k for tr in trials for k in tr["params"]})
     inline = len(names) <= 3
@@ -45,8 +46,8 @@ def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> Non
         if tr.get("attempt", 1) > 1:
             note = f"attempt {tr['attempt']} of #{tr['retry_of']} " + note
         t.add_row(str(i), str(tr["number"]), tr["state"], _fmt(tr["value"]),
-                  *([_params(tr["params"])] if inline else []), _fmt(tr.get("steps")),
-                  f"{tr['device_seconds']:.1f}", note[:80])
+                  *([escape(_params(tr["params"]))] if inline else []), _fmt(tr.get("steps")),
+                  f"{tr['device_seconds']:.1f}", escape(note[:80]))
     console.print(t)
     if not inline and trials:
         shown = trials[:5]
@@ -61,9 +62,12 @@ def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> Non
         console.print(f"… {len(s['trials']) - top} more (use --top)")
     best = s.get("best")
     if best:
+        searched = (f" with {escape(_params(best['params']))}" if best["params"]
+                    else " (nothing searched)")
         console.print(f"[bold green]best[/bold green]: trial {best['number']} "
-                      f"{obj['metric']}={_fmt(best['value'])} with {_params(best['params'])}",
-                      highlight=False)
+                      f"{obj['metric']}={_fmt(best['value'])}{searched}", highlight=False)
+    if s.get("static"):
+        console.print(f"fixed: {_params(s['static'])}", markup=False, highlight=False)
     _diagnosis(console, s)
     _lineage(console, s)
 
@@ -74,10 +78,10 @@ def _diagnosis(console: Console, s: dict[str, Any]) -> None:
         return
     best = diag.get("best")
     if best:
-        console.print(f"[bold]diagnosis of the best trial[/bold]: {best['summary']}",
+        console.print(f"[bold]diagnosis of the best trial[/bold]: {escape(best['summary'])}",
                       highlight=False)
         for a in best.get("advice", []):
-            console.print(f"  • {a}", highlight=False)
+            console.print(f"  • {a}", markup=False, highlight=False)
     per = diag.get("trials", {})
     kinds: dict[str, list[str]] = {}
     for number, d in per.items():

@@ -82,6 +82,7 @@ def job_summary(store: Store, name: str) -> dict[str, Any]:
         "best": None if best is None else {
             "number": best.number, "params": best.params, "value": _finite(best.value),
         },
+        "static": static_params(job.spec),
         "counts": state.counts(),
         "device_seconds": round(sum(t.device_seconds for t in state.trials.values()), 3),
         "device_hours": round(sum(t.device_seconds for t in state.trials.values()) / 3600, 6),
@@ -95,6 +96,17 @@ def job_summary(store: Store, name: str) -> dict[str, Any]:
         "decisions": lineage,
         "data": _data_event(tx, job.id),
     }
+
+
+def static_params(spec: dict[str, Any]) -> dict[str, Any]:
+    """The job's fixed hyperparameters: ``static:``, and a built-in trainer's ``train:`` keys."""
+    from tunelab.spec import TrainSpec
+
+    train = spec.get("train") or {}
+    out = ({k: v for k, v in train.items() if k not in TrainSpec.model_fields}
+           if train.get("builtin") else {})
+    out.update(spec.get("static") or {})
+    return out
 
 
 def _data_event(tx: Tx, job_id: int) -> dict[str, Any] | None:

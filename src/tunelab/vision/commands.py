@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tunelab.errors import ObjectiveError, SpecError
@@ -23,8 +24,8 @@ from tunelab.vision.config import TrainConfig, default_search_space, default_sta
 
 console = Console()
 
-EPOCH_COLUMNS = (("step", "epoch", "{:.0f}"), ("train_loss", "train loss", "{:.4f}"),
-                 ("train_accuracy", "train acc", "{:.2%}"), ("val_loss", "val loss", "{:.4f}"),
+EPOCH_COLUMNS = (("step", "epoch", "{:.0f}"), ("train_loss", "train loss", "loss"),
+                 ("train_accuracy", "train acc", "{:.2%}"), ("val_loss", "val loss", "loss"),
                  ("val_accuracy", "val acc", "{:.2%}"), ("lr", "lr", "{:.3g}"),
                  ("epoch_seconds", "seconds", "{:.1f}"), ("images_per_second", "images/s",
                                                           "{:,.0f}"))
@@ -97,7 +98,13 @@ def default_image_spec(data: str, *, name: str, max_trials: int = 20, max_parall
 def epoch_row(step: int, metrics: dict[str, float]) -> list[str]:
     """One table row: the columns of :data:`EPOCH_COLUMNS` (blank where not reported)."""
     values = {"step": float(step), **metrics}
-    return [fmt.format(values[k]) if k in values else "" for k, _, fmt in EPOCH_COLUMNS]
+    return ["" if k not in values else _loss(values[k]) if fmt == "loss"
+            else fmt.format(values[k]) for k, _, fmt in EPOCH_COLUMNS]
+
+
+def _loss(v: float) -> str:
+    # A diverging loss (1e14) in fixed point would push every later column out of line.
+    return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.3e}"
 
 
 def _follow(store: str | None, name: str, done: threading.Event) -> None:
@@ -143,6 +150,8 @@ def train_command(
     params = parse_sets(set_ or [])
     name = name or time.strftime("train-%Y%m%d-%H%M%S")
     spec = train_spec(data, params, name=name, seed=seed)
+    console.print(f"training job {name} (a one-trial job in the store; "
+                  f"`tunelab show {name}` for its summary)", markup=False, highlight=False)
     done = threading.Event()
     follower = threading.Thread(target=_follow, args=(store, name, done), daemon=True)
     follower.start()
@@ -153,14 +162,21 @@ def train_command(
         follower.join(timeout=10)
     if result.best is None:
         errors = [t["error"] for t in result.trials if t.get("error")]
-        raise ObjectiveError(f"Training job {name!r} ended {result.status} without a result"
-                             + (f": {errors[0]}" if errors else "."))
+        if errors:
+            raise ObjectiveError(f"Training job {name!r} failed: {errors[0]}")
+        raise ObjectiveError(f"Training job {name!r} ended {result.status} without a result.")
     _params, checkpoint = api.best_checkpoint(name, store=store)
-    console.print(f"checkpoint: {checkpoint}")
+    console.print(f"model saved: {checkpoint} (the best epoch by val_accuracy)", markup=False,
+                  highlight=False)
     if out is not None:
         from tunelab.vision.export import export_model
 
-        console.print(f"model exported to {export_model(checkpoint, out)}")
+        console.print(f"model exported to {export_model(checkpoint, out)}", markup=False,
+                      highlight=False)
+    else:
+        where = f" --store {store}" if store else ""
+        console.print(f"export it with `tunelab export {name} --out DIR{where}`", markup=False,
+                      highlight=False)
 
 
 def export_command(
@@ -174,7 +190,8 @@ def export_command(
 
     _params, checkpoint = api.best_checkpoint(name, store=store)
     folder = export_model(checkpoint, out)
-    console.print(f"exported {checkpoint} to {folder} (model.pt, model.json)")
+    console.print(f"exported {checkpoint} to {folder} (model.pt, model.json)", markup=False,
+                  highlight=False)
 
 
 def predict_command(
@@ -193,7 +210,8 @@ def predict_command(
                               indent=2))
         return
     for p in preds:
-        console.print(f"{p.image}: " + ", ".join(f"{c} {v:.1%}" for c, v in p.top))
+        console.print(f"{p.image}: " + ", ".join(f"{c} {v:.1%}" for c, v in p.top),
+                      markup=False, highlight=False)
 
 
 def evaluate_command(
@@ -212,12 +230,12 @@ def evaluate_command(
     per_class = Table("class", "precision", "recall", "images")
     for i, c in enumerate(ev.classes):
         if c in ev.recall:
-            per_class.add_row(c, f"{ev.precision[c]:.2%}", f"{ev.recall[c]:.2%}",
+            per_class.add_row(escape(c), f"{ev.precision[c]:.2%}", f"{ev.recall[c]:.2%}",
                               str(sum(ev.confusion[i])))
     console.print(per_class)
-    conf = Table("true \\ predicted", *ev.classes, title="confusion matrix")
+    conf = Table("true \\ predicted", *map(escape, ev.classes), title="confusion matrix")
     for c, row in zip(ev.classes, ev.confusion, strict=True):
-        conf.add_row(c, *map(str, row))
+        conf.add_row(escape(c), *map(str, row))
     console.print(conf)
 
 

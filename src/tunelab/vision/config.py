@@ -166,8 +166,9 @@ class TrainConfig:
         _positive("step_epochs", self.step_epochs)
         _positive("patience", self.patience)
         _positive("learning_rate", self.learning_rate)
-        if self.image_size is not None:
-            _positive("image_size", self.image_size)
+        if self.image_size is not None and not 4 <= self.image_size <= 1024:
+            raise SpecError.field("train.image_size", "an integer from 4 to 1024", self.image_size,
+                                  "Leave it out for the data's own size (median shorter side).")
         if not 0 < self.validation_percent < 100:
             raise SpecError.field("train.validation_percent", "between 0 and 100 (exclusive)",
                                   self.validation_percent)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tunelab.errors import ObjectiveError
+from tunelab.errors import ObjectiveError, SpecError
 from tunelab.vision.config import TrainConfig
 from tunelab.vision.data import ImageData, load_image_data
 
@@ -35,6 +35,9 @@ def describe_data(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     cache, raises :class:`~tunelab.errors.DataError` for data no trial could use (an empty
     folder, one class, an unreadable image with ``strict``), and returns a one-line summary
     and its facts (the skipped-file count and the log naming them) for the job's events."""
+    full = TrainConfig.from_params(params)  # a typo or bad value fails the job, not each trial
+    if full.pretrained:
+        check_pretrained_file(full.pretrained)
     cfg = TrainConfig.from_params({k: v for k, v in params.items()
                                    if k in DATA_KEYS})
     data = load_config_data(cfg)
@@ -54,3 +57,47 @@ def describe_data(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         msg += (f"; {len(data.skipped)} unreadable file(s) skipped, listed in "
                 f"{data.skipped_log}")
     return msg, facts
+
+
+def check_hyperparameters(static: Mapping[str, Any],
+                          search_space: Mapping[str, Mapping[str, Any]]) -> None:
+    """Check a built-in job's hyperparameters before anything runs: every static value, every
+    searched name, and each end of each searched range (every value of a choice).
+
+    Raises :class:`~tunelab.errors.SpecError` naming the first bad key, with a "did you mean"
+    for a typo, so a job whose every trial would fail the same way never starts.
+
+    >>> check_hyperparameters({"epochs": 2}, {"learning_rat": {"type": "float", "low": 0.1,
+    ...                                                         "high": 1}})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tunelab.errors.SpecError: `search_space.learning_rat` must be ... `learning_rate`?
+    """
+    TrainConfig.from_params(static)
+    for name, param in search_space.items():
+        values = [*param.get("values", []), *(param[k] for k in ("low", "high") if k in param)]
+        try:
+            if name not in TrainConfig.names():
+                TrainConfig.from_params({name: None})  # raises, with a "did you mean"
+            for value in values:
+                TrainConfig.from_params({**static, name: value})
+                if name == "pretrained" and value:
+                    check_pretrained_file(str(value))
+        except SpecError as e:
+            text = str(e)
+            where = f"`train.{name}"
+            raise SpecError(text.replace(where, f"`search_space.{name}", 1) if where in text
+                            else f"search_space.{name}: {text}") from None
+    if static.get("pretrained"):
+        check_pretrained_file(str(static["pretrained"]))
+
+
+def check_pretrained_file(path: str) -> None:
+    """``pretrained:`` names a readable local weights file (shapes are checked per trial,
+    against the model each trial builds)."""
+    from pathlib import Path
+
+    if not Path(path).expanduser().is_file():
+        raise SpecError.field("train.pretrained", "a local weights file", path,
+                              "Give the path of a .pt state_dict or a tunelab checkpoint.")

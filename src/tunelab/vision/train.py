@@ -12,6 +12,7 @@ On CPU the same seed gives the same metrics, and 2 epochs straight equal 1 epoch
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -29,6 +30,7 @@ from tunelab.vision.config import TrainConfig
 from tunelab.vision.models import build_model, load_pretrained
 from tunelab.vision.prepare import load_config_data
 
+log = logging.getLogger(__name__)
 EVAL_BATCH = 512
 CHECKPOINT_FORMAT = 1
 
@@ -150,8 +152,11 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
     batch_size = cfg.batch_size if isinstance(cfg.batch_size, int) else auto_batch_size(
         lambda: make_model(cfg, channels, n_classes, size), (channels, size, size), n_classes,
         device=device, n_train=len(train_y), memory_mb=cfg.auto_batch_memory_mb)
-    if cfg.pretrained:
-        load_pretrained(model, cfg.pretrained)
+    if cfg.pretrained and not trial.restore_from:  # a resumed segment has its own weights
+        loaded = load_pretrained(model, cfg.pretrained)
+        log.warning("notice: loaded %d pretrained tensors from %s%s", len(loaded.loaded),
+                    cfg.pretrained, f"; the classifier head is new ({n_classes} classes)"
+                    if loaded.skipped_head else "")
     model.to(device)
     opt = make_optimizer(model, cfg)
     start_epoch, best_val, bad_epochs = 0, math.inf, 0

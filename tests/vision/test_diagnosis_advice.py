@@ -1,0 +1,24 @@
+"""The advice `tunelab show` gives with a diagnosis fits the numbers it was given."""
+
+from __future__ import annotations
+
+from tunelab.report.diagnosis import diagnose
+
+
+def _steps(train_acc: list[float], val_acc: list[float], val_loss: list[float]
+           ) -> list[dict[str, float]]:
+    return [{"train_accuracy": t, "val_accuracy": v, "val_loss": vl, "train_loss": 1.0 / (i + 1)}
+            for i, (t, v, vl) in enumerate(zip(train_acc, val_acc, val_loss, strict=True))]
+
+
+def test_no_stop_earlier_advice_when_validation_loss_is_lowest_at_the_last_step() -> None:
+    d = diagnose(_steps([0.7, 0.85, 0.99], [0.6, 0.7, 0.8], [1.0, 0.8, 0.6]))
+    assert d.kind == "overfitting"
+    assert not any("Stop earlier" in a for a in d.advice), d.advice
+    assert any("regularisation" in a for a in d.advice)
+
+
+def test_stop_earlier_advice_names_the_step_with_the_lowest_validation_loss() -> None:
+    d = diagnose(_steps([0.7, 0.9, 0.99], [0.7, 0.8, 0.75], [0.9, 0.5, 0.7]))
+    assert d.kind == "overfitting"
+    assert any("lowest at step 2 of 3" in a for a in d.advice), d.advice
