@@ -32,6 +32,10 @@ ACTIVATIONS = ("relu", "gelu", "silu")
 
 # Keys a spec may carry next to the hyperparameters; they name the objective, not a setting.
 _IGNORED_KEYS = frozenset({"builtin"})
+#: ``color_jitter: 0.2`` sets brightness, contrast and saturation to 0.2 (``true``: 0.2; hue
+#: stays as given: shifting hue changes what a colour means); a mapping sets any of the four.
+#: Keys given on their own win over the shorthand.
+COLOR_JITTER_KEYS = ("brightness", "contrast", "saturation", "hue")
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class TrainConfig:
     Model: ``model`` (cnn or resnet), ``width``, ``depth``, ``dropout``, ``activation``,
     ``pretrained`` (path to local weights).
     Augmentation: ``hflip``, ``random_resized_crop`` with ``crop_scale``/``crop_ratio``,
-    ``brightness``, ``contrast``, ``saturation``, ``hue``.
+    ``brightness``, ``contrast``, ``saturation``, ``hue`` (``color_jitter``: a number for the
+    first three, or a mapping of any of the four).
     Early stopping: ``early_stop``, ``patience``, ``min_delta`` (on validation loss).
     """
 
@@ -101,8 +106,8 @@ class TrainConfig:
 
     @classmethod
     def names(cls) -> list[str]:
-        """The hyperparameter names a spec may use."""
-        return [f.name for f in dataclasses.fields(cls)]
+        """The hyperparameter names a spec may use (``color_jitter`` is a shorthand)."""
+        return [f.name for f in dataclasses.fields(cls)] + ["color_jitter"]
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainConfig:
@@ -120,7 +125,8 @@ class TrainConfig:
                 continue
             if key not in known:
                 close = difflib.get_close_matches(str(key), sorted(known), n=1)
-                hint = f"Did you mean `{close[0]}`?" if close else "See TrainConfig for the names."
+                hint = (f"Did you mean `{close[0]}`?" if close
+                        else "The names are " + ", ".join(sorted(known)) + ".")
                 raise SpecError.field(
                     f"train.{key}", "a hyperparameter of the built-in trainer", key, hint
                 )
@@ -135,6 +141,29 @@ class TrainConfig:
                         "Write early_stop: {patience: 5, min_delta: 0.0}.",
                     )
                 values[k] = v
+        if "color_jitter" in values:
+            cj = values.pop("color_jitter")
+            if isinstance(cj, Mapping):
+                unknown = [k for k in cj if k not in COLOR_JITTER_KEYS]
+                if unknown:
+                    raise SpecError.field(
+                        f"train.color_jitter.{unknown[0]}", " or ".join(COLOR_JITTER_KEYS),
+                        unknown[0], "Write color_jitter: {brightness: 0.2, hue: 0.05}.")
+                jitter = dict(cj)
+            elif cj is None or cj is False:
+                jitter = {}
+            else:
+                try:
+                    amount = 0.2 if cj is True else _coerce("color_jitter_amount", cj)
+                except SpecError:
+                    amount = -1.0
+                if not 0 <= amount <= 1:
+                    raise SpecError.field("train.color_jitter", "a number from 0 to 1, true "
+                                          "(0.2), or a mapping", cj,
+                                          "0 turns it off; 0.2 is a common choice.")
+                jitter = dict.fromkeys(COLOR_JITTER_KEYS[:3], amount)
+            for k, v in jitter.items():
+                values.setdefault(k, v)
         return cls(**{k: _coerce(k, v) for k, v in values.items()})._validated()
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,7 +233,7 @@ _INTS = {"epochs", "width", "depth", "step_epochs", "patience", "split_seed",
          "auto_batch_memory_mb"}
 _FLOATS = {"validation_percent", "learning_rate", "momentum", "gamma", "warmup_epochs",
            "weight_decay", "l1", "label_smoothing", "dropout", "brightness", "contrast",
-           "saturation", "hue", "min_delta"}
+           "saturation", "hue", "min_delta", "color_jitter_amount"}
 _BOOLS = {"nesterov", "hflip", "random_resized_crop", "early_stop", "strict"}
 
 
