@@ -6,7 +6,8 @@ Every method searches the same space with the built-in trainer, ``--epochs`` per
 ``--trials`` full trials' worth of epochs: ``budget = trials * epochs``. Random search runs
 ``--trials`` trials; random + early stopping gets twice as many trials and its curve is cut at
 the budget; Hyperband (ASHA: min_resource 1, max_resource ``epochs``, reduction factor 3) and PBT
-(population ``--trials``, perturbation interval ``epochs // 6``) get ``max_epochs: budget``. The
+(population ``--trials``, perturbation interval ``epochs // 6`` or ``--pbt-interval``;
+asynchronous, or lockstep with ``--pbt-synchronous``) get ``max_epochs: budget``. The
 curve is rebuilt from the store: reports in time order, each one epoch. Goal (issue 5): PBT and
 Hyperband reach random search's final best with at most a third of the budget.
 
@@ -110,8 +111,9 @@ def methods(args: argparse.Namespace, seed: int) -> dict[str, dict[str, Any]]:
                       "limits": {"max_trials": 10 * args.trials}},
         "pbt": {"strategy": {"type": "pbt", "seed": seed,
                              "population": args.pbt_population or args.trials,
-                             "perturbation_interval": max(1, args.epochs // 6),
-                             "max_epochs": budget},
+                             "perturbation_interval": args.pbt_interval
+                             or max(1, args.epochs // 6),
+                             "synchronous": args.pbt_synchronous, "max_epochs": budget},
                 "limits": {"max_trials": args.pbt_population or args.trials}},
     }
 
@@ -205,6 +207,10 @@ def main() -> None:
                     help="PBT's population (default --trials); a smaller one spends less")
     ap.add_argument("--pbt-lr-schedule", default=None,
                     help="PBT's lr_schedule (default: the spec's; PBT anneals by exploring)")
+    ap.add_argument("--pbt-interval", type=int, default=None,
+                    help="PBT's perturbation interval in epochs (default --epochs // 6)")
+    ap.add_argument("--pbt-synchronous", action="store_true",
+                    help="PBT in lockstep (synchronous: true) instead of leaders ahead")
     ap.add_argument("--store", default=None)
     ap.add_argument("--methods", default="random,random+es,hyperband,pbt")
     ap.add_argument("--json", default=None, help="write the curves to this file")

@@ -97,7 +97,8 @@ def member(n: int, value: float, step: int = 4, ckpt: bool = True,
 
 
 def test_bottom_quantile_copies_a_top_member_with_a_checkpoint() -> None:
-    s = PBTScheduler(SPACE, population=4, perturbation_interval=4, quantile=0.25, seed=0)
+    s = PBTScheduler(SPACE, population=4, perturbation_interval=4, quantile=0.25, seed=0,
+                      synchronous=True)
     others = [member(0, 0.1), member(1, 0.5), member(2, 0.6)]
     worst = member(3, 0.9, state=TrialState.RUNNING)
     d = s.on_report(worst, 4, {}, History((*others, worst)))
@@ -109,19 +110,21 @@ def test_bottom_quantile_copies_a_top_member_with_a_checkpoint() -> None:
     # not due between intervals; not in the bottom: continue
     assert s.on_report(worst, 3, {}, History((*others, worst))).action is Action.CONTINUE
     mid = member(1, 0.5, state=TrialState.RUNNING)
-    assert s.on_report(mid, 4, {}, History((others[0], mid, others[2], worst))).action \
+    lockstep = PBTScheduler(SPACE, population=4, perturbation_interval=4, quantile=0.25,
+                            seed=0, synchronous=True)
+    assert lockstep.on_report(mid, 4, {}, History((others[0], mid, others[2], worst))).action \
         is Action.CONTINUE
     # a top member without a checkpoint is never a donor
     nock = [member(0, 0.1, ckpt=False), member(1, 0.5), member(2, 0.6)]
     assert s.on_report(worst, 4, {}, History((*nock, worst))).action is Action.CONTINUE
     # with the last step known: no exploit (nor pause) at it, and no donor already at it
     last = PBTScheduler(SPACE, population=4, perturbation_interval=4, quantile=0.25, seed=0,
-                        max_steps=4)
+                        max_steps=4, synchronous=True)
     assert last.on_report(worst, 4, {}, History((*others, worst))).action is Action.CONTINUE
     at8 = [member(0, 0.1, step=8), member(1, 0.5, step=8), member(2, 0.6, step=8)]
     worst8 = member(3, 0.9, step=8, state=TrialState.RUNNING)
     capped = PBTScheduler(SPACE, population=4, perturbation_interval=8, quantile=0.25, seed=0,
-                          max_steps=8)
+                          max_steps=8, synchronous=True)
     assert capped.decide(worst8, 7, History((*at8, worst8))) is None
     assert PBTScheduler(SPACE, population=4, perturbation_interval=8, quantile=0.25,
                         seed=0).decide(worst8, 7, History((*at8, worst8))) is not None
@@ -129,7 +132,7 @@ def test_bottom_quantile_copies_a_top_member_with_a_checkpoint() -> None:
     done = [member(0, 0.1, state=TrialState.COMPLETED), member(1, 0.5), member(2, 0.6)]
     assert s.on_report(worst, 4, {}, History((*done, worst))).action is Action.CONTINUE
     # burn-in
-    late = PBTScheduler(SPACE, population=4, perturbation_interval=4, burn_in=5)
+    late = PBTScheduler(SPACE, population=4, perturbation_interval=4, burn_in=5, synchronous=True)
     assert late.on_report(worst, 4, {}, History((*others, worst))).action is Action.CONTINUE
     # maximize: the best is the highest
     d = s.on_report(worst, 4, {}, History((*others, worst), goal="maximize"))
@@ -137,7 +140,7 @@ def test_bottom_quantile_copies_a_top_member_with_a_checkpoint() -> None:
 
 
 def test_waits_for_the_population_when_slots_are_short() -> None:
-    s = PBTScheduler(SPACE, population=4, perturbation_interval=2)
+    s = PBTScheduler(SPACE, population=4, perturbation_interval=2, synchronous=True)
     first = member(0, 0.9, step=2, state=TrialState.RUNNING)
     # members still to start: pause so they get the slot, decide later
     d = s.on_report(first, 2, {}, History((first,)))
@@ -150,6 +153,32 @@ def test_waits_for_the_population_when_slots_are_short() -> None:
     assert res.params is not None and res.params != pop[0].params
     # its donor's checkpoint and the paused members' are protected
     assert {(0, 4), (2, 2), (1, 4), (3, 4)} <= s.protected_checkpoints(History(pop))
+
+
+def test_asynchronous_leaders_train_ahead() -> None:
+    s = PBTScheduler(SPACE, population=4, perturbation_interval=2)
+    assert not s.synchronous  # the default
+    first = member(0, 0.9, step=2, state=TrialState.RUNNING)
+    # the population starts first, in both modes
+    assert s.on_report(first, 2, {}, History((first,))).action is Action.PAUSE
+    # a member due to exploit goes first: it copies a leader's latest checkpoint (ahead)
+    pop = (member(0, 0.1, 6), member(1, 0.2, 4), member(2, 0.9, 2), member(3, 0.5, 4))
+    res = s.next_resume(History(pop))
+    assert res is not None and res.number == 2 and res.donor == 0 and res.step == 6
+    # else the best latest value, however far it has trained
+    pop = (member(0, 0.3, 6), member(1, 0.2, 4), member(2, 0.22, 2), member(3, 0.25, 4))
+    res = s.next_resume(History(pop))
+    assert res is not None and (res.number, res.donor, res.step) == (1, None, 4)
+    # at an interval, a leader keeps its slot; a member with a better one waiting yields it
+    lead = member(0, 0.1, 6, state=TrialState.RUNNING)
+    assert s.on_report(lead, 6, {}, History((lead, *pop[1:]))).action is Action.CONTINUE
+    slow = member(3, 0.25, 6, state=TrialState.RUNNING)
+    d = s.on_report(slow, 6, {}, History((pop[0], pop[1], pop[2], slow)))
+    assert d.action is Action.PAUSE and "trial 1" in d.reason
+    # a lockstep scheduler resumes the least advanced member instead
+    sync = PBTScheduler(SPACE, population=4, perturbation_interval=2, synchronous=True)
+    res = sync.next_resume(History(pop))
+    assert res is not None and res.number == 2
 
 
 # in a loop -------------------------------------------------------------------------------------
@@ -180,15 +209,31 @@ def test_pbt_beats_the_same_population_without_it() -> None:
     assert len(at) == len(set(at))
 
 
-def test_time_multiplexed_population_is_deterministic() -> None:
-    a = run(pbt(), slots=2)
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_time_multiplexed_population_is_deterministic(synchronous: bool) -> None:
+    a = run(pbt(synchronous=synchronous), slots=2)
     check_run(a)
-    assert a.log == run(pbt(), slots=2).log
-    assert a.log != run(pbt(seed=1), slots=2).log
+    assert a.log == run(pbt(synchronous=synchronous), slots=2).log
+    assert a.log != run(pbt(seed=1, synchronous=synchronous), slots=2).log
     assert all(t.state is TrialState.COMPLETED for t in a.trials.values())
-    # the members stay within one interval of each other: pauses let the slow ones catch up
     pauses = [e for e in a.log if e[2] == "pause"]
     assert pauses and any(e[2] == "resume" and e[3] is not None for e in a.log)
+
+
+def test_asynchronous_reaches_a_fully_trained_model_sooner() -> None:
+    """With 2 slots for 8 members, the leaders' lineage is fully trained long before the
+    lockstep population's (epochs counted across the population)."""
+    def first_full(store: Store) -> int:
+        spent = 0
+        for e in store.log:  # one entry per report (its decision), plus the resumes
+            if e[2] != "resume":
+                spent += 1
+                if e[1] == EPOCHS:
+                    return spent
+        raise AssertionError("no member trained all its epochs")
+
+    sync, asyn = run(pbt(synchronous=True), slots=2), run(pbt(), slots=2)
+    assert first_full(asyn) < first_full(sync) / 2
 
 
 def test_epoch_budget_across_the_population() -> None:
@@ -197,21 +242,51 @@ def test_epoch_budget_across_the_population() -> None:
 
 
 @pytest.mark.parametrize("nth", [1, 2, 3, 4])
-def test_crash_around_an_exploit_resumes_with_the_same_decisions(nth: int) -> None:
-    ref = run(pbt(population=4), slots=1, trials=4)
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_crash_around_an_exploit_resumes_with_the_same_decisions(
+    nth: int, synchronous: bool
+) -> None:
+    # lockstep: 4 members; asynchronous (fewer exploits: the leaders run ahead): 8, half copy
+    kw: dict[str, Any] = ({"population": 4, "synchronous": True} if synchronous
+                          else {"population": 8, "quantile": 0.5})
+    slots, trials = 1, kw["population"]
+    ref = run(pbt(**kw), slots=slots, trials=trials)
     assert sum(1 for d in ref.decisions if d.decision.action is Action.EXPLOIT) >= nth
     store = Store()
     count = lambda loop: sum(  # noqa: E731
         1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
     with pytest.raises(Crash):
-        run(pbt(population=4), slots=1, trials=4, store=store,
+        run(pbt(**kw), slots=slots, trials=trials, store=store,
             crash_when=lambda loop: count(loop) >= nth)
-    run(pbt(population=4), slots=1, trials=4, store=store)
+    run(pbt(**kw), slots=slots, trials=trials, store=store)
     assert store.log == ref.log
     # a segment restarted after the crash restores the same donor checkpoint once more
     distinct = lambda copies: list(dict.fromkeys(repr(c) for c in copies))  # noqa: E731
     assert distinct(store.copies) == distinct(ref.copies)
     check_run(store)
+
+
+def test_asynchronous_crash_with_concurrent_members_keeps_the_invariants() -> None:
+    """With 2 slots an asynchronous decision depends on the order reports arrive in, which a
+    crash changes (the lost segments restart together); what was decided stands, no member
+    exploits twice at a step, each copy restores its donor as of the decision, the budget
+    holds."""
+    ref = run(pbt(max_epochs=90), slots=2)
+    for nth in (1, 2, 3):
+        store = Store()
+        count = lambda loop: sum(  # noqa: E731
+            1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
+        with pytest.raises(Crash):
+            run(pbt(max_epochs=90), slots=2, store=store,
+                crash_when=lambda loop: count(loop) >= nth)  # noqa: B023
+        before = list(store.decisions)
+        run(pbt(max_epochs=90), slots=2, store=store)
+        assert store.decisions[: len(before)] == before
+        at = [(e["trial"], e["step"]) for e in lineage(store.history())]
+        assert len(at) == len(set(at))
+        assert sum(len(t.values) for t in store.trials.values()) <= 90
+        check_run(store)
+    assert lineage(ref.history())
 
 
 def test_make_scheduler_for_pbt() -> None:

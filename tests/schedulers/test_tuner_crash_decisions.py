@@ -90,6 +90,9 @@ ASHA = {"type": "hyperband", "seed": 3, "min_resource": 1, "max_resource": 9,
         "reduction_factor": 3, "max_epochs": 60}
 PBT = {"type": "pbt", "seed": 5, "population": 4, "perturbation_interval": 2,
        "max_epochs": 30}
+PBT_LOCKSTEP = {**PBT, "synchronous": True}
+# asynchronous PBT copies less often (the leaders run ahead): a larger share copies here
+PBT_ASYNC = {**PBT, "population": 8, "quantile": 0.5, "max_epochs": 60}
 
 
 def outcome(store: Store, name: str) -> dict[str, Any]:
@@ -189,10 +192,12 @@ def test_asha_crash_right_after_a_promotion_does_not_promote_twice(tmp_path: Pat
 
 @pytest.mark.parametrize("nth", [1, 2])
 @pytest.mark.parametrize("polls", [0, 1, 2, 3])
+@pytest.mark.parametrize("pbt", [PBT_LOCKSTEP, PBT_ASYNC], ids=["lockstep", "async"])
 def test_pbt_crash_around_an_exploit_takes_the_same_decisions(
-    tmp_path: Path, nth: int, polls: int
+    tmp_path: Path, nth: int, polls: int, pbt: dict[str, Any]
 ) -> None:
-    ref, restores = check_same(tmp_path, PBT, after("exploit", nth, polls), budget=30)
+    ref, restores = check_same(tmp_path, pbt, after("exploit", nth, polls),
+                               budget=pbt["max_epochs"])
     exploits = [d for d in ref["decisions"] if d[2] == "exploit"]
     assert len(exploits) >= nth
     # each exploit restored its donor's checkpoint at the donor step of the decision

@@ -4,7 +4,8 @@
 spec-like options and explains any bad option (what was expected, what was given, how to fix).
 
     strategy: {type: hyperband, min_resource: 1, max_resource: 27, reduction_factor: 3}
-    strategy: {type: pbt, population: 8, perturbation_interval: 2, quantile: 0.25}
+    strategy: {type: pbt, population: 8, perturbation_interval: 2, quantile: 0.25,
+              synchronous: false}
     early_stopping: auto          # median stopping with any strategy
 """
 
@@ -39,6 +40,9 @@ def _num(lo: float, hi: float, *, lo_open: bool = False) -> tuple[str, _Check]:
     )
 
 
+_BOOL: tuple[str, _Check] = ("true or false", lambda v: isinstance(v, bool))
+
+
 def _factors(v: Any) -> bool:
     return (
         isinstance(v, (list, tuple)) and len(v) > 0
@@ -60,7 +64,7 @@ OPTIONS: dict[str, dict[str, tuple[str, _Check]]] = {
         "quantile": _num(0.0, 0.5, lo_open=True), "resample_probability": _num(0.0, 1.0),
         "perturbation_factors": ("a non-empty list of positive numbers, like [0.8, 1.2]",
                                  _factors),
-        "max_epochs": _BUDGET,
+        "max_epochs": _BUDGET, "synchronous": _BOOL,
     },
 }
 _ALIASES = {"asha": "hyperband", "median_stopping": "median", "auto": "median"}

@@ -9,9 +9,21 @@ donor's hyperparameters, then *explores* them: each numeric parameter is multipl
 one of ``perturbation_factors`` (or, with ``resample_probability``, drawn afresh), clipped to its
 declared range; a choice moves to a neighbouring value or is resampled.
 
-When there are fewer slots than members, a member that reaches an interval while others lag
-behind PAUSEs (its ranking would be unfair, and the lagging members need the slot); the exploit
-decision is then taken when it is resumed, with the whole population at or past that step.
+When there are fewer slots than members, two ways to share them (``synchronous``):
+
+* **synchronous** (``True``): a member that reaches an interval while others lag behind PAUSEs
+  (its ranking would be unfair, and the lagging members need the slot); the exploit decision is
+  then taken when it is resumed, with the whole population at or past that step. The members
+  advance in lockstep: after a third of the budget every member has trained a third of its
+  epochs.
+* **asynchronous** (``False``, the default): the leaders train ahead. Once every member has
+  trained its first interval, a free slot goes to a member due to exploit (it copies a leader's
+  *latest* checkpoint, so it jumps ahead to the leader's step with explored hyperparameters),
+  else to the paused member with the best latest value; a member at an interval pauses only
+  for a paused member with a better value. Members are still ranked against those within an
+  interval of their step. Epochs go to the promising lineages (as in the asynchronous,
+  generalised PBT of Li et al. 2019), so a fully trained good model comes much sooner; members
+  that fall behind wait, and train again when the leaders finish.
 
 Every decision is a pure function of ``(seed, options, history)``: the random draws of the
 decision for member ``n`` at step ``s`` come from ``numpy.random.default_rng([seed, n, s])``.
@@ -92,6 +104,8 @@ class PBTScheduler(Scheduler):
         max_steps: a member's last step (its epochs), when known: a member there just
             finishes (no pause, no exploit: it would not train again), and a donor must have
             a step left to train after the copy.
+        synchronous: members advance in lockstep (True) or the leaders train ahead (False,
+            the default); see the module's documentation.
     """
 
     name: ClassVar[str] = "pbt"
@@ -111,6 +125,7 @@ class PBTScheduler(Scheduler):
         seed: int | None = None,
         max_epochs: int | None = None,
         max_steps: int | None = None,
+        synchronous: bool = False,
     ) -> None:
         self.space = space
         self.population = int(population)
@@ -123,6 +138,7 @@ class PBTScheduler(Scheduler):
         self.seed = 0 if seed is None else int(seed)
         self.max_epochs = max_epochs
         self.max_steps = max_steps
+        self.synchronous = bool(synchronous)
 
     # who is in the population ------------------------------------------------------------------
     def members(self, history: History) -> list[TrialView]:
@@ -155,6 +171,8 @@ class PBTScheduler(Scheduler):
         Members are compared at one common step: the furthest step every member within an
         interval of ``step`` has reached (members further behind are left out), so a member
         that reports a moment before the others is not judged against less-trained ones.
+        A donor may be further ahead (asynchronous PBT): the copy continues from its latest
+        checkpoint.
         """
         reached = {
             t.number: max(s for s, _ in t.values) for t in self.members(history) if t.values
@@ -166,37 +184,49 @@ class PBTScheduler(Scheduler):
         scores = {
             n: sc for n in pool if (sc := self._score(history.by_number(n), at)) is not None
         }
-        if trial.number not in scores or len(scores) < 2:
-            return None
-        k = math.ceil(len(scores) * self.quantile)
-        k = min(k, len(scores) // 2)
-        if k == 0:
-            return None
-        sign = history.sign()
-        ranked = sorted(scores, key=lambda n: (sign * scores[n], n))
-        if trial.number not in ranked[-k:]:
-            return None
-        # a donor needs a checkpoint at least at the common step: an exploit never sends a
-        # member back further than that (it would retrain epochs); and it is still training: a
-        # finished member's copy would have nothing left to train (it would end at once)
-        last = self.max_steps if self.max_steps is not None else math.inf
-        donors = [n for n in ranked[:k]
-                  if max(at, 1) <= max(history.by_number(n).checkpoints, default=0) < last
-                  and not history.by_number(n).state.is_terminal]
-        if not donors:
-            return None
         rng = np.random.default_rng([self.seed, trial.number, step])
-        donor = history.by_number(donors[int(rng.integers(len(donors)))])
+        picked = self._truncate(trial, scores, history, rng, min_step=max(at, 1))
+        if picked is None:
+            return None
+        donor, k = picked
         donor_step = max(donor.checkpoints)
         params = explore(
             donor.params, self.space, rng, resample_probability=self.resample_probability,
             perturbation_factors=self.factors,
         )
         reason = (
-            f"bottom {k} of {len(scores)} at step {at} ({scores[trial.number]:.4g}); copies "
-            f"trial {donor.number} at step {donor_step} ({scores[donor.number]:.4g})"
+            f"bottom {k} of {len(scores)} at step {at} ({scores[trial.number]:.4g}); copies trial "
+            f"{donor.number} at step {donor_step} ({scores[donor.number]:.4g})"
         )
         return donor.number, donor_step, params, reason
+
+    def _truncate(
+        self, trial: TrialView, scores: Mapping[int, float], history: History,
+        rng: np.random.Generator, *, min_step: int,
+    ) -> tuple[TrialView, int] | None:
+        """Truncation selection: if ``trial`` is in the bottom ``k`` (the quantile) of
+        ``scores``, a donor drawn with ``rng`` from the top ``k``: ``(donor, k)``, else None.
+
+        A donor has a checkpoint at ``min_step`` or later (an exploit never sends a member
+        back), a step left to train (a finished member's copy would end at once) and is still
+        training.
+        """
+        if trial.number not in scores or len(scores) < 2:
+            return None
+        k = min(math.ceil(len(scores) * self.quantile), len(scores) // 2)
+        if k == 0:
+            return None
+        sign = history.sign()
+        ranked = sorted(scores, key=lambda n: (sign * scores[n], n))
+        if trial.number not in ranked[-k:]:
+            return None
+        last = self.max_steps if self.max_steps is not None else math.inf
+        donors = [n for n in ranked[:k]
+                  if min_step <= max(history.by_number(n).checkpoints, default=0) < last
+                  and not history.by_number(n).state.is_terminal]
+        if not donors:
+            return None
+        return history.by_number(donors[int(rng.integers(len(donors)))]), k
 
     # the scheduler interface -------------------------------------------------------------------
     def on_report(
@@ -211,37 +241,75 @@ class PBTScheduler(Scheduler):
         if any(d.trial == trial.number and d.step == step and d.decision.action is Action.EXPLOIT
                for d in history.decisions):
             return Decision.cont()  # exploited at this step already (into a slightly earlier one)
-        behind = [
-            t.number for t in history.trials
-            if t.state is TrialState.PAUSED and (t.last_step or 0) < step
-        ]
-        if self._room_for_new(history) or behind:
-            return Decision.pause(f"step {step}: waits for the population to catch up")
+        if self._room_for_new(history):
+            return Decision.pause(f"step {step}: waits for the population to start")
+        if self.synchronous:
+            behind = [
+                t.number for t in history.trials
+                if t.state is TrialState.PAUSED and (t.last_step or 0) < step
+            ]
+            if behind:
+                return Decision.pause(f"step {step}: waits for the population to catch up")
         d = self.decide(trial, step, history)
-        if d is None:
-            return Decision.cont()
-        donor, donor_step, params, reason = d
-        return Decision.exploit(donor, donor_step, params, reason)
+        if d is not None:
+            donor, donor_step, params, reason = d
+            return Decision.exploit(donor, donor_step, params, reason)
+        if not self.synchronous:
+            mine = self._latest(trial)
+            better = [t for t in self._waiting(history)
+                      if (v := self._latest(t)) is not None and mine is not None
+                      and history.sign() * v < history.sign() * mine]
+            if better:
+                top = min(better, key=lambda t: (history.sign() * (self._latest(t) or 0.0),
+                                                 t.number))
+                return Decision.pause(
+                    f"step {step}: gives its slot to trial {top.number} (a better latest value)"
+                )
+        return Decision.cont()
 
     def next_resume(self, history: History) -> Resume | None:
         if self._room_for_new(history) or not budget_allows(history, self.max_epochs):
             return None
-        paused = sorted(
-            (t for t in history.trials if t.state is TrialState.PAUSED and t.last_step),
-            key=lambda t: (t.last_step or 0, t.number),
-        )
-        last = {d.trial: d.decision for d in history.decisions}
-        for t in paused:
-            if t.number in last and last[t.number].action is Action.EXPLOIT:
-                continue  # the tuner restarts it from the donor itself
+        waiting = self._waiting(history)
+        if self.synchronous:
+            for t in sorted(waiting, key=lambda t: (t.last_step or 0, t.number)):
+                return self._resume(t, history, "the population caught up")
+            return None
+        # asynchronous: an exploit first (a copy of a leader), then the best latest value
+        for t in sorted(waiting, key=lambda t: (t.last_step or 0, t.number)):
             step = t.last_step or 0
             d = self.decide(t, step, history) if self._due(step) else None
             if d is not None:
                 donor, donor_step, params, reason = d
                 return Resume(t.number, donor_step, donor=donor, params=params, reason=reason)
-            ck = max((c for c in t.checkpoints if c <= step), default=0)
-            return Resume(t.number, ck, reason=f"step {step}: the population caught up")
+        sign = history.sign()
+        ranked = sorted(waiting, key=lambda t: (
+            math.inf if (v := self._latest(t)) is None else sign * v, t.number))
+        for t in ranked:
+            return self._resume(t, history, "its turn (the best latest value waiting)")
         return None
+
+    def _resume(self, t: TrialView, history: History, why: str) -> Resume:
+        step = t.last_step or 0
+        d = self.decide(t, step, history) if self._due(step) else None
+        if d is not None:
+            donor, donor_step, params, reason = d
+            return Resume(t.number, donor_step, donor=donor, params=params, reason=reason)
+        ck = max((c for c in t.checkpoints if c <= step), default=0)
+        return Resume(t.number, ck, reason=f"step {step}: {why}")
+
+    def _waiting(self, history: History) -> list[TrialView]:
+        """Paused members that could be resumed (not those an exploit already restarts)."""
+        last = {d.trial: d.decision for d in history.decisions}
+        return [
+            t for t in history.trials
+            if t.state is TrialState.PAUSED and t.last_step
+            and not (t.number in last and last[t.number].action is Action.EXPLOIT)
+        ]
+
+    @staticmethod
+    def _latest(t: TrialView) -> float | None:
+        return t.values[-1][1] if t.values else None
 
     def accepts_new_trials(self, history: History) -> bool:
         return self._room_for_new(history)
