@@ -90,6 +90,29 @@ def _check_builtin(js: Any) -> None:
         check_hyperparameters(js.static_params(), js.space().to_dict())
 
 
+def _fit_batch_size(js: Any, d: dict[str, Any]) -> bool:
+    """A built-in job's searched batch_size range is capped at what fits in memory for its
+    largest model (as `batch_size: auto` would choose), with a notice; True if it changed."""
+    space = js.search_space
+    if (js.train is None or js.train.builtin != "image-classifier"
+            or not isinstance(space.get("batch_size"), dict)):
+        return False
+    from tunelab.vision.batch_size import cap_batch_size_space
+    from tunelab.vision.prepare import batch_size_limit
+
+    limit = batch_size_limit(js.static_params(), js.space().to_dict())
+    capped = cap_batch_size_space(js.space().to_dict(), limit)["batch_size"]
+    if capped == js.space().to_dict()["batch_size"]:
+        return False
+    now = (", ".join(map(str, capped["values"])) if "values" in capped
+           else f"{capped['low']}..{capped['high']}")
+    err.print(f"notice: batch_size capped at {limit}, the largest that fits in memory (and the "
+              f"training set) for this job's largest model; searching {now}", markup=False,
+              highlight=False)
+    d["search_space"] = {**space, "batch_size": capped}
+    return True
+
+
 def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = None,
               out: Console = console) -> None:
     """What a spec will run: its search space, static values, objective, strategy, job count."""
@@ -193,6 +216,8 @@ def tune(
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
     js = spec_from_dict(d)
     _check_builtin(js)
+    if spec is not None and _fit_batch_size(js, d):
+        js = spec_from_dict(d)
     if spec is None:
         err.print(f"[bold]No spec given[/bold]: tuning the built-in image classifier on "
                   f"{escape(str(data))} with this default ({js.strategy.type}, "

@@ -179,3 +179,20 @@ def test_a_diverging_loss_keeps_the_epoch_table_in_line() -> None:
     assert row[1] == "8.200e+14" and row[3] == "nan"
     assert all(len(c) <= 10 for c in row)
     assert epoch_row(2, {"train_loss": 0.25})[:3] == ["2", "0.2500", ""]
+
+
+def test_a_searched_batch_size_is_capped_at_what_fits(tmp_path: Path) -> None:
+    from tunelab.cli import _fit_batch_size
+    from tunelab.spec import spec_from_dict
+
+    data = _folder(tmp_path / "imgs", per_class=5)  # 8 training images: no batch above 8
+    d: dict[str, Any] = yaml.safe_load(_spec_file(
+        tmp_path, data, space={"batch_size": {"type": "choice", "values": [4, 8, 64, 1024]},
+                               "width": {"type": "choice", "values": [4, 8]}}).read_text())
+    assert _fit_batch_size(spec_from_dict(d), d)
+    assert d["search_space"]["batch_size"]["values"] == [4, 8]
+    assert d["search_space"]["width"] == {"type": "choice", "values": [4, 8]}
+    assert not _fit_batch_size(spec_from_dict(d), d)  # already fits: unchanged
+    d["search_space"]["batch_size"] = {"type": "int", "low": 2, "high": 500}
+    assert _fit_batch_size(spec_from_dict(d), d)
+    assert d["search_space"]["batch_size"]["high"] == 8

@@ -101,3 +101,42 @@ def check_pretrained_file(path: str) -> None:
     if not Path(path).expanduser().is_file():
         raise SpecError.field("train.pretrained", "a local weights file", path,
                               "Give the path of a .pt state_dict or a tunelab checkpoint.")
+
+
+def _largest(param: Mapping[str, Any] | None, fixed: Any) -> Any:
+    """The largest value a searched parameter can take (``fixed`` when it is not searched)."""
+    if not param:
+        return fixed
+    values = [v for v in param.get("values", []) if isinstance(v, int | float)
+              and not isinstance(v, bool)]
+    if "high" in param:
+        values.append(param["high"])
+    return max(values) if values else fixed
+
+
+def batch_size_limit(static: Mapping[str, Any],
+                     search_space: Mapping[str, Mapping[str, Any]]) -> int:
+    """The largest power-of-two batch that fits for the largest model a job can build (what
+    ``batch_size: auto`` would pick for it), to cap a searched ``batch_size`` range.
+
+    On a GPU this probes real passes; on CPU it estimates against ``auto_batch_memory_mb``.
+    """
+    import torch
+
+    from tunelab.vision.batch_size import auto_batch_size
+    from tunelab.vision.train import make_model
+
+    cfg = TrainConfig.from_params(static)
+    data = load_config_data(TrainConfig.from_params(
+        {k: v for k, v in static.items() if k in DATA_KEYS}), warn_skipped=False)
+    models = search_space.get("model", {}).get("values", [cfg.model])
+    largest = cfg.replace(
+        model="resnet" if "resnet" in models else cfg.model,
+        width=int(_largest(search_space.get("width"), cfg.width)),
+        depth=int(_largest(search_space.get("depth"), cfg.depth)))
+    size = int(_largest(search_space.get("image_size"), data.image_size))
+    return auto_batch_size(
+        lambda: make_model(largest, data.channels, len(data.classes), size),
+        (data.channels, size, size), len(data.classes),
+        device=torch.device("cuda" if torch.cuda.is_available() else "cpu"),
+        n_train=len(data.train_y), memory_mb=cfg.auto_batch_memory_mb)
