@@ -196,3 +196,38 @@ def test_a_searched_batch_size_is_capped_at_what_fits(tmp_path: Path) -> None:
     d["search_space"]["batch_size"] = {"type": "int", "low": 2, "high": 500}
     assert _fit_batch_size(spec_from_dict(d), d)
     assert d["search_space"]["batch_size"]["high"] == 8
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("empty", "The data folder must hold one subfolder per class; got"),
+    ("single", "A classifier needs at least 2 classes; got 1 ('dark')"),
+    ("few", "got too few for 'light' (1)"),
+    ("missing", "which does not exist. Check the path."),
+    ("builtin:mnist", "`data` must be 'builtin:digits' for a built-in data set"),
+    ("strict", "With strict: true every image must be readable; 1 could not be decoded"),
+])
+def test_data_errors_are_one_clear_message(tmp_path: Path, case: str, expected: str) -> None:
+    data: str = case
+    extra: list[str] = []
+    if case == "empty":
+        (tmp_path / "empty").mkdir()
+        data = str(tmp_path / "empty")
+    elif case in ("single", "few", "strict"):
+        root = _folder(tmp_path / "imgs", per_class=3)
+        if case == "single":
+            for f in (root / "light").iterdir():
+                f.unlink()
+            (root / "light").rmdir()
+        elif case == "few":
+            for f in sorted((root / "light").iterdir())[1:]:
+                f.unlink()
+        else:
+            (root / "light" / "text.jpg").write_text("not an image")
+            extra = ["--set", "strict=true"]
+        data = str(root)
+    elif case == "missing":
+        data = str(tmp_path / "nowhere")
+    res = runner.invoke(app, ["train", "--data", data, "--store", str(tmp_path / "runs"),
+                              "--set", f"cache_dir={tmp_path / 'cache'}", *extra])
+    assert res.exit_code == 2, res.output
+    assert expected in _text(res.output) and "Traceback" not in res.output

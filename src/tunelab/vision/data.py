@@ -487,7 +487,7 @@ def load_image_data(
     _check_args(image_size, validation_percent, seed)
     root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir())
     root = root / "images"
-    src = _resolve_source(source, "source")
+    src = _resolve_source(source, "data")
     if len(src.classes) < 2:
         raise DataError(
             f"A classifier needs at least 2 classes; got {len(src.classes)} "
@@ -498,7 +498,7 @@ def load_image_data(
     size = int(meta["image_size"])
     if images.shape[0] == 0:
         raise DataError(
-            f"The source must hold readable images; none of the {len(src.files)} files in "
+            f"The data must hold readable images; none of the {len(src.files)} files in "
             f"{src.name!r} could be decoded (see {Path(meta['entry']) / 'skipped.txt'})."
         )
     entries = [Path(meta["entry"])]
