@@ -15,8 +15,13 @@ median time of ``ask(8)`` at 128 observations in 9 dimensions using all cores.
     .venv/bin/python bench/search_quality.py                 # full run (~25 min on 2 cores)
     .venv/bin/python bench/search_quality.py --quick         # 3 cheap problems, 1 seed
     .venv/bin/python bench/search_quality.py --report out.jsonl   # table from saved results
+    .venv/bin/python bench/search_quality.py --report all.jsonl new.jsonl  # new.jsonl's methods
+                                                          # replace their runs in all.jsonl
+    .venv/bin/python bench/search_quality.py --methods tunelab-bayesian \
+        --options '{"acquisition": "logei"}' --out new.jsonl   # a variant of the strategy
 
-Runs are written as JSON lines to ``--out`` as they finish, so a cut-short run still reports.
+Runs are written as JSON lines to ``--out`` as they finish (losses, parameters tried, ask times,
+strategy options), so a cut-short run still reports.
 HEBO is compared when ``import hebo`` works (it is skipped and said so otherwise).
 """
 
@@ -178,8 +183,9 @@ def _objective(problem: Problem) -> Callable[[dict[str, ParamValue]], float]:
 
 # -- searchers (ask(8) / tell) --------------------------------------------------------------------
 class _Tunelab:
-    def __init__(self, kind: str, space: SearchSpace, seed: int) -> None:
-        self.strategy = make_strategy(kind, space, seed=seed)
+    def __init__(self, kind: str, space: SearchSpace, seed: int,
+                 options: dict[str, Any] | None = None) -> None:
+        self.strategy = make_strategy(kind, space, seed=seed, **(options or {}))
         self.trials: list[TrialView] = []
 
     def ask(self) -> list[dict[str, ParamValue]]:
@@ -279,9 +285,10 @@ class _Hebo:
         self.opt.observe(self.last, y)
 
 
-def _searcher(method: str, space: SearchSpace, seed: int) -> Any:
+def _searcher(method: str, space: SearchSpace, seed: int,
+              options: dict[str, Any] | None = None) -> Any:
     if method == "tunelab-bayesian":
-        return _Tunelab("bayesian", space, seed)
+        return _Tunelab("bayesian", space, seed, options)
     if method == "tunelab-random":
         return _Tunelab("random", space, seed)
     if method == "optuna-tpe":
@@ -291,17 +298,18 @@ def _searcher(method: str, space: SearchSpace, seed: int) -> Any:
     return _Hebo(space, seed)
 
 
-def run_one(task: tuple[str, str, int]) -> dict[str, Any]:
+def run_one(task: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
     """One run: 16 rounds of ask(8) on one problem with one method and seed."""
     import torch
 
     torch.set_num_threads(1)  # two runs share the two cores
-    name, method, seed = task
+    name, method, seed, options = task
     problem = PROBLEMS[name]
     f = _objective(problem)
-    searcher = _searcher(method, problem.space, seed)
+    searcher = _searcher(method, problem.space, seed, options)
     losses: list[float] = []
     ask_s: list[float] = []
+    tried: list[dict[str, ParamValue]] = []
     for _ in range(ROUNDS):
         t0 = time.perf_counter()
         params = searcher.ask()
@@ -309,7 +317,29 @@ def run_one(task: tuple[str, str, int]) -> dict[str, Any]:
         vals = [f(p) for p in params]
         searcher.tell(params, vals)
         losses += vals
-    return {"problem": name, "method": method, "seed": seed, "losses": losses, "ask_s": ask_s}
+        tried += [{k: _plain(v) for k, v in p.items()} for p in params]
+    return {"problem": name, "method": method, "seed": seed, "losses": losses, "ask_s": ask_s,
+            "params": tried, "options": options}
+
+
+def _plain(v: Any) -> ParamValue:
+    """numpy scalars -> plain Python values, so the parameters go to JSON."""
+    return v.item() if isinstance(v, np.generic) else v  # type: ignore[no-any-return]
+
+
+def merge_runs(files: list[str]) -> list[dict[str, Any]]:
+    """Runs from saved ``--out`` files; a method's runs in a later file replace its earlier ones.
+
+    So a rerun of one method (``--methods tunelab-bayesian``) merges with the other methods'
+    runs of an earlier full run: ``--report full.jsonl rerun.jsonl``.
+    """
+    runs: list[dict[str, Any]] = []
+    for path in files:
+        with open(path) as fh:
+            new = [json.loads(line) for line in fh if line.strip()]
+        methods = {r["method"] for r in new}
+        runs = [r for r in runs if r["method"] not in methods] + new
+    return runs
 
 
 # -- scoring and report ---------------------------------------------------------------------------
@@ -408,11 +438,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="3 cheap problems, 1 seed")
     ap.add_argument("--out", default="bench/search_quality.jsonl")
-    ap.add_argument("--report", default=None, help="only print the table of a saved --out file")
+    ap.add_argument("--options", default="{}", metavar="JSON",
+                    help="options of strategy: bayesian, e.g. '{\"acquisition\": \"logei\"}'")
+    ap.add_argument("--report", nargs="+", default=None, metavar="FILE",
+                    help="only print the tables of saved --out files; a method's runs in a later "
+                         "file replace its runs in earlier ones (--problems restricts the tables)")
     a = ap.parse_args(argv)
     if a.report:
-        with open(a.report) as fh:
-            print(report([json.loads(line) for line in fh if line.strip()]))
+        runs = merge_runs(a.report)
+        if a.problems:
+            runs = [r for r in runs if r["problem"] in a.problems]
+        print(report(runs))
         return 0
     methods = a.methods or METHODS
     if "hebo" in methods:
@@ -423,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
             methods = [m for m in methods if m != "hebo"]
     problems = a.problems or (QUICK if a.quick else list(PROBLEMS))
     seeds = 1 if a.quick else a.seeds
-    tasks = [(p, m, s) for p in problems for m in methods for s in range(seeds)]
+    options = json.loads(a.options)
+    tasks = [(p, m, s, options) for p in problems for m in methods for s in range(seeds)]
     tasks.sort(key=lambda t: (t[2], -PROBLEMS[t[0]].cost))  # a whole seed first
     print(f"{len(tasks)} runs: {len(problems)} problems × {len(methods)} methods × {seeds} "
           f"seeds, {ROUNDS} rounds of ask({BATCH}), {a.workers} workers", flush=True)
