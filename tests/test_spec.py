@@ -154,3 +154,24 @@ def test_function_path_that_does_not_import(target: str, needles: list[str]) -> 
 def test_function_path_without_colon() -> None:
     with pytest.raises(SpecError, match="'module:function'"):
         FunctionObjective("objectives_for_tests.fns.quadratic").resolve()
+
+
+def test_a_builtin_trainer_spec_gets_its_objective_and_hyperparameter_checks() -> None:
+    train = {"builtin": "image-classifier", "data": "builtin:digits", "epochs": 1}
+    manual = {"type": "manual"}
+    spec = spec_from_dict({"name": "b", "train": train, "strategy": manual})
+    assert (spec.objective.metric, spec.objective.goal) == ("val_accuracy", "maximize")
+    # one named explicitly wins
+    spec = spec_from_dict({"name": "b", "train": train, "strategy": manual,
+                           "objective": {"metric": "val_loss", "goal": "minimize"}})
+    assert spec.objective.metric == "val_loss"
+    # a typo'd searched hyperparameter fails the spec (API and CLI alike), not every trial
+    with pytest.raises(SpecError, match=r"search_space.learning_rat.*Did you mean `learning_rate`"):
+        spec_from_dict({"name": "b", "train": train, "search_space": {
+            "learning_rat": {"type": "float", "low": 1e-3, "high": 0.1}}})
+    with pytest.raises(SpecError, match="optimizer"):
+        spec_from_dict({"name": "b", "train": {**train, "optimizer": "sgdd"},
+                        "strategy": manual})
+    # a function objective still needs one
+    with pytest.raises(SpecError, match="objective"):
+        spec_from_dict({"name": "f", "train": {"function": "m:f"}, "strategy": manual})

@@ -77,17 +77,7 @@ def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMake
     js, warnings = load_spec(spec)
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
-    _check_builtin(js)
     _describe(js, json_out=json_out, warnings=warnings)
-
-
-def _check_builtin(js: Any) -> None:
-    """The built-in trainer's hyperparameters, static and searched, are checked before anything
-    runs: a typo fails the job once instead of every trial."""
-    if js.train is not None and js.train.builtin == "image-classifier":
-        from tunelab.vision.prepare import check_hyperparameters
-
-        check_hyperparameters(js.static_params(), js.space().to_dict())
 
 
 def _fit_batch_size(js: Any, d: dict[str, Any]) -> bool:
@@ -215,7 +205,6 @@ def tune(
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
     js = spec_from_dict(d)
-    _check_builtin(js)
     if spec is not None and _fit_batch_size(js, d):
         js = spec_from_dict(d)
     if spec is None:

@@ -22,10 +22,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tunelab.errors import SpecError
-from tunelab.objectives.builtin import builtin_objective
+from tunelab.objectives.builtin import DEFAULT_OBJECTIVES, builtin_objective, check_builtin
 from tunelab.objectives.command import CommandObjective, MetricRegex
 from tunelab.objectives.function import FunctionObjective
 from tunelab.space import SearchSpace
@@ -128,6 +135,18 @@ class JobSpec(_Model):
     completion: CompletionSpec = CompletionSpec()
     warm_start: WarmStartSpec | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _builtin_objective(cls, data: Any) -> Any:
+        """A built-in trainer has a natural objective (the image classifier: maximise
+        val_accuracy), used when the spec names none."""
+        if isinstance(data, dict) and "objective" not in data:
+            train = data.get("train")
+            builtin = train.get("builtin") if isinstance(train, dict) else None
+            if isinstance(builtin, str) and builtin in DEFAULT_OBJECTIVES:
+                return {**data, "objective": dict(DEFAULT_OBJECTIVES[builtin])}
+        return data
+
     # derived objects --------------------------------------------------------------------------
     def space(self) -> SearchSpace:
         return SearchSpace.from_dict(self.search_space)
@@ -181,6 +200,8 @@ class JobSpec(_Model):
         build_search(self, space)
         if self.train is not None:
             self.objective_spec()
+            if self.train.builtin:  # its hyperparameters, static and searched, before any trial
+                check_builtin(self.train.builtin, self.static_params(), space.to_dict())
 
 
 def _unknown_keys(where: str, keys: list[str], model: type[BaseModel]) -> str:

@@ -13,6 +13,25 @@ BUILTINS: dict[str, str] = {"image-classifier": "tunelab.vision.train:train"}
 #: Run once per job by the tuner before any trial: ``fn(static params) -> (message, facts)``.
 PREPARE: dict[str, str] = {"image-classifier": "tunelab.vision.prepare:describe_data"}
 
+#: Checks a job's static and searched hyperparameters before it runs (raises SpecError).
+CHECK: dict[str, str] = {"image-classifier": "tunelab.vision.prepare:check_hyperparameters"}
+
+#: The objective a spec with this builtin gets when it names none.
+DEFAULT_OBJECTIVES: dict[str, dict[str, str]] = {
+    "image-classifier": {"metric": "val_accuracy", "goal": "maximize"},
+}
+
+
+def check_builtin(name: str, static: Mapping[str, Any],
+                  search_space: Mapping[str, Mapping[str, Any]]) -> None:
+    """Check builtin ``name``'s hyperparameters (a typo fails the job once, not every trial)."""
+    import importlib
+
+    if name not in CHECK:
+        return
+    module, _, fn = CHECK[name].partition(":")
+    getattr(importlib.import_module(module), fn)(static, search_space)
+
 
 def builtin_objective(name: str) -> FunctionObjective:
     if name not in BUILTINS:
