@@ -271,16 +271,16 @@ def test_asynchronous_crash_with_concurrent_members_keeps_the_invariants() -> No
     crash changes (the lost segments restart together); what was decided stands, no member
     exploits twice at a step, each copy restores its donor as of the decision, the budget
     holds."""
-    ref = run(pbt(max_epochs=90), slots=2)
+    ref = run(pbt(max_epochs=90, quantile=0.5), slots=2)
     for nth in (1, 2, 3):
         store = Store()
         count = lambda loop: sum(  # noqa: E731
             1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
         with pytest.raises(Crash):
-            run(pbt(max_epochs=90), slots=2, store=store,
+            run(pbt(max_epochs=90, quantile=0.5), slots=2, store=store,
                 crash_when=lambda loop: count(loop) >= nth)  # noqa: B023
         before = list(store.decisions)
-        run(pbt(max_epochs=90), slots=2, store=store)
+        run(pbt(max_epochs=90, quantile=0.5), slots=2, store=store)
         assert store.decisions[: len(before)] == before
         at = [(e["trial"], e["step"]) for e in lineage(store.history())]
         assert len(at) == len(set(at))

@@ -21,9 +21,10 @@ When there are fewer slots than members, two ways to share them (``synchronous``
   *latest* checkpoint, so it jumps ahead to the leader's step with explored hyperparameters),
   else to the paused member with the best latest value; a member at an interval pauses only
   for a paused member with a better value. Members are still ranked against those within an
-  interval of their step. Epochs go to the promising lineages (as in the asynchronous,
-  generalised PBT of Li et al. 2019), so a fully trained good model comes much sooner; members
-  that fall behind wait, and train again when the leaders finish.
+  interval of their step, and a copy never goes back behind the member's own step. Epochs go
+  to the promising lineages (as in the asynchronous, generalised PBT of Li et al. 2019), so a
+  fully trained good model comes much sooner; members that fall behind wait, and train again
+  when the leaders finish.
 
 Every decision is a pure function of ``(seed, options, history)``: the random draws of the
 decision for member ``n`` at step ``s`` come from ``numpy.random.default_rng([seed, n, s])``.
@@ -171,8 +172,10 @@ class PBTScheduler(Scheduler):
         Members are compared at one common step: the furthest step every member within an
         interval of ``step`` has reached (members further behind are left out), so a member
         that reports a moment before the others is not judged against less-trained ones.
-        A donor may be further ahead (asynchronous PBT): the copy continues from its latest
-        checkpoint.
+        The copy continues from the donor's latest checkpoint. In lockstep that may be up to
+        an interval behind the member (the common step); asynchronous PBT never copies a donor
+        behind the member's own step (retraining those epochs would waste the leaders' head
+        start), and a donor may be far ahead: the member jumps to its step.
         """
         reached = {
             t.number: max(s for s, _ in t.values) for t in self.members(history) if t.values
@@ -185,7 +188,8 @@ class PBTScheduler(Scheduler):
             n: sc for n in pool if (sc := self._score(history.by_number(n), at)) is not None
         }
         rng = np.random.default_rng([self.seed, trial.number, step])
-        picked = self._truncate(trial, scores, history, rng, min_step=max(at, 1))
+        floor = max(at, 1) if self.synchronous else max(step, 1)
+        picked = self._truncate(trial, scores, history, rng, min_step=floor)
         if picked is None:
             return None
         donor, k = picked
