@@ -91,6 +91,20 @@ def test_train_show_export_predict_evaluate(tmp_path: Path) -> None:
         ["light", "dark"], ["dark", "light"])
     assert sum(t["probability"] for t in pred["top"]) == pytest.approx(1.0, abs=1e-5)
 
+    # an unreadable file among them: reported, the others still predicted, exit status 1
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    res = runner.invoke(app, ["predict", str(tmp_path / "model"), str(broken), str(image)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    out = _text(res.output)
+    assert f"{broken}: skipped: Cannot read image" in out
+    assert f"{image}: " in out and "1 of 2 image(s) could not be read" in out
+    res = runner.invoke(app, ["predict", str(tmp_path / "model"), str(broken), str(image),
+                              "--json"])
+    assert res.exit_code == 1
+    got = json.loads(res.stdout)
+    assert "error" in got[0] and "top" not in got[0] and len(got[1]["top"]) == 2
+
     res = runner.invoke(app, ["evaluate", str(tmp_path / "model"), "--data", str(test)])
     assert res.exit_code == 0, res.output
     assert "on 6 images" in res.output and "confusion matrix" in res.output

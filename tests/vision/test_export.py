@@ -118,9 +118,10 @@ def test_evaluate_rejects_unknown_classes_and_bad_dirs(tmp_path: Path) -> None:
         evaluate(model, tmp_path / "test", cache_dir=tmp_path / "cache")
     with pytest.raises(SpecError, match=r"model\.pt and model\.json"):
         predict(tmp_path / "nowhere", [])
-    with pytest.raises(DataError, match="Cannot read image"):
-        (tmp_path / "bad.png").write_text("not an image")
-        predict(model, [tmp_path / "bad.png"])
+    # an unreadable image is reported in its own prediction; the others are predicted
+    (tmp_path / "bad.png").write_text("not an image")
+    [bad] = predict(model, [tmp_path / "bad.png"])
+    assert bad.top == [] and bad.error is not None and "Cannot read image" in bad.error
 
 
 def test_predict_decodes_an_image_as_training_did(tmp_path: Path) -> None:

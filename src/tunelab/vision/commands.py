@@ -23,6 +23,7 @@ from tunelab.errors import ObjectiveError, SpecError
 from tunelab.vision.config import TrainConfig, default_search_space, default_static_params
 
 console = Console()
+err_console = Console(stderr=True)
 
 EPOCH_COLUMNS = (("step", "epoch", "{:.0f}"), ("train_loss", "train loss", "loss"),
                  ("train_accuracy", "train acc", "{:.2%}"), ("val_loss", "val loss", "loss"),
@@ -200,18 +201,31 @@ def predict_command(
     top: Annotated[int, typer.Option(help="How many classes to show.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print the top classes with probabilities for each image."""
+    """Print the top classes with probabilities for each image.
+
+    An unreadable image is reported (and the exit status is 1); the others are predicted.
+    """
     from tunelab.vision.export import predict
 
     preds = predict(model_dir, [str(p) for p in images], top_k=top)
     if as_json:
-        typer.echo(json.dumps([{"image": p.image, "top": [{"class": c, "probability": v}
-                                                           for c, v in p.top]} for p in preds],
-                              indent=2))
-        return
-    for p in preds:
-        console.print(f"{p.image}: " + ", ".join(f"{c} {v:.1%}" for c, v in p.top),
-                      markup=False, highlight=False)
+        typer.echo(json.dumps([
+            {"image": p.image, "error": p.error} if p.error else
+            {"image": p.image, "top": [{"class": c, "probability": v} for c, v in p.top]}
+            for p in preds], indent=2))
+    else:
+        for p in preds:
+            if p.error:
+                err_console.print(f"{p.image}: skipped: {p.error}", markup=False,
+                                  highlight=False)
+            else:
+                console.print(f"{p.image}: " + ", ".join(f"{c} {v:.1%}" for c, v in p.top),
+                              markup=False, highlight=False)
+    bad = sum(1 for p in preds if p.error)
+    if bad:
+        if not as_json:
+            err_console.print(f"{bad} of {len(preds)} image(s) could not be read", markup=False)
+        raise typer.Exit(1)
 
 
 def evaluate_command(

@@ -112,22 +112,35 @@ class Prediction:
 
     image: str
     top: list[tuple[str, float]]
+    error: str | None = None  # why the image could not be read (``top`` is then empty)
 
 
 def predict(model_dir: str | Path, images: Sequence[str | Path], *, top_k: int = 3) -> list[
         Prediction]:
-    """Top-``top_k`` classes and probabilities for each image file."""
+    """Top-``top_k`` classes and probabilities for each image file, in the order given.
+
+    An unreadable file gets a :class:`Prediction` with its ``error`` and no classes; the
+    others are still predicted.
+    """
     m = ExportedModel.load(model_dir)
-    if not images:
-        return []
-    x = torch.stack([load_image(p, image_size=m.image_size, channels=m.channels)
-                     for p in images])
-    probs = m.probabilities(x)
+    out: list[Prediction] = [Prediction(str(p), []) for p in images]
+    tensors: list[torch.Tensor] = []
+    ok: list[int] = []
+    for i, p in enumerate(images):
+        try:
+            tensors.append(load_image(p, image_size=m.image_size, channels=m.channels))
+            ok.append(i)
+        except DataError as e:
+            out[i] = Prediction(str(p), [], error=str(e))
+    if not tensors:
+        return out
+    probs = m.probabilities(torch.stack(tensors))
     k = min(max(top_k, 1), len(m.classes))
     values, idx = probs.topk(k, dim=1)
-    return [Prediction(str(p), [(m.classes[int(j)], float(v)) for v, j in zip(vs, js,
-                                                                                 strict=True)])
-            for p, vs, js in zip(images, values, idx, strict=True)]
+    for i, vs, js in zip(ok, values, idx, strict=True):
+        out[i] = Prediction(str(images[i]), [(m.classes[int(j)], float(v))
+                                              for v, j in zip(vs, js, strict=True)])
+    return out
 
 
 @dataclass(frozen=True)
