@@ -200,7 +200,8 @@ class PBTScheduler(Scheduler):
         )
         reason = (
             f"bottom {k} of {len(scores)} at step {at} ({scores[trial.number]:.4g}); copies trial "
-            f"{donor.number} at step {donor_step} ({scores[donor.number]:.4g})"
+            f"{donor.number} ({scores[donor.number]:.4g} at step {at})"
+            + (f" from its step-{donor_step} checkpoint" if donor_step != at else "")
         )
         return donor.number, donor_step, params, reason
 
