@@ -175,7 +175,12 @@ def test_asynchronous_leaders_train_ahead() -> None:
     slow = member(3, 0.25, 6, state=TrialState.RUNNING)
     d = s.on_report(slow, 6, {}, History((pop[0], pop[1], pop[2], slow)))
     assert d.action is Action.PAUSE and "trial 1" in d.reason
+    # nobody resumes before every member has trained its first interval: the first ranking
+    # sees them all, whatever order their reports came in
+    late = member(3, 0.5, 1, state=TrialState.RUNNING)
+    assert s.next_resume(History((*pop[:3], late))) is None
     # a lockstep scheduler resumes the least advanced member instead
+
     sync = PBTScheduler(SPACE, population=4, perturbation_interval=2, synchronous=True)
     res = sync.next_resume(History(pop))
     assert res is not None and res.number == 2

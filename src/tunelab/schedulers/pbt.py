@@ -17,14 +17,15 @@ When there are fewer slots than members, two ways to share them (``synchronous``
   advance in lockstep: after a third of the budget every member has trained a third of its
   epochs.
 * **asynchronous** (``False``, the default): the leaders train ahead. Once every member has
-  trained its first interval, a free slot goes to a member due to exploit (it copies a leader's
-  *latest* checkpoint, so it jumps ahead to the leader's step with explored hyperparameters),
-  else to the paused member with the best latest value; a member at an interval pauses only
-  for a paused member with a better value. Members are still ranked against those within an
-  interval of their step, and a copy never goes back behind the member's own step. Epochs go
-  to the promising lineages (as in the asynchronous, generalised PBT of Li et al. 2019), so a
-  fully trained good model comes much sooner; members that fall behind wait, and train again
-  when the leaders finish.
+  trained its first interval (until then none resumes, so the first ranking is the same
+  whatever order the reports came in), a free slot goes to a member due to exploit (it copies
+  a leader's *latest* checkpoint, so it jumps ahead to the leader's step with explored
+  hyperparameters), else to the paused member with the best latest value; a member at an
+  interval pauses only for a paused member with a better value. Members are still ranked
+  against those within an interval of their step, and a copy never goes back behind the
+  member's own step. Epochs go to the promising lineages (as in the asynchronous, generalised
+  PBT of Li et al. 2019), so a fully trained good model comes much sooner; members that fall
+  behind wait, and train again when the leaders finish.
 
 Every decision is a pure function of ``(seed, options, history)``: the random draws of the
 decision for member ``n`` at step ``s`` come from ``numpy.random.default_rng([seed, n, s])``.
@@ -153,6 +154,21 @@ class PBTScheduler(Scheduler):
             history, self.max_epochs
         )
 
+    def _forming(self, history: History) -> bool:
+        """True until the population has formed: every member started and (asynchronous PBT)
+        trained its first interval, so the first ranking sees all of them whatever the order
+        their reports arrived in."""
+        if self._room_for_new(history):
+            return True
+        if self.synchronous:
+            return False
+        first = max(self.burn_in, 1)
+        first += (-first) % self.interval
+        if self.max_steps is not None:
+            first = min(first, self.max_steps)
+        return any(not t.state.is_terminal and (t.last_step or 0) < first
+                   for t in self.members(history))
+
     def _due(self, step: int) -> bool:
         return step >= max(self.burn_in, 1) and step % self.interval == 0
 
@@ -273,7 +289,7 @@ class PBTScheduler(Scheduler):
         return Decision.cont()
 
     def next_resume(self, history: History) -> Resume | None:
-        if self._room_for_new(history) or not budget_allows(history, self.max_epochs):
+        if self._forming(history) or not budget_allows(history, self.max_epochs):
             return None
         waiting = self._waiting(history)
         if self.synchronous:
