@@ -43,14 +43,32 @@ def resolve_url(store: str | Path) -> tuple[str, Path]:
     return f"sqlite:///{root / 'tunelab.db'}", root / "artifacts"
 
 
+def _wal(cur: Any, wait_s: float = 30.0) -> None:
+    """Switch the file to WAL. On a new file that takes a lock which SQLite's busy handler does
+    not wait for, so another process (or the CLI's progress thread) opening the store at the
+    same moment gets "database is locked" at once: retry until ``wait_s`` has passed."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
+        _wal(cur)
+        cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -95,6 +113,11 @@ def migrate(engine: Engine) -> None:
         current = MigrationContext.configure(conn).get_current_revision()
     if current == head:
         return
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, one writer at a time
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7411)")  # one migrator at a time
+        # again inside the lock: two processes opening a new store at once both saw no schema
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -110,10 +110,18 @@ def _loss(v: float) -> str:
 
 def _follow(store: str | None, name: str, done: threading.Event) -> None:
     """Print each new report of job ``name`` as a table row until ``done`` (polls the store)."""
+    from tunelab.errors import StoreError
     from tunelab.store.repository import Store
 
     header = "  ".join(f"{title:>10}" for _, title, _ in EPOCH_COLUMNS)
-    printed, st = 0, Store.open(store)
+    printed = 0
+    while True:  # the tuner may be creating the store (a lock) or have failed before it did
+        try:
+            st = Store.open(store)
+            break
+        except StoreError:
+            if done.wait(0.5):
+                return  # the job ended; the command reports why
     try:
         while True:
             finished = done.is_set()
