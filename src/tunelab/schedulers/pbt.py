@@ -275,14 +275,10 @@ class PBTScheduler(Scheduler):
         if d is not None:
             donor, donor_step, params, reason = d
             return Decision.exploit(donor, donor_step, params, reason)
-        if not self.synchronous:
-            mine = self._latest(trial)
-            better = [t for t in self._waiting(history)
-                      if (v := self._latest(t)) is not None and mine is not None
-                      and history.sign() * v < history.sign() * mine]
-            if better:
-                top = min(better, key=lambda t: (history.sign() * (self._latest(t) or 0.0),
-                                                 t.number))
+        if not self.synchronous and (waiting := self._waiting(history)):
+            sign = history.sign()
+            top = min(waiting, key=lambda t: (sign * (self._latest(t) or 0.0), t.number))
+            if sign * (self._latest(top) or 0.0) < sign * (self._latest(trial) or 0.0):
                 return Decision.pause(
                     f"step {step}: gives its slot to trial {top.number} (a better latest value)"
                 )
@@ -291,31 +287,33 @@ class PBTScheduler(Scheduler):
     def next_resume(self, history: History) -> Resume | None:
         if self._forming(history) or not budget_allows(history, self.max_epochs):
             return None
-        waiting = self._waiting(history)
-        if self.synchronous:
-            for t in sorted(waiting, key=lambda t: (t.last_step or 0, t.number)):
-                return self._resume(t, history, "the population caught up")
+        waiting = sorted(self._waiting(history), key=lambda t: (t.last_step or 0, t.number))
+        if not waiting:
             return None
+        if self.synchronous:  # the least advanced member, with its exploit decided now
+            return self._exploit(waiting[0], history) or self._own(
+                waiting[0], "the population caught up")
         # asynchronous: an exploit first (a copy of a leader), then the best latest value
-        for t in sorted(waiting, key=lambda t: (t.last_step or 0, t.number)):
-            step = t.last_step or 0
-            d = self.decide(t, step, history) if self._due(step) else None
-            if d is not None:
-                donor, donor_step, params, reason = d
-                return Resume(t.number, donor_step, donor=donor, params=params, reason=reason)
+        for t in waiting:
+            if (res := self._exploit(t, history)) is not None:
+                return res
         sign = history.sign()
-        ranked = sorted(waiting, key=lambda t: (
-            math.inf if (v := self._latest(t)) is None else sign * v, t.number))
-        for t in ranked:
-            return self._resume(t, history, "its turn (the best latest value waiting)")
-        return None
+        best = min(waiting, key=lambda t: (sign * (self._latest(t) or 0.0), t.number))
+        return self._own(best, "its turn (the best latest value waiting)")
 
-    def _resume(self, t: TrialView, history: History, why: str) -> Resume:
+    def _exploit(self, t: TrialView, history: History) -> Resume | None:
+        """Resume paused ``t`` from a donor's checkpoint if it is due to copy one."""
         step = t.last_step or 0
         d = self.decide(t, step, history) if self._due(step) else None
-        if d is not None:
-            donor, donor_step, params, reason = d
-            return Resume(t.number, donor_step, donor=donor, params=params, reason=reason)
+        if d is None:
+            return None
+        donor, donor_step, params, reason = d
+        return Resume(t.number, donor_step, donor=donor, params=params, reason=reason)
+
+    @staticmethod
+    def _own(t: TrialView, why: str) -> Resume:
+        """Resume paused ``t`` from its own checkpoint."""
+        step = t.last_step or 0
         ck = max((c for c in t.checkpoints if c <= step), default=0)
         return Resume(t.number, ck, reason=f"step {step}: {why}")
 
