@@ -90,9 +90,10 @@ def _fit_batch_size(js: Any, d: dict[str, Any]) -> bool:
     from tunelab.vision.batch_size import cap_batch_size_space
     from tunelab.vision.prepare import batch_size_limit
 
-    limit = batch_size_limit(js.static_params(), js.space().to_dict())
-    capped = cap_batch_size_space(js.space().to_dict(), limit)["batch_size"]
-    if capped == js.space().to_dict()["batch_size"]:
+    searched = js.space().to_dict()
+    limit = batch_size_limit(js.static_params(), searched)
+    capped = cap_batch_size_space(searched, limit)["batch_size"]
+    if capped == searched["batch_size"]:
         return False
     now = (", ".join(map(str, capped["values"])) if "values" in capped
            else f"{capped['low']}..{capped['high']}")

@@ -25,12 +25,16 @@ DEFAULT_OBJECTIVES: dict[str, dict[str, str]] = {
 def check_builtin(name: str, static: Mapping[str, Any],
                   search_space: Mapping[str, Mapping[str, Any]]) -> None:
     """Check builtin ``name``'s hyperparameters (a typo fails the job once, not every trial)."""
+    if name in CHECK:
+        _function(CHECK[name])(static, search_space)
+
+
+def _function(ref: str) -> Any:
+    """The function named ``module:function`` (imported on first use: vision imports torch)."""
     import importlib
 
-    if name not in CHECK:
-        return
-    module, _, fn = CHECK[name].partition(":")
-    getattr(importlib.import_module(module), fn)(static, search_space)
+    module, _, fn = ref.partition(":")
+    return getattr(importlib.import_module(module), fn)
 
 
 def builtin_objective(name: str) -> FunctionObjective:
@@ -41,8 +45,5 @@ def builtin_objective(name: str) -> FunctionObjective:
 
 def prepare_builtin(name: str, static: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Check and load what every trial of builtin ``name`` will need (its data), once."""
-    import importlib
-
-    module, _, fn = PREPARE[name].partition(":")
-    result: tuple[str, dict[str, Any]] = getattr(importlib.import_module(module), fn)(static)
+    result: tuple[str, dict[str, Any]] = _function(PREPARE[name])(static)
     return result
