@@ -58,6 +58,24 @@ def test_same_seed_same_suggestions() -> None:
     assert a != c
 
 
+def test_same_suggestions_whatever_torchs_global_generator_holds() -> None:
+    # the noisy acquisition prunes its baseline with a sampler that BoTorch seeds from torch's
+    # global generator; a resumed job (a fresh process) must still suggest the same points
+    import torch
+
+    rng = np.random.default_rng(0)
+    trials = [TrialView(t.number, t.params, t.state, float(t.value) + 0.05 * rng.normal())
+              for t in observed(SPACE, bowl, 24)]
+    h = History(trials)
+    torch.manual_seed(1)
+    a = BayesianStrategy(SPACE, seed=7, acquisition="lognei").ask(h, 4)
+    torch.manual_seed(2)
+    state = torch.random.get_rng_state()
+    b = BayesianStrategy(SPACE, seed=7, acquisition="lognei").ask(h, 4)
+    assert a == b
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's generator untouched
+
+
 def test_ask_8_gives_8_distinct_points() -> None:
     h = History(observed(SPACE, bowl, 10))
     pts = BayesianStrategy(SPACE, seed=0).ask(h, 8)

@@ -179,7 +179,11 @@ class BayesianStrategy(Strategy):
             X_pending = self.encoder.encode([t.params for t in pending])
             if chosen:
                 X_pending = np.vstack([X_pending, np.vstack(chosen)])
-            chosen += self._optimise(fitted, X_pending, n - len(chosen), seen, rng, seed)
+            # BoTorch draws some seeds from torch's global generator (the noisy acquisition's
+            # pruning of its baseline does): seed it, and leave the caller's state untouched
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                chosen += self._optimise(fitted, X_pending, n - len(chosen), seen, rng, seed)
         if len(chosen) < n:  # everything else failed or the model could not suggest: stay random
             chosen += self._design(history, n - len(chosen), seen, offset=len(chosen))
         return [self._to_params(z) for z in chosen[:n]]
