@@ -328,18 +328,21 @@ def _plain(v: Any) -> ParamValue:
 
 
 def merge_runs(files: list[str]) -> list[dict[str, Any]]:
-    """Runs from saved ``--out`` files; a method's runs in a later file replace its earlier ones.
+    """Runs from saved ``--out`` files; a later file's run replaces an earlier one of the same
+    method, problem and seed.
 
     So a rerun of one method (``--methods tunelab-bayesian``) merges with the other methods'
-    runs of an earlier full run: ``--report full.jsonl rerun.jsonl``.
+    runs of an earlier full run (``--report full.jsonl rerun.jsonl``), and a run of more seeds
+    (``--seed-start 3``) adds to the earlier seeds.
     """
-    runs: list[dict[str, Any]] = []
+    runs: dict[tuple[str, str, int], dict[str, Any]] = {}
     for path in files:
         with open(path) as fh:
-            new = [json.loads(line) for line in fh if line.strip()]
-        methods = {r["method"] for r in new}
-        runs = [r for r in runs if r["method"] not in methods] + new
-    return runs
+            for line in fh:
+                if line.strip():
+                    r = json.loads(line)
+                    runs[(r["method"], r["problem"], int(r["seed"]))] = r
+    return list(runs.values())
 
 
 # -- scoring and report ---------------------------------------------------------------------------
@@ -434,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--problems", nargs="*", default=None, help=f"from {list(PROBLEMS)}")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-start", type=int, default=0,
+                    help="first seed (to add seeds to an earlier run: --seed-start 3 --seeds 2)")
     ap.add_argument("--methods", nargs="*", default=None)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="3 cheap problems, 1 seed")
@@ -441,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--options", default="{}", metavar="JSON",
                     help="options of strategy: bayesian, e.g. '{\"acquisition\": \"logei\"}'")
     ap.add_argument("--report", nargs="+", default=None, metavar="FILE",
-                    help="only print the tables of saved --out files; a method's runs in a later "
-                         "file replace its runs in earlier ones (--problems restricts the tables)")
+                    help="only print the tables of saved --out files; a later file's run replaces "
+                         "an earlier one of the same method, problem and seed (--problems "
+                         "restricts the tables)")
     a = ap.parse_args(argv)
     if a.report:
         runs = merge_runs(a.report)
@@ -460,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = a.problems or (QUICK if a.quick else list(PROBLEMS))
     seeds = 1 if a.quick else a.seeds
     options = json.loads(a.options)
-    tasks = [(p, m, s, options) for p in problems for m in methods for s in range(seeds)]
+    tasks = [(p, m, s, options) for p in problems for m in methods
+             for s in range(a.seed_start, a.seed_start + seeds)]
     tasks.sort(key=lambda t: (t[2], -PROBLEMS[t[0]].cost))  # a whole seed first
     print(f"{len(tasks)} runs: {len(problems)} problems × {len(methods)} methods × {seeds} "
           f"seeds, {ROUNDS} rounds of ask({BATCH}), {a.workers} workers", flush=True)
