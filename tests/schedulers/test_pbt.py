@@ -180,7 +180,6 @@ def test_asynchronous_leaders_train_ahead() -> None:
     late = member(3, 0.5, 1, state=TrialState.RUNNING)
     assert s.next_resume(History((*pop[:3], late))) is None
     # a lockstep scheduler resumes the least advanced member instead
-
     sync = PBTScheduler(SPACE, population=4, perturbation_interval=2, synchronous=True)
     res = sync.next_resume(History(pop))
     assert res is not None and res.number == 2

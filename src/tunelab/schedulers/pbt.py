@@ -276,9 +276,8 @@ class PBTScheduler(Scheduler):
             donor, donor_step, params, reason = d
             return Decision.exploit(donor, donor_step, params, reason)
         if not self.synchronous and (waiting := self._waiting(history)):
-            sign = history.sign()
-            top = min(waiting, key=lambda t: (sign * (self._latest(t) or 0.0), t.number))
-            if sign * (self._latest(top) or 0.0) < sign * (self._latest(trial) or 0.0):
+            top = min(waiting, key=lambda t: self._rank(t, history))
+            if self._rank(top, history)[0] < self._rank(trial, history)[0]:
                 return Decision.pause(
                     f"step {step}: gives its slot to trial {top.number} (a better latest value)"
                 )
@@ -297,8 +296,7 @@ class PBTScheduler(Scheduler):
         for t in waiting:
             if (res := self._exploit(t, history)) is not None:
                 return res
-        sign = history.sign()
-        best = min(waiting, key=lambda t: (sign * (self._latest(t) or 0.0), t.number))
+        best = min(waiting, key=lambda t: self._rank(t, history))
         return self._own(best, "its turn (the best latest value waiting)")
 
     def _exploit(self, t: TrialView, history: History) -> Resume | None:
@@ -329,6 +327,11 @@ class PBTScheduler(Scheduler):
     @staticmethod
     def _latest(t: TrialView) -> float | None:
         return t.values[-1][1] if t.values else None
+
+    def _rank(self, t: TrialView, history: History) -> tuple[float, int]:
+        """Sort key, best latest value first; a member with no value yet comes last."""
+        v = self._latest(t)
+        return (math.inf if v is None else history.sign() * v, t.number)
 
     def accepts_new_trials(self, history: History) -> bool:
         return self._room_for_new(history)
