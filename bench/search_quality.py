@@ -12,11 +12,13 @@ Also reported: evaluations tunelab bayesian needs to reach each other method's f
 (vs. that method's own), and the wall time of one ``ask(8)`` per method; and, separately, the
 median time of ``ask(8)`` at 128 observations in 9 dimensions using all cores.
 
-    .venv/bin/python bench/search_quality.py                 # full run (~25 min on 2 cores)
+    .venv/bin/python bench/search_quality.py                 # full run (~55 min on 2 cores)
     .venv/bin/python bench/search_quality.py --quick         # 3 cheap problems, 1 seed
     .venv/bin/python bench/search_quality.py --report out.jsonl   # table from saved results
-    .venv/bin/python bench/search_quality.py --report all.jsonl new.jsonl  # new.jsonl's methods
-                                                          # replace their runs in all.jsonl
+    .venv/bin/python bench/search_quality.py --report all.jsonl new.jsonl  # a run in new.jsonl
+                                          # replaces all.jsonl's of the same method/problem/seed
+    .venv/bin/python bench/search_quality.py --seed-start 3 --seeds 2 --out more.jsonl  # seeds 3-4
+    .venv/bin/python bench/search_quality.py --speed         # suggestion time only
     .venv/bin/python bench/search_quality.py --methods tunelab-bayesian \
         --options '{"acquisition": "logei"}' --out new.jsonl   # a variant of the strategy
 
@@ -410,7 +412,7 @@ def report(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def ask_speed(repeats: int = 7) -> str:
+def ask_speed(repeats: int = 7, options: dict[str, Any] | None = None) -> str:
     """Median time of ask(8) at 128 observations in 9 dimensions (all cores)."""
     import torch
 
@@ -424,7 +426,7 @@ def ask_speed(repeats: int = 7) -> str:
         trials = [TrialView(i, p, TrialState.COMPLETED,
                             float(np.sum((space.to_unit(p) - 0.3) ** 2) + 0.01 * rng.normal()))
                   for i, p in enumerate(pts)]
-        s = make_strategy("bayesian", space, seed=rep)
+        s = make_strategy("bayesian", space, seed=rep, **(options or {}))
         t0 = time.perf_counter()
         s.ask(History(trials), 8)
         times.append(time.perf_counter() - t0)
@@ -449,7 +451,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="only print the tables of saved --out files; a later file's run replaces "
                          "an earlier one of the same method, problem and seed (--problems "
                          "restricts the tables)")
+    ap.add_argument("--speed", action="store_true",
+                    help="only time ask(8) at 128 observations in 9 dimensions (9 histories; "
+                         "--options apply)")
     a = ap.parse_args(argv)
+    if a.speed:
+        print(ask_speed(9, json.loads(a.options)))
+        return 0
     if a.report:
         runs = merge_runs(a.report)
         if a.problems:

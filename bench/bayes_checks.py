@@ -1,0 +1,89 @@
+"""Checks behind BENCHMARKS.md's "Search quality, session 4" (issue 4): reproducibility of the
+Bayesian strategy and the shape of two benchmark objectives near their best.
+
+    .venv/bin/python bench/bayes_checks.py same-answer      # one history, ask(8) in 4 processes
+    .venv/bin/python bench/bayes_checks.py compare A.jsonl B.jsonl   # identical runs in two files
+    .venv/bin/python bench/bayes_checks.py logreg           # loss near the best C (jagged)
+    .venv/bin/python bench/bayes_checks.py lasso            # the best alpha (a kink)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import search_quality as sq
+
+HISTORY = ("bench/search_quality_session4.jsonl", "RF-wine-logloss", 0, 32)
+
+
+def answer() -> str:
+    """md5 of ask(8) on the first 32 evaluations of a stored RF-wine run (one process)."""
+    import torch
+
+    from tunelab.strategies import make_strategy
+    from tunelab.trial import History, TrialState, TrialView
+
+    torch.set_num_threads(1)
+    path, problem, seed, n = HISTORY
+    run = next(r for r in sq.merge_runs([path])
+               if r["problem"] == problem and r["seed"] == seed
+               and r["method"] == "tunelab-bayesian")
+    trials = [TrialView(i, p, TrialState.COMPLETED, v)
+              for i, (p, v) in enumerate(zip(run["params"][:n], run["losses"][:n], strict=True))]
+    out = make_strategy("bayesian", sq.PROBLEMS[problem].space, seed=0).ask(
+        History(trials, "minimize"), 8)
+    return hashlib.md5(json.dumps(out, sort_keys=True).encode()).hexdigest()
+
+
+def same_answer(processes: int = 4) -> None:
+    got = [subprocess.run([sys.executable, __file__, "answer"], capture_output=True, text=True,
+                          check=True).stdout.strip() for _ in range(processes)]
+    print(f"{len(set(got))} distinct answer(s) from {processes} processes: {got}")
+
+
+def compare(a: str, b: str) -> None:
+    runs = [{(r["method"], r["problem"], r["seed"]): r["losses"] for r in sq.merge_runs([f])}
+            for f in (a, b)]
+    shared = sorted(set(runs[0]) & set(runs[1]))
+    same = sum(runs[0][k] == runs[1][k] for k in shared)
+    print(f"{same} of {len(shared)} shared runs have identical losses")
+
+
+def logreg() -> None:
+    f = sq._objective(sq.PROBLEMS["logreg-iris-logloss"])
+    print("log10 C   loss at intercept_scaling 0.01 / 1 / 100")
+    optuna_gp_seed4 = float(np.log10(46.48740742848069))  # its best C (0.0701136)
+    for lc in [*np.linspace(1.55, 1.85, 13), *np.linspace(1.66, 1.675, 7), optuna_gp_seed4]:
+        vals = [f({"C": 10 ** lc, "intercept_scaling": s, "fit_intercept": True})
+                for s in (0.01, 1.0, 100.0)]
+        print(f"{lc:.5f}  " + "  ".join(f"{v:.7f}" for v in vals))
+
+
+def lasso() -> None:
+    from scipy.optimize import minimize_scalar
+
+    f = sq._objective(sq.PROBLEMS["lasso-diabetes-mse"])
+
+    def g(la: float) -> float:
+        return f({"alpha": 10 ** la, "fit_intercept": True})
+
+    res = minimize_scalar(g, bounds=(-1, 0.5), method="bounded", options={"xatol": 1e-7})
+    print(f"best log10 alpha {res.x:.5f}: MSE {res.fun:.6f}")
+    for d in (-0.002, -0.001, -0.0005, 0.0005, 0.001):
+        print(f"  {d:+.4f}: {g(res.x + d):.6f}")
+
+
+if __name__ == "__main__":
+    cmd, *args = sys.argv[1:] or ["same-answer"]
+    if cmd == "answer":
+        print(answer())
+    else:
+        {"same-answer": same_answer, "compare": compare, "logreg": logreg,
+         "lasso": lasso}[cmd](*args)
