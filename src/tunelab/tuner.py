@@ -91,6 +91,35 @@ class _Start:
     restore_step: int | None = None
 
 
+def warm_start_parents(spec: JobSpec, store: Store) -> list[Any] | None:
+    """The spec's warm-start parents with their trials, each checked (SageMaker's rules), or
+    None without ``warm_start``. Raises :class:`SpecError` naming the parent at fault."""
+    ws = spec.warm_start
+    if ws is None:
+        return None
+    from tunelab.errors import JobNotFound
+    from tunelab.report.summary import job_status
+    from tunelab.strategies.warm_start import ParentTrials, check_parent
+
+    tx = store.read()
+    parents: list[Any] = []
+    for parent in ws.parents:
+        try:
+            pj = tx.job(parent)
+        except JobNotFound:
+            known = sorted(j.name for j in tx.jobs())
+            raise SpecError.field(
+                "warm_start.parents", "names of finished jobs in this store", parent,
+                f"Known jobs: {', '.join(known) or 'none'}. Check the name, or pass the store "
+                "that holds it with --store.",
+            ) from None
+        check_parent(parent, job_status(pj), pj.metric, pj.goal, spec.objective.metric,
+                     spec.objective.goal)
+        pstate = JobState.load(tx, pj)
+        parents.append(ParentTrials(parent, [pstate.view(t) for t in pstate.trials.values()]))
+    return parents
+
+
 class Tuner:
     """Runs one tuning job from the store. Build with :meth:`create` or :meth:`resume`."""
 
@@ -119,6 +148,9 @@ class Tuner:
     # construction -----------------------------------------------------------------------------
     @classmethod
     def create(cls, spec: JobSpec, store: Store, **kw: Any) -> Tuner:
+        # a warm-start parent that is missing, unfinished or optimises something else is refused
+        # before anything is written, so the fixed spec can be run again under the same name
+        warm_start_parents(spec, store)
         with store.transaction() as tx:
             job = tx.create_job(spec.name, spec.to_dict(), metric=spec.objective.metric,
                                 goal=spec.objective.goal)
@@ -166,6 +198,7 @@ class Tuner:
         return self._final_status
 
     def _acquire(self) -> None:
+        warm = self._warm_start()  # checked before the lease is taken: a refusal holds nothing
         with self.store.transaction() as tx:
             job = tx.job(self.name)
             dead = job.lease_owner if dead_local_owner(job.lease_owner) else None
@@ -184,8 +217,23 @@ class Tuner:
             tx.add_event(job.id, "resumed" if self.state.trials else "started",
                          f"tuner {self.owner}{took}")
         self._runtime_before = float(prior)
-        warm = self._warm_start()
         self.strategy, self.scheduler = build_search(self.spec, self.space, warm_start=warm)
+        self._record_warm_start()
+
+    def _record_warm_start(self) -> None:
+        """Say once, in the job's events, how many parent observations the search starts from."""
+        used = getattr(self.strategy, "warm_start_used", None)
+        if not used or self.spec.warm_start is None:
+            return
+        with self.store.transaction() as tx:
+            if tx.events(self.state.job.id, "warm_start"):
+                return
+            parts = [f"{name}: {n} of {total} trials" for name, n, total in used]
+            message = (f"{self.spec.warm_start.type} from {len(used)} parent job(s) — "
+                       + "; ".join(parts) + " inside this search space")
+            tx.add_event(self.state.job.id, "warm_start", message,
+                         data={"parents": [{"name": name, "used": n, "finished": total}
+                                           for name, n, total in used]})
 
     def _prepare(self) -> None:
         """A built-in trainer's data is loaded (and cached) once before any trial: data no
@@ -214,20 +262,13 @@ class Tuner:
                 tx.add_event(job_id, "data", message, data=facts)
 
     def _warm_start(self) -> Any:
-        ws = self.spec.warm_start
-        if ws is None:
+        parents = warm_start_parents(self.spec, self.store)
+        if parents is None:
             return None
-        from tunelab.report.summary import job_status
-        from tunelab.strategies.warm_start import ParentTrials, WarmStart, check_parent
+        from tunelab.strategies.warm_start import WarmStart
 
-        parents: list[ParentTrials] = []
-        for parent in ws.parents:
-            pj = self.store.read().job(parent)
-            check_parent(parent, job_status(pj), pj.metric, pj.goal, self.metric,
-                         self.spec.objective.goal)
-            pstate = JobState.load(self.store.read(), pj)
-            parents.append(ParentTrials(parent, [pstate.view(t) for t in pstate.trials.values()]))
-        return WarmStart(type=ws.type, parents=parents)
+        assert self.spec.warm_start is not None
+        return WarmStart(type=self.spec.warm_start.type, parents=parents)
 
     def _recover(self, tx: Tx) -> None:
         """After a crash: running trials are LOST and re-run from their last checkpoint;

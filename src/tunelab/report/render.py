@@ -33,6 +33,9 @@ def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> Non
     if data:
         colour = "yellow" if data.get("skipped") else "dim"
         console.print(f"[{colour}]data: {escape(data['message'])}[/{colour}]", highlight=False)
+    warm = s.get("warm_start")
+    if warm:
+        console.print(f"[dim]warm start: {escape(warm['message'])}[/dim]", highlight=False)
     trials = s["trials"][:top]
     names = sorted({k for tr in trials for k in tr["params"]})
     inline = len(names) <= 3

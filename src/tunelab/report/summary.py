@@ -95,6 +95,7 @@ def job_summary(store: Store, name: str) -> dict[str, Any]:
         "diagnosis": diagnoses(state),
         "decisions": lineage,
         "data": _data_event(tx, job.id),
+        "warm_start": _last_event(tx, job.id, "warm_start"),
     }
 
 
@@ -111,7 +112,12 @@ def static_params(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _data_event(tx: Tx, job_id: int) -> dict[str, Any] | None:
     """What the tuner found in a built-in trainer's data (skipped files included), if any."""
-    rows = tx.events(job_id, "data")
+    return _last_event(tx, job_id, "data")
+
+
+def _last_event(tx: Tx, job_id: int, kind: str) -> dict[str, Any] | None:
+    """The latest event of ``kind``: its message and data, or None."""
+    rows = tx.events(job_id, kind)
     if not rows:
         return None
     return {"message": rows[-1].message, **(rows[-1].data or {})}

@@ -155,6 +155,8 @@ class BayesianStrategy(Strategy):
         self._all_points = self.encoder.enumerate_unit(max_enumerate)
         self._keep = 256
         self._converged_cache: dict[tuple[object, ...], bool] = {}
+        #: per warm-start parent: (name, observations used, finished trials with a value)
+        self.warm_start_used: list[tuple[str, int, int]] = []
         self._warm = self._warm_observations()
 
     # -- public API ---------------------------------------------------------------------------
@@ -231,7 +233,9 @@ class BayesianStrategy(Strategy):
         xs: list[np.ndarray] = []
         ys: list[np.ndarray] = []
         for parent in ws.parents:
-            usable = [t for t in parent.trials if _finite_ok(t) and self.encoder.fits(t.params)]
+            finished = [t for t in parent.trials if _finite_ok(t)]
+            usable = [t for t in finished if self.encoder.fits(t.params)]
+            self.warm_start_used.append((parent.name, len(usable), len(finished)))
             if usable:
                 xs.append(self.encoder.encode(t.params for t in usable))
                 ys.append(np.array([float(t.value) for t in usable]))  # type: ignore[arg-type]

@@ -1,0 +1,111 @@
+"""Warm start and convergence of a Bayesian job through the spec, the store and the tuner.
+
+The trials run on the simulated executor (a curve per parameter set), so the tuner, the store and
+the strategy are the real ones and each job takes well under a second of training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import job_spec, job_trials, run_job
+
+from tunelab.errors import SpecError
+from tunelab.executors.simulated import SimulatedExecutor, pure_curve
+from tunelab.spec import spec_from_dict
+from tunelab.trial import TrialState
+from tunelab.tuner import Tuner
+
+SPACE = {"x": {"type": "float", "low": -2.0, "high": 2.0},
+         "y": {"type": "float", "low": -2.0, "high": 2.0}}
+
+
+def _loss(p: Any, step: int) -> dict[str, float]:
+    return {"loss": (float(p["x"]) - 0.7) ** 2 + (float(p["y"]) + 0.4) ** 2}
+
+
+def _executor() -> SimulatedExecutor:
+    return SimulatedExecutor(1, pure_curve(_loss), max_steps=1)
+
+
+def _spec(name: str, trials: int, seed: int, **sections: Any) -> dict[str, Any]:
+    return job_spec(name, search_space=SPACE, strategy={"type": "bayesian", "seed": seed},
+                    limits={"max_trials": trials, "max_parallel": 1}, **sections)
+
+
+def _values(store: Any, name: str) -> list[float]:
+    _, trials = job_trials(store, name)
+    return [float(t.value) for _, t in sorted(trials.items()) if t.value is not None]
+
+
+def test_identical_warm_start_informs_the_first_trials(sqlite_store: Any) -> None:
+    status, _, _ = run_job(sqlite_store, _spec("parent", 12, 0), executor=_executor())
+    assert status == "completed"
+    ws = {"parents": ["parent"], "type": "identical_data_and_algorithm"}
+    run_job(sqlite_store, _spec("warm", 3, 1, warm_start=ws), executor=_executor())
+    run_job(sqlite_store, _spec("cold", 3, 1), executor=_executor())
+    warm, cold, parent = (_values(sqlite_store, n) for n in ("warm", "cold", "parent"))
+    # the cold job's first three trials are its Sobol design; the warm one starts from the
+    # parent's 12 observations, so its very first suggestion already beats the parent's best
+    assert min(warm[:3]) < min(cold[:3])
+    assert warm[0] < min(parent)
+
+
+def test_transfer_learning_uses_the_parents_inside_the_new_space(sqlite_store: Any) -> None:
+    from tunelab.report.summary import job_summary
+
+    run_job(sqlite_store, _spec("parent", 12, 0), executor=_executor())
+    _, parent = job_trials(sqlite_store, "parent")
+    inside = sum(1 for t in parent.values() if t.params["x"] >= 0.0)
+    assert 0 < inside < 12  # the narrower space leaves some parent trials out
+    spec = _spec("child", 3, 1, warm_start={"parents": ["parent"], "type": "transfer_learning"})
+    spec["search_space"] = {**SPACE, "x": {"type": "float", "low": 0.0, "high": 2.0}}
+    status, _, trials = run_job(sqlite_store, spec, executor=_executor())
+    assert status == "completed"
+    assert all(0.0 <= t.params["x"] <= 2.0 for t in trials.values())
+    warm = job_summary(sqlite_store, "child")["warm_start"]
+    assert warm["parents"] == [{"name": "parent", "used": inside, "finished": 12}]
+    assert warm["message"].startswith("transfer_learning from 1 parent job(s)")
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [({"objective": {"metric": "loss", "goal": "maximize"}}, "same goal"),
+     ({"objective": {"metric": "val_loss", "goal": "minimize"}}, "same objective metric")],
+)
+def test_a_parent_with_another_objective_is_refused_before_anything_is_written(
+    sqlite_store: Any, change: dict[str, Any], says: str
+) -> None:
+    run_job(sqlite_store, _spec("parent", 4, 0), executor=_executor())
+    ws = {"parents": ["parent"], "type": "identical_data_and_algorithm"}
+    bad = {**_spec("child", 3, 1, warm_start=ws), **change}
+    with pytest.raises(SpecError, match=says):
+        Tuner.create(spec_from_dict(bad), sqlite_store)
+    assert [j.name for j in sqlite_store.read().jobs()] == ["parent"]
+
+
+def test_an_unfinished_or_missing_parent_is_refused(sqlite_store: Any) -> None:
+    Tuner.create(spec_from_dict(_spec("busy", 4, 0)), sqlite_store)  # created, never run
+    for parent, says in (("busy", "a finished job"), ("nosuch", "Known jobs: busy")):
+        ws = {"parents": [parent], "type": "identical_data_and_algorithm"}
+        with pytest.raises(SpecError, match=says) as err:
+            Tuner.create(spec_from_dict(_spec("child", 3, 1, warm_start=ws)), sqlite_store)
+        assert "warm_start.parents" in str(err.value)
+    assert [j.name for j in sqlite_store.read().jobs()] == ["busy"]
+    # with the parent fixed, the same name runs: the refused attempts left nothing behind
+    run_job(sqlite_store, _spec("busy2", 4, 0), executor=_executor())
+    ws = {"parents": ["busy2"], "type": "identical_data_and_algorithm"}
+    status, _, _ = run_job(sqlite_store, _spec("child", 3, 1, warm_start=ws),
+                           executor=_executor())
+    assert status == "completed"
+
+
+def test_convergence_ends_the_job_and_says_so(sqlite_store: Any) -> None:
+    spec = _spec("conv", 60, 0, completion={"convergence": True})
+    status, job, trials = run_job(sqlite_store, spec, executor=_executor())
+    assert status == "completed"
+    assert job.status_reason.startswith("converged: the best expected improvement")
+    done = [t for t in trials.values() if t.state is TrialState.COMPLETED]
+    assert 8 <= len(done) < 60  # stopped well before max_trials
+    assert min(float(t.value) for t in done) < 1e-3
