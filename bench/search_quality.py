@@ -353,23 +353,72 @@ def _best_curve(losses: list[float]) -> np.ndarray:
     return np.minimum.accumulate(arr)
 
 
+#: ``--report``'s tolerance for "reached": a share of the problem's normalised range (best loss
+#: any method found .. median random loss). 1e-4 is the resolution of the printed score (0.01
+#: points of 100), so two finals closer than that are the same score.
+REACH_TOL = 1e-4
+
+
+def _scale(runs: list[dict[str, Any]], prob: str) -> tuple[float, float]:
+    """(best loss any method found, median loss of one random evaluation) on ``prob``."""
+    rs = [r for r in runs if r["problem"] == prob]
+    opt = min(float(_best_curve(r["losses"])[-1]) for r in rs)
+    rand = [v for r in rs if r["method"] == "tunelab-random" for v in r["losses"]
+            if math.isfinite(v)]
+    med = float(np.median(rand)) if rand else max(v for r in rs for v in r["losses"]
+                                                  if math.isfinite(v))
+    return opt, med
+
+
+def _first_at(curve: np.ndarray, target: float) -> int:
+    """1-based evaluation at which the best-so-far ``curve`` gets to ``target``; 129 if never."""
+    hit = curve <= target + 1e-12
+    return int(np.argmax(hit)) + 1 if np.any(hit) else ROUNDS * BATCH + 1
+
+
+def reach(runs: list[dict[str, Any]], reacher: str, other: str, tol: float = 0.0,
+          *, seed_shift: int = 0) -> tuple[list[int], list[int]]:
+    """Per (problem, seed): evaluations ``reacher`` needs to get to ``other``'s final best, and
+    those ``other`` itself needed; ``tol`` (a share of the problem's normalised range) loosens
+    both sides alike. ``seed_shift`` pairs seed s of ``reacher`` with seed s + shift of
+    ``other`` (a method against itself: what the measure gives two equally good searchers)."""
+    ours: list[int] = []
+    theirs: list[int] = []
+    by_key = {(r["method"], r["problem"], int(r["seed"])): r for r in runs}
+    for r in runs:
+        if r["method"] != other:
+            continue
+        mine = by_key.get((reacher, r["problem"], int(r["seed"]) - seed_shift))
+        if mine is None or mine is r:
+            continue
+        opt, med = _scale(runs, r["problem"])
+        curve = _best_curve(r["losses"])
+        target = float(curve[-1]) + tol * (med - opt)
+        theirs.append(_first_at(curve, target))
+        ours.append(_first_at(_best_curve(mine["losses"]), target))
+    return ours, theirs
+
+
+def _reach_row(label: str, ours: list[int], theirs: list[int]) -> str:
+    hit = sum(o <= ROUNDS * BATCH for o in ours)
+    return (f"| {label} | {statistics.median(ours)} | {statistics.median(theirs)} | "
+            f"{hit}/{len(ours)} |")
+
+
 def report(runs: list[dict[str, Any]]) -> str:
     methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
     problems = sorted({r["problem"] for r in runs})
     scores: dict[str, list[float]] = {m: [] for m in methods}
     per_problem: dict[tuple[str, str], list[float]] = {}
+    regret: dict[tuple[str, str, int], float] = {}
     for prob in problems:
-        rs = [r for r in runs if r["problem"] == prob]
-        opt = min(float(_best_curve(r["losses"])[-1]) for r in rs)
-        rand = [v for r in rs if r["method"] == "tunelab-random" for v in r["losses"]
-                if math.isfinite(v)]
-        med = float(np.median(rand)) if rand else max(v for r in rs for v in r["losses"]
-                                                      if math.isfinite(v))
-        for r in rs:
+        opt, med = _scale(runs, prob)
+        for r in (r for r in runs if r["problem"] == prob):
             best = float(_best_curve(r["losses"])[-1])
             s = 0.0 if med == opt else float(np.clip((best - opt) / (med - opt), -1, 1))
             scores[r["method"]].append(s)
             per_problem.setdefault((prob, r["method"]), []).append(s)
+            regret[(r["method"], prob, int(r["seed"]))] = s
     lines = ["| method | score (100 × (1 − mean normalised regret)) | median ask(8) s |",
              "|---|---|---|"]
     for m in sorted(methods, key=lambda m: np.mean(scores[m])):
@@ -382,33 +431,54 @@ def report(runs: list[dict[str, Any]]) -> str:
         cells = [f"{100 * (1 - np.mean(per_problem[(prob, m)])):.1f}"
                  if (prob, m) in per_problem else "-" for m in methods]
         lines.append(f"| {prob} | " + " | ".join(cells) + " |")
-    # evaluations to reach each other method's final best
-    if "tunelab-bayesian" in methods:
-        lines += ["", "Evaluations to reach the other method's final best value "
-                  "(same problem and seed; median over runs; 'reached' = share of runs where "
-                  "tunelab bayesian got there within 128):", "",
-                  "| other method | tunelab bayesian needs | other method needs | reached |",
-                  "|---|---|---|---|"]
-        for m in methods:
-            if m == "tunelab-bayesian":
+    if "tunelab-bayesian" not in methods:
+        return "\n".join(lines)
+    me = "tunelab-bayesian"
+    others = [m for m in methods if m != me]
+    header = ["| other method | tunelab bayesian needs | other method needs | reached |",
+              "|---|---|---|---|"]
+    lines += ["", "Evaluations to reach the other method's final best value, exactly (same "
+              "problem and seed; median over runs; 129 = never; 'reached' = share of runs "
+              "where tunelab bayesian got there within 128):", "", *header]
+    lines += [_reach_row(m, *reach(runs, me, m)) for m in others]
+    lines += ["", f"The same within {REACH_TOL:g} of the problem's normalised range (the printed "
+              "score's resolution), on both sides:", "", *header]
+    lines += [_reach_row(m, *reach(runs, me, m, REACH_TOL)) for m in others]
+    lines += ["", "The other way round: evaluations the other method needs to reach tunelab "
+              "bayesian's final best, against tunelab bayesian's own (exact | within "
+              f"{REACH_TOL:g}):", "",
+              "| reacher | it needs (exact) | tunelab bayesian needs (exact) | reached | "
+              "it needs (tol) | tunelab bayesian needs (tol) | reached |",
+              "|---|---|---|---|---|---|---|"]
+    for m in others:
+        a = _reach_row(m, *reach(runs, m, me))
+        b = _reach_row(m, *reach(runs, m, me, REACH_TOL))
+        lines.append(a + b.split("|", 2)[2])
+    seeds = sorted({int(r["seed"]) for r in runs if r["method"] == me})
+    if len(seeds) > 1:
+        lines += ["", "Baseline for the measure: tunelab bayesian against itself, seed s "
+                  "reaching seed s + 1's final best (equally good searchers; exact | "
+                  f"within {REACH_TOL:g}):", "", *header]
+        lines.append(_reach_row("itself, exact", *reach(runs, me, me, seed_shift=1)))
+        lines.append(_reach_row(f"itself, within {REACH_TOL:g}",
+                                *reach(runs, me, me, REACH_TOL, seed_shift=1)))
+    lines += ["", f"Final best per run against tunelab bayesian's (normalised regret, a tie "
+              f"within {REACH_TOL:g}):", "",
+              "| other method | tunelab bayesian better | tie | other better |",
+              "|---|---|---|---|"]
+    for m in others:
+        w = t = lo = 0
+        for (meth, prob, seed), s in regret.items():
+            mine = regret.get((me, prob, seed))
+            if meth != m or mine is None:
                 continue
-            ours, theirs, hit = [], [], 0
-            for r in runs:
-                if r["method"] != m:
-                    continue
-                mine = [q for q in runs if q["method"] == "tunelab-bayesian"
-                        and q["problem"] == r["problem"] and q["seed"] == r["seed"]]
-                if not mine:
-                    continue
-                target = float(_best_curve(r["losses"])[-1])
-                theirs.append(int(np.argmax(_best_curve(r["losses"]) <= target)) + 1)
-                c = _best_curve(mine[0]["losses"])
-                reached = bool(np.any(c <= target + 1e-12))
-                hit += reached
-                ours.append(int(np.argmax(c <= target + 1e-12)) + 1 if reached else 129)
-            if ours:
-                lines.append(f"| {m} | {statistics.median(ours)} | {statistics.median(theirs)} "
-                             f"| {hit}/{len(ours)} |")
+            if abs(mine - s) <= REACH_TOL:
+                t += 1
+            elif mine < s:
+                w += 1
+            else:
+                lo += 1
+        lines.append(f"| {m} | {w} | {t} | {lo} |")
     return "\n".join(lines)
 
 
