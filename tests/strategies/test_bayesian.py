@@ -162,6 +162,18 @@ def test_only_failures_still_suggests() -> None:
     assert len(pts) == 3
 
 
+def test_a_plateau_is_left_with_the_space_filling_design() -> None:
+    # every observation the same (a tree that cannot split): the next batch continues the
+    # Sobol design instead of a flat GP's corner-chasing; one different value brings the model
+    design = RandomStrategy(SPACE, seed=5).ask(History(), 16)
+    flat = [TrialView(i, p, TrialState.COMPLETED, 0.9) for i, p in enumerate(design[:8])]
+    flat.append(TrialView(8, design[8], TrialState.FAILED))  # a failure is no information either
+    s = BayesianStrategy(SPACE, seed=5)
+    assert s.ask(History(flat), 7) == design[9:16]
+    slope = [*flat[:8], TrialView(8, design[8], TrialState.COMPLETED, 0.5)]
+    assert s.ask(History(slope), 7) != design[9:16]
+
+
 def _parent(f: Fn, n: int = 24) -> ParentTrials:
     return ParentTrials("parent", observed(SPACE, f, n, seed=11))
 

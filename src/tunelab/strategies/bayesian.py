@@ -4,6 +4,8 @@ How a call to ``ask(history, n)`` decides (a pure function of seed, options and 
 
 1. **Initial design.** The first ``n_initial`` configurations follow a scrambled Sobol sequence
    (default ``max(5, number of parameters + 1)``, fewer when a warm start brings observations).
+   The design goes on for as long as every observation has the same value (a plateau): a GP
+   fitted to a constant cannot say where to go.
 2. **Data.** Completed and pruned trials with a finite value are observations; failed,
    timed-out and NaN trials are imputed with the worst transformed value so the search steers
    away from them; pending, running, paused and lost trials are *pending points*.
@@ -172,7 +174,12 @@ class BayesianStrategy(Strategy):
         pending = [t for t in history.trials if t.state in _PENDING_STATES]
         data = self._data(history)
         n_design = max(0, min(n, self._initial_size() - self.asked(history)))
-        if data.n_own + self._warm_count() < 2:
+        if data.n_own + self._warm_count() < 2 or not _informative(data):
+            # every observation has the same value (a plateau: a tree that cannot split, a
+            # model that predicts one class): a GP fitted to that is flat and its acquisition
+            # only chases variance to the corners of the cube, which lie on the same plateau
+            # (seen on the decision-tree benchmark: 64 evaluations without leaving it). The
+            # space-filling design leaves a plateau as fast as random search does.
             n_design = n
         chosen = self._design(history, n_design, seen)
         if len(chosen) < n and len(data) >= 2:
@@ -405,6 +412,11 @@ class BayesianStrategy(Strategy):
         log_ei = log_ei_analytic(fitted, torch.as_tensor(pool, dtype=DTYPE),
                                  float(fitted.Y.max()))
         return bool(np.max(log_ei) < math.log(self.convergence_tol))
+
+
+def _informative(data: _Data) -> bool:
+    """Whether the observations differ at all (else a model can only learn a constant)."""
+    return len(data) >= 2 and float(np.ptp(np.concatenate(data.t))) > 1e-9
 
 
 def _finite_ok(t: TrialView) -> bool:
