@@ -5,6 +5,7 @@ Bayesian strategy and the shape of two benchmark objectives near their best.
     .venv/bin/python bench/bayes_checks.py compare A.jsonl B.jsonl   # identical runs in two files
     .venv/bin/python bench/bayes_checks.py logreg           # loss near the best C (jagged)
     .venv/bin/python bench/bayes_checks.py lasso            # the best alpha (a kink)
+    .venv/bin/python bench/bayes_checks.py plateau A.jsonl ...  # evaluations spent on a plateau
 """
 
 from __future__ import annotations
@@ -54,6 +55,27 @@ def compare(a: str, b: str) -> None:
     shared = sorted(set(runs[0]) & set(runs[1]))
     same = sum(runs[0][k] == runs[1][k] for k in shared)
     print(f"{same} of {len(shared)} shared runs have identical losses")
+    for k in shared:
+        if runs[0][k] != runs[1][k]:
+            first = next(i for i, (x, y) in enumerate(zip(*(r[k] for r in runs), strict=True))
+                         if x != y)
+            print(f"  differ: {k[0]} {k[1]} seed {k[2]}, from evaluation {first + 1}")
+
+
+def plateau(files: list[str]) -> None:
+    """Per run on the tree problems: the plateau value (the constant predictor's loss, the worst
+    any run saw), how many of the first evaluations all sat on it, and batches spent on it."""
+    runs = sq.merge_runs(files)
+    for problem in ("DT-digits-acc", "RF-wine-logloss"):
+        top = max(v for r in runs if r["problem"] == problem for v in r["losses"]
+                  if np.isfinite(v))
+        for r in sorted((r for r in runs if r["problem"] == problem),
+                        key=lambda r: (r["method"], r["seed"])):
+            flat = [v >= top - 1e-9 for v in r["losses"]]
+            lead = next((i for i, f in enumerate(flat) if not f), len(flat))
+            per_batch = [sum(flat[i:i + sq.BATCH]) for i in range(0, len(flat), sq.BATCH)]
+            print(f"{problem} {r['method']} seed {r['seed']}: first {lead} evaluations on the "
+                  f"plateau ({top:.4f}); per batch {per_batch}")
 
 
 def logreg() -> None:
@@ -84,6 +106,8 @@ if __name__ == "__main__":
     cmd, *args = sys.argv[1:] or ["same-answer"]
     if cmd == "answer":
         print(answer())
+    elif cmd == "plateau":
+        plateau(args)
     else:
         {"same-answer": same_answer, "compare": compare, "logreg": logreg,
          "lasso": lasso}[cmd](*args)
