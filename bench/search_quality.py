@@ -521,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="only print the tables of saved --out files; a later file's run replaces "
                          "an earlier one of the same method, problem and seed (--problems "
                          "restricts the tables)")
+    ap.add_argument("--report-seeds", nargs="+", type=int, default=None, metavar="SEED",
+                    help="with --report: only these seeds' runs")
     ap.add_argument("--speed", action="store_true",
                     help="only time ask(8) at 128 observations in 9 dimensions (9 histories; "
                          "--options apply)")
@@ -532,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = merge_runs(a.report)
         if a.problems:
             runs = [r for r in runs if r["problem"] in a.problems]
+        if a.report_seeds:
+            runs = [r for r in runs if int(r["seed"]) in a.report_seeds]
         print(report(runs))
         return 0
     methods = a.methods or METHODS
