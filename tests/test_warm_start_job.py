@@ -6,17 +6,23 @@ the strategy are the real ones and each job takes well under a second of trainin
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import job_spec, job_trials, run_job
+from typer.testing import CliRunner
 
+from tunelab.cli import app
 from tunelab.errors import SpecError
 from tunelab.executors.simulated import SimulatedExecutor, pure_curve
 from tunelab.spec import spec_from_dict
 from tunelab.trial import TrialState
 from tunelab.tuner import Tuner
 
+runner = CliRunner()
 SPACE = {"x": {"type": "float", "low": -2.0, "high": 2.0},
          "y": {"type": "float", "low": -2.0, "high": 2.0}}
 
@@ -109,3 +115,38 @@ def test_convergence_ends_the_job_and_says_so(sqlite_store: Any) -> None:
     done = [t for t in trials.values() if t.state is TrialState.COMPLETED]
     assert 8 <= len(done) < 60  # stopped well before max_trials
     assert min(float(t.value) for t in done) < 1e-3
+
+
+def test_plan_checks_the_parents_and_writes_nothing(tmp_path: Path) -> None:
+    from tunelab.store import Store
+
+    runs = tmp_path / "runs"
+    st = Store.open(runs)
+    try:
+        run_job(st, _spec("parent", 12, 0), executor=_executor())
+        _, parent = job_trials(st, "parent")
+    finally:
+        st.close()
+    inside = sum(1 for t in parent.values() if t.params["x"] >= 0.0)
+    child = _spec("child", 3, 1, warm_start={"parents": ["parent"],
+                                             "type": "transfer_learning"})
+    child["search_space"] = {**SPACE, "x": {"type": "float", "low": 0.0, "high": 2.0}}
+    path = tmp_path / "child.yaml"
+    path.write_text(yaml.safe_dump(child))
+    res = runner.invoke(app, ["plan", str(path), "--store", str(runs), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["warm_start"] == [
+        {"name": "parent", "used": inside, "finished": 12}]
+    # a store that is not there is named, not created; a missing parent lists the known jobs
+    res = runner.invoke(app, ["plan", str(path), "--store", str(tmp_path / "nowhere")])
+    assert res.exit_code == 2 and "There is no store at" in res.output
+    assert not (tmp_path / "nowhere").exists()
+    child["warm_start"]["parents"] = ["nosuch"]
+    path.write_text(yaml.safe_dump(child))
+    res = runner.invoke(app, ["plan", str(path), "--store", str(runs)])
+    assert res.exit_code == 2 and "Known jobs: parent" in res.output
+    st = Store.open(runs)
+    try:
+        assert [j.name for j in st.read().jobs()] == ["parent"]
+    finally:
+        st.close()

@@ -70,14 +70,41 @@ def _fmt(v: Any) -> str:
 # plan ---------------------------------------------------------------------------------------------
 @app.command()
 def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMaker JSON.")],
-         json_out: JsonOpt = False) -> None:
-    """Print the search space, the strategy and how many training jobs a spec will run."""
+         json_out: JsonOpt = False, store: StoreOpt = "tunelab-runs") -> None:
+    """Print the search space, the strategy and how many training jobs a spec will run.
+
+    With ``warm_start``, the parent jobs are looked up in ``--store`` and checked as ``tune``
+    would; nothing is written."""
     from tunelab.spec import load_spec
 
     js, warnings = load_spec(spec)
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
-    _describe(js, json_out=json_out, warnings=warnings)
+    _describe(js, json_out=json_out, warnings=warnings, warm=_warm_coverage(js, store))
+
+
+def _warm_coverage(js: Any, url: str) -> list[tuple[str, int, int]] | None:
+    """(parent, trials inside the space, finished trials) per warm-start parent, checked as
+    ``tune`` checks them; None without warm_start. A missing store is not created."""
+    if js.warm_start is None:
+        return None
+    from tunelab.errors import SpecError
+    from tunelab.strategies.bayes_encoding import SpaceEncoder
+    from tunelab.strategies.warm_start import parent_coverage
+    from tunelab.tuner import warm_start_parents
+
+    if "://" not in url and not Path(url).exists():
+        raise SpecError.field(
+            "warm_start.parents", "names of finished jobs in the store",
+            list(js.warm_start.parents),
+            f"There is no store at {url!r}: pass the one that holds them with --store.",
+        )
+    st = _store(url)
+    try:
+        parents = warm_start_parents(js, st) or []
+    finally:
+        st.close()
+    return parent_coverage(parents, SpaceEncoder(js.space()).fits)
 
 
 def _fit_batch_size(js: Any, d: dict[str, Any]) -> bool:
@@ -105,7 +132,7 @@ def _fit_batch_size(js: Any, d: dict[str, Any]) -> bool:
 
 
 def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = None,
-              out: Console = console) -> None:
+              out: Console = console, warm: list[tuple[str, int, int]] | None = None) -> None:
     """What a spec will run: its search space, static values, objective, strategy, job count."""
     from tunelab.composition import build_search
 
@@ -119,7 +146,9 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
         print(json.dumps({"name": js.name, "objective": js.objective.model_dump(),
                           "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
                           "static": js.static_params(), "training_jobs": n,
-                          "grid_size": space.grid_size(), "warnings": warnings or []},
+                          "grid_size": space.grid_size(), "warnings": warnings or [],
+                          **({"warm_start": [{"name": n, "used": u, "finished": f}
+                                             for n, u, f in warm]} if warm is not None else {})},
                          default=str))
         return
     t = Table(title=f"search space of {js.name}")
@@ -140,6 +169,10 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
     out.print(f"strategy: {js.strategy.type} (seed {js.strategy.seed})"
               + (f", scheduler {scheduler.name}" if scheduler.name != "fifo" else ""),
               markup=False)
+    if warm is not None:
+        out.print(f"warm start: {js.warm_start.type} — " + "; ".join(
+            f"{n}: {u} of {f} trials inside this search space" for n, u, f in warm),
+            markup=False)
     grid = f" (grid of {size})" if js.strategy.type == "grid" else ""
     out.print(f"training jobs: {n}{grid}, at most {js.limits.max_parallel} at a time",
               markup=False)

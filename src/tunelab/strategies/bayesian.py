@@ -49,7 +49,7 @@ from tunelab.strategies.bayes_model import (
     rank_gaussianise,
     robust_transform,
 )
-from tunelab.strategies.warm_start import WarmStart
+from tunelab.strategies.warm_start import WarmStart, parent_coverage
 from tunelab.trial import History, TrialState, TrialView
 
 _PENDING_STATES = (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST, TrialState.PAUSED)
@@ -239,10 +239,9 @@ class BayesianStrategy(Strategy):
             return np.zeros((0, self.encoder.dim)), [], []
         xs: list[np.ndarray] = []
         ys: list[np.ndarray] = []
+        self.warm_start_used = parent_coverage(ws.parents, self.encoder.fits)
         for parent in ws.parents:
-            finished = [t for t in parent.trials if _finite_ok(t)]
-            usable = [t for t in finished if self.encoder.fits(t.params)]
-            self.warm_start_used.append((parent.name, len(usable), len(finished)))
+            usable = [t for t in parent.trials if _finite_ok(t) and self.encoder.fits(t.params)]
             if usable:
                 xs.append(self.encoder.encode(t.params for t in usable))
                 ys.append(np.array([float(t.value) for t in usable]))  # type: ignore[arg-type]

@@ -20,11 +20,13 @@ import torch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from tunelab.errors import SpecError
+from tunelab.space import ParamValue
 from tunelab.trial import TrialView
 
 WarmStartType = Literal["identical_data_and_algorithm", "transfer_learning"]
@@ -72,6 +74,23 @@ def check_parent(
             f"Warm start only from jobs that {child_goal} {child_metric!r}, or remove "
             f"{name!r} from warm_start.parents.",
         )
+
+
+def parent_coverage(
+    parents: Sequence[ParentTrials], fits: Callable[[Mapping[str, ParamValue]], bool]
+) -> list[tuple[str, int, int]]:
+    """Per parent: (name, finished trials with a value whose parameters ``fits`` the new
+    space, finished trials with a value) -- what a warm start can use.
+
+        >>> parent_coverage([ParentTrials("a", [])], lambda p: True)
+        [('a', 0, 0)]
+    """
+    out = []
+    for parent in parents:
+        finished = [t for t in parent.trials if t.state.is_finished_ok and t.value is not None
+                    and math.isfinite(t.value)]
+        out.append((parent.name, sum(1 for t in finished if fits(t.params)), len(finished)))
+    return out
 
 
 @dataclass(frozen=True)
