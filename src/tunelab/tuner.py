@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunelab.composition import build_search
 from tunelab.errors import JobBusyError, SpecError
@@ -33,6 +33,9 @@ from tunelab.spec import JobSpec
 from tunelab.store import Store, TrialRecord, Tx
 from tunelab.strategies.base import Strategy
 from tunelab.trial import Action, Decision, TrialState, transition
+
+if TYPE_CHECKING:
+    from tunelab.strategies.warm_start import ParentTrials
 
 LEASE_TTL = 30.0
 DEFAULT_MAX_TRIALS = 20
@@ -91,7 +94,7 @@ class _Start:
     restore_step: int | None = None
 
 
-def warm_start_parents(spec: JobSpec, store: Store) -> list[Any] | None:
+def warm_start_parents(spec: JobSpec, store: Store) -> list[ParentTrials] | None:
     """The spec's warm-start parents with their trials, each checked (SageMaker's rules), or
     None without ``warm_start``. Raises :class:`SpecError` naming the parent at fault."""
     ws = spec.warm_start
@@ -102,7 +105,7 @@ def warm_start_parents(spec: JobSpec, store: Store) -> list[Any] | None:
     from tunelab.strategies.warm_start import ParentTrials, check_parent
 
     tx = store.read()
-    parents: list[Any] = []
+    parents: list[ParentTrials] = []
     for parent in ws.parents:
         try:
             pj = tx.job(parent)
