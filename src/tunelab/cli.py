@@ -135,6 +135,7 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
               out: Console = console, warm: list[tuple[str, int, int]] | None = None) -> None:
     """What a spec will run: its search space, static values, objective, strategy, job count."""
     from tunelab.composition import build_search
+    from tunelab.strategies.warm_start import coverage_dicts, coverage_message
 
     space = js.space()
     strategy, scheduler = build_search(js, space)
@@ -147,8 +148,7 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
                           "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
                           "static": js.static_params(), "training_jobs": n,
                           "grid_size": space.grid_size(), "warnings": warnings or [],
-                          **({"warm_start": [{"name": n, "used": u, "finished": f}
-                                             for n, u, f in warm]} if warm is not None else {})},
+                          **({"warm_start": coverage_dicts(warm)} if warm is not None else {})},
                          default=str))
         return
     t = Table(title=f"search space of {js.name}")
@@ -170,9 +170,7 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
               + (f", scheduler {scheduler.name}" if scheduler.name != "fifo" else ""),
               markup=False)
     if warm is not None:
-        out.print(f"warm start: {js.warm_start.type} — " + "; ".join(
-            f"{n}: {u} of {f} trials inside this search space" for n, u, f in warm),
-            markup=False)
+        out.print(f"warm start: {coverage_message(js.warm_start.type, warm)}", markup=False)
     grid = f" (grid of {size})" if js.strategy.type == "grid" else ""
     out.print(f"training jobs: {n}{grid}, at most {js.limits.max_parallel} at a time",
               markup=False)

@@ -147,18 +147,21 @@ class Tuner:
         self._seg_started: dict[int, float] = {}
         self._stopping: str | None = None  # reason, once the job is ending
         self._final_status = "completed"
+        self._parents: list[ParentTrials] | None = None  # warm-start parents, once read
 
     # construction -----------------------------------------------------------------------------
     @classmethod
     def create(cls, spec: JobSpec, store: Store, **kw: Any) -> Tuner:
         # a warm-start parent that is missing, unfinished or optimises something else is refused
         # before anything is written, so the fixed spec can be run again under the same name
-        warm_start_parents(spec, store)
+        parents = warm_start_parents(spec, store)
         with store.transaction() as tx:
             job = tx.create_job(spec.name, spec.to_dict(), metric=spec.objective.metric,
                                 goal=spec.objective.goal)
             tx.add_event(job.id, "created", f"job {spec.name} created")
-        return cls(spec, store, spec.name, **kw)
+        tuner = cls(spec, store, spec.name, **kw)
+        tuner._parents = parents  # run() need not read them again
+        return tuner
 
     @classmethod
     def resume(cls, name: str, store: Store, **kw: Any) -> Tuner:
@@ -221,22 +224,24 @@ class Tuner:
                          f"tuner {self.owner}{took}")
         self._runtime_before = float(prior)
         self.strategy, self.scheduler = build_search(self.spec, self.space, warm_start=warm)
-        self._record_warm_start()
+        if warm is not None:
+            self._record_warm_start(warm)
 
-    def _record_warm_start(self) -> None:
-        """Say once, in the job's events, how many parent observations the search starts from."""
-        used = getattr(self.strategy, "warm_start_used", None)
-        if not used or self.spec.warm_start is None:
-            return
+    def _record_warm_start(self, warm: Any) -> None:
+        """Say once, in the job's events, how many parent trials the search starts from."""
+        from tunelab.strategies.bayes_encoding import SpaceEncoder
+        from tunelab.strategies.warm_start import (
+            coverage_dicts,
+            coverage_message,
+            parent_coverage,
+        )
+
         with self.store.transaction() as tx:
             if tx.events(self.state.job.id, "warm_start"):
                 return
-            parts = [f"{name}: {n} of {total} trials" for name, n, total in used]
-            message = (f"{self.spec.warm_start.type} from {len(used)} parent job(s) — "
-                       + "; ".join(parts) + " inside this search space")
-            tx.add_event(self.state.job.id, "warm_start", message,
-                         data={"parents": [{"name": name, "used": n, "finished": total}
-                                           for name, n, total in used]})
+            coverage = parent_coverage(warm.parents, SpaceEncoder(self.space).fits)
+            tx.add_event(self.state.job.id, "warm_start", coverage_message(warm.type, coverage),
+                         data={"parents": coverage_dicts(coverage)})
 
     def _prepare(self) -> None:
         """A built-in trainer's data is loaded (and cached) once before any trial: data no
@@ -265,7 +270,7 @@ class Tuner:
                 tx.add_event(job_id, "data", message, data=facts)
 
     def _warm_start(self) -> Any:
-        parents = warm_start_parents(self.spec, self.store)
+        parents = self._parents or warm_start_parents(self.spec, self.store)
         if parents is None:
             return None
         from tunelab.strategies.warm_start import WarmStart

@@ -49,7 +49,7 @@ from tunelab.strategies.bayes_model import (
     rank_gaussianise,
     robust_transform,
 )
-from tunelab.strategies.warm_start import WarmStart, parent_coverage
+from tunelab.strategies.warm_start import WarmStart
 from tunelab.trial import History, TrialState, TrialView
 
 _PENDING_STATES = (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST, TrialState.PAUSED)
@@ -157,8 +157,6 @@ class BayesianStrategy(Strategy):
         self._all_points = self.encoder.enumerate_unit(max_enumerate)
         self._keep = 256
         self._converged_cache: dict[tuple[object, ...], bool] = {}
-        #: per warm-start parent: (name, observations used, finished trials with a value)
-        self.warm_start_used: list[tuple[str, int, int]] = []
         self._warm = self._warm_observations()
 
     # -- public API ---------------------------------------------------------------------------
@@ -239,7 +237,6 @@ class BayesianStrategy(Strategy):
             return np.zeros((0, self.encoder.dim)), [], []
         xs: list[np.ndarray] = []
         ys: list[np.ndarray] = []
-        self.warm_start_used = parent_coverage(ws.parents, self.encoder.fits)
         for parent in ws.parents:
             usable = [t for t in parent.trials if _finite_ok(t) and self.encoder.fits(t.params)]
             if usable:

@@ -93,6 +93,21 @@ def parent_coverage(
     return out
 
 
+def coverage_message(kind: str, coverage: Sequence[tuple[str, int, int]]) -> str:
+    """One line for ``tunelab plan`` and the job's events, from :func:`parent_coverage`.
+
+        >>> coverage_message("transfer_learning", [("a", 3, 5)])
+        'transfer_learning from 1 parent job(s) — a: 3 of 5 trials inside this search space'
+    """
+    parts = "; ".join(f"{name}: {used} of {total} trials" for name, used, total in coverage)
+    return f"{kind} from {len(coverage)} parent job(s) — {parts} inside this search space"
+
+
+def coverage_dicts(coverage: Sequence[tuple[str, int, int]]) -> list[dict[str, object]]:
+    """:func:`parent_coverage` as JSON-ready records (``show``/``plan --json``)."""
+    return [{"name": name, "used": used, "finished": total} for name, used, total in coverage]
+
+
 @dataclass(frozen=True)
 class ParentTrials:
     """The trials of one finished parent job, as loaded from the store (any states)."""
