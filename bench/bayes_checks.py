@@ -6,6 +6,9 @@ Bayesian strategy and the shape of two benchmark objectives near their best.
     .venv/bin/python bench/bayes_checks.py logreg           # loss near the best C (jagged)
     .venv/bin/python bench/bayes_checks.py lasso            # the best alpha (a kink)
     .venv/bin/python bench/bayes_checks.py plateau A.jsonl ...  # evaluations spent on a plateau
+    .venv/bin/python bench/bayes_checks.py finals A.jsonl B.jsonl  # finals of runs that differ
+    .venv/bin/python bench/bayes_checks.py faces A.jsonl DT-digits-acc 5  # batch 2 on the faces?
+    .venv/bin/python bench/bayes_checks.py rf-mean           # RF seed 3: learned vs zero prior mean
 """
 
 from __future__ import annotations
@@ -102,6 +105,83 @@ def lasso() -> None:
         print(f"  {d:+.4f}: {g(res.x + d):.6f}")
 
 
+def finals(a: str, b: str) -> None:
+    """Final best, and the evaluation it was first reached at, of each tunelab-bayesian run that
+    differs between two files (same problem and seed)."""
+    runs = [{(r["problem"], r["seed"]): r for r in sq.merge_runs([f])
+             if r["method"] == "tunelab-bayesian"} for f in (a, b)]
+    for k in sorted(set(runs[0]) & set(runs[1])):
+        if runs[0][k]["losses"] == runs[1][k]["losses"]:
+            continue
+        cells = []
+        for f, rs in zip((a, b), runs, strict=True):
+            c = sq._best_curve(rs[k]["losses"])
+            cells.append(f"{Path(f).name}: {c[-1]:.6f} at {sq._first_at(c, float(c[-1]))}")
+        print(f"{k[0]} seed {k[1]}: " + " | ".join(cells))
+
+
+def faces(path: str, problem: str, seed: str) -> None:
+    """How many coordinates of a run's second batch (evaluations 9-16) lie within 0.035 of a
+    bound of the parameter cube."""
+    run = next(r for r in sq.merge_runs([path]) if r["problem"] == problem
+               and r["seed"] == int(seed) and r["method"] == "tunelab-bayesian")
+    space = sq.PROBLEMS[problem].space
+    u = np.array([space.to_unit(p) for p in run["params"][8:16]])
+    print(f"{problem} seed {seed}, evaluations 9-16: {int(np.sum((u <= 0.035) | (u >= 0.965)))} "
+          f"of {u.size} coordinates within 0.035 of a bound")
+
+
+def rf_mean() -> None:
+    """RF-wine seed 3 (seeds34 file) at 46 evaluations: the GP's prediction along each parameter
+    from the incumbent with the learned constant mean and with a zero mean, and the true loss
+    with min_samples_split at its lowest."""
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+    from gpytorch.means import ZeroMean
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    from tunelab.strategies.bayesian import BayesianStrategy
+    from tunelab.trial import History, TrialState, TrialView
+
+    problem, n = "RF-wine-logloss", 46
+    run = next(r for r in sq.merge_runs(["bench/search_quality_seeds34.jsonl"])
+               if r["problem"] == problem and r["seed"] == 3
+               and r["method"] == "tunelab-bayesian")
+    space = sq.PROBLEMS[problem].space
+    trials = [TrialView(i, p, TrialState.COMPLETED, v)
+              for i, (p, v) in enumerate(zip(run["params"][:n], run["losses"][:n], strict=True))]
+    st = BayesianStrategy(space, seed=3)
+    X, t, _ = st._data(History(trials, "minimize")).arrays()
+    tx, ty = torch.as_tensor(X), torch.as_tensor(-t).reshape(-1, 1)
+    best = int(np.argmin(run["losses"][:n]))
+    u = space.to_unit(run["params"][best])
+    print(f"incumbent (unit cube) {np.round(u, 3)}: loss {run['losses'][best]:.4f}")
+    for zero in (False, True):
+        extra = {"mean_module": ZeroMean()} if zero else {}
+        m = SingleTaskGP(tx, ty, covar_module=get_covar_module_with_dim_scaled_prior(
+            ard_num_dims=tx.shape[-1]), outcome_transform=None, **extra)
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(m.likelihood, m))
+        m.eval()
+        const = "zero" if zero else f"learned {m.mean_module.constant.item():+.2f}"
+        print(f"mean {const} (score = higher is better; best observed {ty.max().item():+.2f})")
+        for j in range(len(u)):
+            row = []
+            for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+                uu = u.copy()
+                uu[j] = v
+                z = torch.as_tensor(st.encoder.unit_to_model(uu[None]), dtype=torch.float64)
+                with torch.no_grad():
+                    post = m.posterior(z)
+                row.append(f"{v}:{post.mean.item():+.2f}±{post.variance.sqrt().item():.2f}")
+            print(f"  {space.names[j]:>24s} " + " ".join(row))
+    f = sq._objective(sq.PROBLEMS[problem])
+    low = u.copy()
+    low[2] = 0.0
+    print(f"true loss with min_samples_split at its lowest: {f(space.from_unit(low)):.4f}")
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:] or ["same-answer"]
     if cmd == "answer":
@@ -109,5 +189,5 @@ if __name__ == "__main__":
     elif cmd == "plateau":
         plateau(args)
     else:
-        {"same-answer": same_answer, "compare": compare, "logreg": logreg,
-         "lasso": lasso}[cmd](*args)
+        {"same-answer": same_answer, "compare": compare, "logreg": logreg, "lasso": lasso,
+         "finals": finals, "faces": faces, "rf-mean": rf_mean}[cmd](*args)
