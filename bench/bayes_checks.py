@@ -6,7 +6,7 @@ Bayesian strategy and the shape of two benchmark objectives near their best.
     .venv/bin/python bench/bayes_checks.py logreg           # loss near the best C (jagged)
     .venv/bin/python bench/bayes_checks.py lasso            # the best alpha (a kink)
     .venv/bin/python bench/bayes_checks.py plateau A.jsonl ...  # evaluations spent on a plateau
-    .venv/bin/python bench/bayes_checks.py finals A.jsonl B.jsonl  # finals of runs that differ
+    .venv/bin/python bench/bayes_checks.py finals A.jsonl B.jsonl [METHOD]  # runs that differ
     .venv/bin/python bench/bayes_checks.py faces A.jsonl DT-digits-acc 5  # batch 2 on the faces?
     .venv/bin/python bench/bayes_checks.py rf-mean           # RF seed 3: learned vs zero prior mean
 """
@@ -105,18 +105,20 @@ def lasso() -> None:
         print(f"  {d:+.4f}: {g(res.x + d):.6f}")
 
 
-def finals(a: str, b: str) -> None:
-    """Final best, and the evaluation it was first reached at, of each tunelab-bayesian run that
-    differs between two files (same problem and seed)."""
+def finals(a: str, b: str, method: str = "tunelab-bayesian") -> None:
+    """Final best, and the evaluation it was first reached at, of each run of ``method`` that
+    differs between two files (same problem and seed), and the first loss of each (repr: a
+    last-bit difference shows)."""
     runs = [{(r["problem"], r["seed"]): r for r in sq.merge_runs([f])
-             if r["method"] == "tunelab-bayesian"} for f in (a, b)]
+             if r["method"] == method} for f in (a, b)]
     for k in sorted(set(runs[0]) & set(runs[1])):
         if runs[0][k]["losses"] == runs[1][k]["losses"]:
             continue
         cells = []
         for f, rs in zip((a, b), runs, strict=True):
             c = sq._best_curve(rs[k]["losses"])
-            cells.append(f"{Path(f).name}: {c[-1]:.6f} at {sq._first_at(c, float(c[-1]))}")
+            cells.append(f"{Path(f).name}: {c[-1]:.6f} at {sq._first_at(c, float(c[-1]))} "
+                         f"(first loss {rs[k]['losses'][0]!r})")
         print(f"{k[0]} seed {k[1]}: " + " | ".join(cells))
 
 
