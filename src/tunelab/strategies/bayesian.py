@@ -40,6 +40,7 @@ from tunelab.errors import SpecError
 from tunelab.space import ParamValue, SearchSpace
 from tunelab.strategies.base import Params, Strategy
 from tunelab.strategies.bayes_encoding import SpaceEncoder, row_keys
+from tunelab.strategies.bayes_polish import Polisher
 from tunelab.strategies.bayes_model import (
     DTYPE,
     FittedModel,
@@ -125,6 +126,7 @@ class BayesianStrategy(Strategy):
         convergence_patience: int = 5,
         transfer_noise: float = 0.25,
         mc_samples: int = 64,
+        n_polish: int = 8,
     ) -> None:
         super().__init__(space, seed=seed)
         if n_initial is not None and (
@@ -138,6 +140,8 @@ class BayesianStrategy(Strategy):
                          ("mc_samples", mc_samples)):
             if isinstance(val, bool) or not isinstance(val, int) or val < 1:
                 raise SpecError.field(f"strategy.{opt}", "an integer >= 1", val)
+        if isinstance(n_polish, bool) or not isinstance(n_polish, int) or n_polish < 0:
+            raise SpecError.field("strategy.n_polish", "an integer >= 0", n_polish)
         if not (isinstance(convergence_tol, (int, float)) and convergence_tol > 0):
             raise SpecError.field("strategy.convergence_tol", "a number > 0", convergence_tol)
         if not (isinstance(transfer_noise, (int, float)) and transfer_noise >= 0):
@@ -154,6 +158,8 @@ class BayesianStrategy(Strategy):
         self.convergence_patience = convergence_patience
         self.transfer_noise = float(transfer_noise)
         self.mc_samples = mc_samples
+        self.n_polish = n_polish
+        self._polisher = Polisher(self.encoder)
         self._all_points = self.encoder.enumerate_unit(max_enumerate)
         self._keep = 256
         self._converged_cache: dict[tuple[object, ...], bool] = {}
@@ -385,6 +391,12 @@ class BayesianStrategy(Strategy):
                     cand = np.vstack([cand, moves[ok]])
                     scores = np.concatenate([scores, self._score(acqf, moves[ok])])
                     top = np.argsort(-scores)[:8]
+                if i == 0:  # climb once per call; what it reaches joins the pool of later picks
+                    reached, rs = self._polish(acqf, fitted, cand, scores, seen)
+                    cand, scores = np.vstack([cand, reached]), np.concatenate([scores, rs])
+                    cand_u = np.vstack([cand_u, self.encoder.model_to_unit(reached)])
+                    pool_u = np.vstack([pool_u, cand_u[-len(reached):]]) if len(reached) else pool_u
+                    pool = np.vstack([pool, reached])
             j = int(np.argmax(scores))
             best = cand[j]
             key = row_keys(best)[0]
@@ -394,6 +406,33 @@ class BayesianStrategy(Strategy):
             left = np.array([k not in seen for k in row_keys(pool)], dtype=bool)
             pool_u, pool = pool_u[left], pool[left]
         return chosen
+
+    def _polish(
+        self, acqf: Any, fitted: FittedModel, cand: np.ndarray, scores: np.ndarray,
+        seen: set[bytes],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Points reached by climbing the acquisition from the best candidates and the
+        incumbent (:mod:`bayes_polish`), unseen and distinct, with their scores."""
+        if self.n_polish <= 0:
+            return cand[:0], scores[:0]
+        order = np.argsort(-scores)
+        starts: list[np.ndarray] = []
+        keys: set[bytes] = set()
+        for i in order:
+            k = row_keys(cand[i])[0]
+            if k not in keys and np.isfinite(scores[i]):
+                keys.add(k)
+                starts.append(cand[i])
+            if len(starts) >= self.n_polish:
+                break
+        starts.append(fitted.X.numpy()[int(torch.argmax(fitted.Y))])
+        reached, rs = self._polisher.climb(
+            acqf, np.vstack(starts), lambda z: self._score(acqf, z)
+        )
+        keys_reached = row_keys(reached)
+        ok = np.array([k not in seen and k not in keys_reached[:i]
+                       for i, k in enumerate(keys_reached)], dtype=bool)
+        return reached[ok], rs[ok]
 
     def _to_params(self, z: np.ndarray) -> Params:
         params = self.encoder.decode(z[None, :])[0]
