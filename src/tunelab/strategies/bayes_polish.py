@@ -65,7 +65,9 @@ class Polisher:
 
         init = torch.as_tensor(x, dtype=DTYPE).unsqueeze(-2)  # (k, 1, D)
         fixed = {c: init[:, 0, c].clone() for c in self.fixed_cols}
-        with warnings.catch_warnings():
+        # record=True: BoTorch re-enables its OptimizationWarning (a line search that ended
+        # early, harmless here: only improvements are kept) inside, so "ignore" alone prints it
+        with warnings.catch_warnings(record=True):
             warnings.simplefilter("ignore")
             try:
                 out, _ = gen_candidates_scipy(

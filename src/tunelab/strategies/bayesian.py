@@ -40,7 +40,6 @@ from tunelab.errors import SpecError
 from tunelab.space import ParamValue, SearchSpace
 from tunelab.strategies.base import Params, Strategy
 from tunelab.strategies.bayes_encoding import SpaceEncoder, row_keys
-from tunelab.strategies.bayes_polish import Polisher
 from tunelab.strategies.bayes_model import (
     DTYPE,
     FittedModel,
@@ -50,6 +49,7 @@ from tunelab.strategies.bayes_model import (
     rank_gaussianise,
     robust_transform,
 )
+from tunelab.strategies.bayes_polish import Polisher
 from tunelab.strategies.warm_start import WarmStart
 from tunelab.trial import History, TrialState, TrialView
 
@@ -391,12 +391,9 @@ class BayesianStrategy(Strategy):
                     cand = np.vstack([cand, moves[ok]])
                     scores = np.concatenate([scores, self._score(acqf, moves[ok])])
                     top = np.argsort(-scores)[:8]
-                if i == 0:  # climb once per call; what it reaches joins the pool of later picks
+                if i == 0:  # the first pick of a call climbs; the others stay with candidates
                     reached, rs = self._polish(acqf, fitted, cand, scores, seen)
                     cand, scores = np.vstack([cand, reached]), np.concatenate([scores, rs])
-                    cand_u = np.vstack([cand_u, self.encoder.model_to_unit(reached)])
-                    pool_u = np.vstack([pool_u, cand_u[-len(reached):]]) if len(reached) else pool_u
-                    pool = np.vstack([pool, reached])
             j = int(np.argmax(scores))
             best = cand[j]
             key = row_keys(best)[0]
