@@ -6,9 +6,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from botorch.acquisition.analytic import LogExpectedImprovement
 
+from tunelab.errors import SpecError
 from tunelab.space import Choice, Float, Int, ParamValue, SearchSpace
 from tunelab.strategies.bayes_encoding import SpaceEncoder
 from tunelab.strategies.bayes_model import DTYPE, fit_gp
@@ -102,3 +104,9 @@ def test_the_strategys_pick_has_a_higher_acquisition_value_with_the_climb() -> N
         acqf = climbing._acqf(fitted, np.zeros((0, climbing.encoder.dim)), acq_seed)
         va, vb = climbing._score(acqf, climbing.encoder.encode([a, b]))
         assert va > vb
+
+
+def test_n_polish_is_checked() -> None:
+    with pytest.raises(SpecError, match="n_polish"):
+        BayesianStrategy(SearchSpace({"x": Float(0, 1)}), n_polish=-1)
+    assert BayesianStrategy(SearchSpace({"x": Float(0, 1)}), n_polish=0).n_polish == 0

@@ -119,9 +119,10 @@ class Polisher:
     @staticmethod
     def _int_values(p: Int, uj: float) -> np.ndarray:
         """Parameter-cube values of an int: all of them if at most 16, else 4 on each side."""
-        values = list(p.grid())
-        units = np.array([p.to_unit(v) for v in values])
-        if len(units) <= 16:
-            return units
-        i = int(np.argmin(np.abs(units - uj)))
-        return units[max(0, i - 4): i + 5]
+        n = p.n_values
+        if n <= 16:
+            idx = range(n)
+        else:
+            i = (p.from_unit(uj) - p.low) // p.step
+            idx = range(max(0, i - 4), min(n, i + 5))
+        return np.array([p.to_unit(p.low + k * p.step) for k in idx])

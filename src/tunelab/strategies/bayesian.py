@@ -19,8 +19,12 @@ How a call to ``ask(history, n)`` decides (a pure function of seed, options and 
    8 spreads out instead of repeating one guess.
 5. **Mixed optimisation.** Candidates are drawn and *rounded* in the parameter cube (ints
    snapped, choices one-hot), scored, and the best refined by local moves; spaces with at most
-   ``max_enumerate`` points are scored exhaustively. A configuration already in the history is
-   never suggested again when the space is finite.
+   ``max_enumerate`` points are scored exhaustively. For the first pick of each call the
+   acquisition is also *climbed* (:mod:`bayes_polish`: L-BFGS-B on the floats, a sweep of the
+   ints and choices) from the ``n_polish`` best candidates and the incumbent, so that pick is
+   the acquisition's local maximum to the optimiser's precision, bounds included; the other
+   picks keep to the candidates, which keeps a batch from piling into one local region. A
+   configuration already in the history is never suggested again when the space is finite.
 
 Per-call randomness is seeded from ``(seed, len(history))``, so a resumed job suggests what an
 uninterrupted one would have.
@@ -103,6 +107,8 @@ class BayesianStrategy(Strategy):
       tolerances never fire.
     * ``transfer_noise`` -- extra noise variance (standardised units) of transfer-learning
       observations: how little they weigh against the job's own (default 0.25).
+    * ``n_polish`` -- candidates the first pick of each call climbs from, besides the
+      incumbent (default 8; 0 turns the climb off).
 
         >>> from tunelab.space import Float
         >>> s = BayesianStrategy(SearchSpace({"x": Float(0, 1)}), seed=0)
