@@ -9,6 +9,7 @@ Bayesian strategy and the shape of two benchmark objectives near their best.
     .venv/bin/python bench/bayes_checks.py finals A.jsonl B.jsonl [METHOD]  # runs that differ
     .venv/bin/python bench/bayes_checks.py faces A.jsonl DT-digits-acc 5  # batch 2 on the faces?
     .venv/bin/python bench/bayes_checks.py rf-mean           # RF seed 3: learned vs zero prior mean
+    .venv/bin/python bench/bayes_checks.py escape DT-digits-acc 0.25 A.jsonl ...  # evals to <= 0.25
 """
 
 from __future__ import annotations
@@ -79,6 +80,23 @@ def plateau(files: list[str]) -> None:
             per_batch = [sum(flat[i:i + sq.BATCH]) for i in range(0, len(flat), sq.BATCH)]
             print(f"{problem} {r['method']} seed {r['seed']}: first {lead} evaluations on the "
                   f"plateau ({top:.4f}); per batch {per_batch}")
+
+
+def escape(problem: str, below: str, *files: str) -> None:
+    """Per method: evaluations until a run's best-so-far is at most ``below`` (129 = never)."""
+    runs = [r for r in sq.merge_runs(list(files)) if r["problem"] == problem]
+    for method in sorted({r["method"] for r in runs}):
+        mine = sorted((r for r in runs if r["method"] == method), key=lambda r: r["seed"])
+        need = []
+        for r in mine:
+            hit = np.nonzero(np.minimum.accumulate(r["losses"]) <= float(below))[0]
+            need.append(int(hit[0]) + 1 if len(hit) else 129)
+        finals = [min(r["losses"]) for r in mine]
+        print(f"{method}: {len(mine)} runs, evaluations to <= {below}: median "
+              f"{np.median(need):g}, mean {np.mean(need):.1f}, range {min(need)}-{max(need)}; "
+              f"worst final {max(finals):.4f}")
+        print("  per seed: " + " ".join(f"{r['seed']}:{n}" for r, n in zip(mine, need,
+                                                                      strict=True)))
 
 
 def logreg() -> None:
@@ -192,4 +210,4 @@ if __name__ == "__main__":
         plateau(args)
     else:
         {"same-answer": same_answer, "compare": compare, "logreg": logreg, "lasso": lasso,
-         "finals": finals, "faces": faces, "rf-mean": rf_mean}[cmd](*args)
+         "finals": finals, "faces": faces, "rf-mean": rf_mean, "escape": escape}[cmd](*args)
