@@ -10,6 +10,7 @@ Bayesian strategy and the shape of two benchmark objectives near their best.
     .venv/bin/python bench/bayes_checks.py faces A.jsonl DT-digits-acc 5  # batch 2 on the faces?
     .venv/bin/python bench/bayes_checks.py rf-mean           # RF seed 3: learned vs zero prior mean
     .venv/bin/python bench/bayes_checks.py escape DT-digits-acc 0.25 A.jsonl ...  # evals to <= 0.25
+    .venv/bin/python bench/bayes_checks.py margin optuna-gp A.jsonl ...  # score gap, 95 % interval
 """
 
 from __future__ import annotations
@@ -202,6 +203,45 @@ def rf_mean() -> None:
     print(f"true loss with min_samples_split at its lowest: {f(space.from_unit(low)):.4f}")
 
 
+def margin(other: str, *files: str) -> None:
+    """tunelab bayesian's score minus ``other``'s on the runs both have (same problem and
+    seed), with a 95 % bootstrap interval that resamples seeds within each problem.
+
+    Regret is normalised as ``--report`` does, on every run of every method in ``files``.
+    """
+    runs = sq.merge_runs(list(files))
+    me = "tunelab-bayesian"
+    regret: dict[tuple[str, str, int], float] = {}
+    for prob in sorted({r["problem"] for r in runs}):
+        opt, med = sq._scale(runs, prob)
+        for r in (r for r in runs if r["problem"] == prob):
+            best = float(sq._best_curve(r["losses"])[-1])
+            regret[(r["method"], prob, int(r["seed"]))] = (
+                0.0 if med == opt else float(np.clip((best - opt) / (med - opt), -1, 1)))
+    diffs: dict[str, list[float]] = {}
+    for (m, prob, seed), v in regret.items():
+        if m == other and (me, prob, seed) in regret:
+            diffs.setdefault(prob, []).append(100 * (v - regret[(me, prob, seed)]))
+    if not diffs:
+        print(f"no runs of both {me} and {other} on the same problem and seed")
+        return
+    n = sum(len(d) for d in diffs.values())
+    gap = float(np.mean([x for d in diffs.values() for x in d]))
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(10000):
+        boot.append(np.mean([x for d in diffs.values()
+                             for x in rng.choice(d, size=len(d), replace=True)]))
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    print(f"{me} minus {other}: {gap:+.2f} score points over {n} paired runs "
+          f"(95 % bootstrap interval {lo:+.2f} .. {hi:+.2f})")
+    for prob, d in sorted(diffs.items()):
+        worse = sum(x < -0.01 for x in d)
+        better = sum(x > 0.01 for x in d)
+        print(f"  {prob}: {np.mean(d):+.2f} over {len(d)} seeds "
+              f"({better} better, {len(d) - better - worse} tied, {worse} worse)")
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:] or ["same-answer"]
     if cmd == "answer":
@@ -210,4 +250,5 @@ if __name__ == "__main__":
         plateau(args)
     else:
         {"same-answer": same_answer, "compare": compare, "logreg": logreg, "lasso": lasso,
-         "finals": finals, "faces": faces, "rf-mean": rf_mean, "escape": escape}[cmd](*args)
+         "finals": finals, "faces": faces, "rf-mean": rf_mean, "escape": escape,
+         "margin": margin}[cmd](*args)
