@@ -209,15 +209,8 @@ def margin(other: str, *files: str) -> None:
 
     Regret is normalised as ``--report`` does, on every run of every method in ``files``.
     """
-    runs = sq.merge_runs(list(files))
     me = "tunelab-bayesian"
-    regret: dict[tuple[str, str, int], float] = {}
-    for prob in sorted({r["problem"] for r in runs}):
-        opt, med = sq._scale(runs, prob)
-        for r in (r for r in runs if r["problem"] == prob):
-            best = float(sq._best_curve(r["losses"])[-1])
-            regret[(r["method"], prob, int(r["seed"]))] = (
-                0.0 if med == opt else float(np.clip((best - opt) / (med - opt), -1, 1)))
+    regret = sq.regrets(sq.merge_runs(list(files)))
     diffs: dict[str, list[float]] = {}
     for (m, prob, seed), v in regret.items():
         if m == other and (me, prob, seed) in regret:

@@ -405,20 +405,28 @@ def _reach_row(label: str, ours: list[int], theirs: list[int]) -> str:
             f"{hit}/{len(ours)} |")
 
 
+def regrets(runs: list[dict[str, Any]]) -> dict[tuple[str, str, int], float]:
+    """Per (method, problem, seed): the run's final best, normalised as bayesmark does (0 = the
+    best loss any run found on the problem, 1 = the median random loss), clipped to [-1, 1]."""
+    out: dict[tuple[str, str, int], float] = {}
+    for prob in sorted({r["problem"] for r in runs}):
+        opt, med = _scale(runs, prob)
+        for r in (r for r in runs if r["problem"] == prob):
+            best = float(_best_curve(r["losses"])[-1])
+            out[(r["method"], prob, int(r["seed"]))] = (
+                0.0 if med == opt else float(np.clip((best - opt) / (med - opt), -1, 1)))
+    return out
+
+
 def report(runs: list[dict[str, Any]]) -> str:
     methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
     problems = sorted({r["problem"] for r in runs})
     scores: dict[str, list[float]] = {m: [] for m in methods}
     per_problem: dict[tuple[str, str], list[float]] = {}
-    regret: dict[tuple[str, str, int], float] = {}
-    for prob in problems:
-        opt, med = _scale(runs, prob)
-        for r in (r for r in runs if r["problem"] == prob):
-            best = float(_best_curve(r["losses"])[-1])
-            s = 0.0 if med == opt else float(np.clip((best - opt) / (med - opt), -1, 1))
-            scores[r["method"]].append(s)
-            per_problem.setdefault((prob, r["method"]), []).append(s)
-            regret[(r["method"], prob, int(r["seed"]))] = s
+    regret = regrets(runs)
+    for (method, prob, _), s in regret.items():
+        scores[method].append(s)
+        per_problem.setdefault((prob, method), []).append(s)
     lines = ["| method | score (100 × (1 − mean normalised regret)) | median ask(8) s |",
              "|---|---|---|"]
     for m in sorted(methods, key=lambda m: np.mean(scores[m])):
