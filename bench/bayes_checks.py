@@ -94,8 +94,8 @@ def escape(problem: str, below: str, *files: str) -> None:
             need.append(int(hit[0]) + 1 if len(hit) else 129)
         finals = [min(r["losses"]) for r in mine]
         print(f"{method}: {len(mine)} runs, evaluations to <= {below}: median "
-              f"{np.median(need):g}, mean {np.mean(need):.1f}, range {min(need)}-{max(need)}; "
-              f"worst final {max(finals):.4f}")
+              f"{np.median(need):g}, mean {np.mean(need):.1f}, range {min(need)}-{max(need)}, "
+              f"never {need.count(129)}; worst final {max(finals):.4f}")
         print("  per seed: " + " ".join(f"{r['seed']}:{n}" for r, n in zip(mine, need,
                                                                       strict=True)))
 
