@@ -1,4 +1,5 @@
-"""Warm start and convergence of a Bayesian job through the spec, the store and the tuner.
+"""Warm start, convergence and crash-resume of a Bayesian job through the spec, the store and
+the tuner.
 
 The trials run on the simulated executor (a curve per parameter set), so the tuner, the store and
 the strategy are the real ones and each job takes well under a second of training.
@@ -20,7 +21,7 @@ from tunelab.errors import SpecError
 from tunelab.executors.simulated import SimulatedExecutor, pure_curve
 from tunelab.spec import spec_from_dict
 from tunelab.trial import TrialState
-from tunelab.tuner import Tuner
+from tunelab.tuner import Progress, Tuner
 
 runner = CliRunner()
 SPACE = {"x": {"type": "float", "low": -2.0, "high": 2.0},
@@ -115,6 +116,39 @@ def test_convergence_ends_the_job_and_says_so(sqlite_store: Any) -> None:
     done = [t for t in trials.values() if t.state is TrialState.COMPLETED]
     assert 8 <= len(done) < 60  # stopped well before max_trials
     assert min(float(t.value) for t in done) < 1e-3
+
+
+class _Crash(Exception):
+    """The tuner process dying mid-job (kill -9 is tests/test_resume.py's, in a subprocess)."""
+
+
+def test_a_crashed_and_resumed_job_suggests_what_an_uninterrupted_one_does(
+    sqlite_store: Any,
+) -> None:
+    # the strategy is rebuilt from the store on resume: the same seed and history must give the
+    # same suggestions, so a crash halfway changes none of the trials' parameters
+    def crash(p: Progress) -> None:
+        if p.counts.get("completed", 0) >= 6:
+            raise _Crash
+
+    tuner = Tuner.create(spec_from_dict(_spec("halves", 12, 3)), sqlite_store,
+                         executor=_executor(), progress=crash)
+    with pytest.raises(_Crash):
+        tuner.run()
+    with sqlite_store.transaction() as tx:  # the dead tuner's lease runs out
+        tx.release_lease(tx.job("halves").id, tuner.owner)
+    _, before = job_trials(sqlite_store, "halves")
+    assert 6 <= sum(t.state is TrialState.COMPLETED for t in before.values()) < 12
+    assert any(t.state is TrialState.RUNNING for t in before.values())  # cut off mid-trial
+    assert Tuner.resume("halves", sqlite_store, executor=_executor()).run() == "completed"
+    run_job(sqlite_store, _spec("whole", 12, 3), executor=_executor())
+    _, resumed = job_trials(sqlite_store, "halves")
+    _, whole = job_trials(sqlite_store, "whole")
+    assert sorted(resumed) == sorted(whole) == list(range(12))
+    assert all(t.state is TrialState.COMPLETED for t in resumed.values())
+    # the Sobol design is max(5, 2 + 1) = 5 trials, all done before the crash: the trials the
+    # resumed job asked for came from a GP refitted on the stored history, and match
+    assert [resumed[n].params for n in range(12)] == [whole[n].params for n in range(12)]
 
 
 def test_plan_checks_the_parents_and_writes_nothing(tmp_path: Path) -> None:
