@@ -235,20 +235,17 @@ def margin(other: str, *files: str) -> None:
               f"({better} better, {len(d) - better - worse} tied, {worse} worse)")
 
 
-COMMANDS = {"same-answer": same_answer, "compare": compare, "logreg": logreg, "lasso": lasso,
+COMMANDS = {"answer": lambda: print(answer()), "plateau": lambda *a: plateau(list(a)),
+            "same-answer": same_answer, "compare": compare, "logreg": logreg, "lasso": lasso,
             "finals": finals, "faces": faces, "rf-mean": rf_mean, "escape": escape,
             "margin": margin}
 
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:] or ["same-answer"]
-    if cmd == "answer":
-        print(answer())
-    elif cmd == "plateau":
-        plateau(args)
-    elif cmd in COMMANDS:
+    if cmd in COMMANDS:
         COMMANDS[cmd](*args)
     else:
         print(__doc__)
         sys.exit(0 if cmd in ("-h", "--help") else
-                 f"bayes_checks.py: unknown command {cmd!r}; expected one of answer, plateau, "
+                 f"bayes_checks.py: unknown command {cmd!r}; expected one of "
                  f"{', '.join(COMMANDS)} (usage above)")
