@@ -1,14 +1,18 @@
-"""Checks behind BENCHMARKS.md's "Search quality, session 4" (issue 4): reproducibility of the
-Bayesian strategy and the shape of two benchmark objectives near their best.
+"""Checks behind BENCHMARKS.md's "Search quality" (issue 4): reproducibility of the Bayesian
+strategy and the shape of two benchmark objectives near their best.
 
-    .venv/bin/python bench/bayes_checks.py same-answer      # one history, ask(8) in 4 processes
+Result files (``A.jsonl``) are written by ``bench/search_quality.py --out``; they are not kept
+in the repository (a run is reproducible from its command).
+
+    .venv/bin/python bench/bayes_checks.py same-answer A.jsonl  # a stored RF-wine history,
+                                                                # ask(8) in 4 processes
     .venv/bin/python bench/bayes_checks.py compare A.jsonl B.jsonl   # identical runs in two files
     .venv/bin/python bench/bayes_checks.py logreg           # loss near the best C (jagged)
     .venv/bin/python bench/bayes_checks.py lasso            # the best alpha (a kink)
     .venv/bin/python bench/bayes_checks.py plateau A.jsonl ...  # evaluations spent on a plateau
     .venv/bin/python bench/bayes_checks.py finals A.jsonl B.jsonl [METHOD]  # runs that differ
     .venv/bin/python bench/bayes_checks.py faces A.jsonl DT-digits-acc 5  # batch 2 on the faces?
-    .venv/bin/python bench/bayes_checks.py rf-mean           # RF seed 3: learned vs zero prior mean
+    .venv/bin/python bench/bayes_checks.py rf-mean A.jsonl   # RF seed 3: learned vs zero prior mean
     .venv/bin/python bench/bayes_checks.py escape DT-digits-acc 0.25 A.jsonl ...  # evals to <= 0.25
     .venv/bin/python bench/bayes_checks.py margin optuna-gp A.jsonl ...  # score gap, 95 % interval
 """
@@ -26,18 +30,23 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import search_quality as sq
 
-HISTORY = ("bench/search_quality_session4.jsonl", "RF-wine-logloss", 0, 32)
+# The stored run ``answer`` replays: problem, seed, number of evaluations.
+HISTORY = ("RF-wine-logloss", 0, 32)
 
 
-def answer() -> str:
-    """md5 of ask(8) on the first 32 evaluations of a stored RF-wine run (one process)."""
+def answer(path: str) -> str:
+    """md5 of ask(8) on the first 32 evaluations of a stored RF-wine run (one process).
+
+    ``path`` is a ``search_quality.py --out`` file holding tunelab bayesian's seed-0 run of
+    RF-wine-logloss (e.g. ``--problems RF-wine-logloss --seeds 1 --methods tunelab-bayesian``).
+    """
     import torch
 
     from tunelab.strategies import make_strategy
     from tunelab.trial import History, TrialState, TrialView
 
     torch.set_num_threads(1)
-    path, problem, seed, n = HISTORY
+    problem, seed, n = HISTORY
     run = next(r for r in sq.merge_runs([path])
                if r["problem"] == problem and r["seed"] == seed
                and r["method"] == "tunelab-bayesian")
@@ -48,8 +57,9 @@ def answer() -> str:
     return hashlib.md5(json.dumps(out, sort_keys=True).encode()).hexdigest()
 
 
-def same_answer(processes: int = 4) -> None:
-    got = [subprocess.run([sys.executable, __file__, "answer"], capture_output=True, text=True,
+def same_answer(path: str, processes: int = 4) -> None:
+    got = [subprocess.run([sys.executable, __file__, "answer", path], capture_output=True,
+                          text=True,
                           check=True).stdout.strip() for _ in range(processes)]
     print(f"{len(set(got))} distinct answer(s) from {processes} processes: {got}")
 
@@ -152,10 +162,10 @@ def faces(path: str, problem: str, seed: str) -> None:
           f"of {u.size} coordinates within 0.035 of a bound")
 
 
-def rf_mean() -> None:
-    """RF-wine seed 3 (seeds34 file) at 46 evaluations: the GP's prediction along each parameter
-    from the incumbent with the learned constant mean and with a zero mean, and the true loss
-    with min_samples_split at its lowest."""
+def rf_mean(path: str) -> None:
+    """RF-wine seed 3 of tunelab bayesian in the file `path` at 46 evaluations: the GP's prediction
+    along each parameter from the incumbent with the learned constant mean and with a zero mean,
+    and the true loss with min_samples_split at its lowest."""
     import torch
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
@@ -167,7 +177,7 @@ def rf_mean() -> None:
     from tunelab.trial import History, TrialState, TrialView
 
     problem, n = "RF-wine-logloss", 46
-    run = next(r for r in sq.merge_runs(["bench/search_quality_seeds34.jsonl"])
+    run = next(r for r in sq.merge_runs([path])
                if r["problem"] == problem and r["seed"] == 3
                and r["method"] == "tunelab-bayesian")
     space = sq.PROBLEMS[problem].space
@@ -235,13 +245,13 @@ def margin(other: str, *files: str) -> None:
               f"({better} better, {len(d) - better - worse} tied, {worse} worse)")
 
 
-COMMANDS = {"answer": lambda: print(answer()), "plateau": lambda *a: plateau(list(a)),
+COMMANDS = {"answer": lambda path: print(answer(path)), "plateau": lambda *a: plateau(list(a)),
             "same-answer": same_answer, "compare": compare, "logreg": logreg, "lasso": lasso,
             "finals": finals, "faces": faces, "rf-mean": rf_mean, "escape": escape,
             "margin": margin}
 
 if __name__ == "__main__":
-    cmd, *args = sys.argv[1:] or ["same-answer"]
+    cmd, *args = sys.argv[1:] or ["--help"]
     if cmd in COMMANDS:
         COMMANDS[cmd](*args)
     else:

@@ -55,12 +55,7 @@ def _scheduler(
     kind: str, space: SearchSpace, *, seed: int | None, goal: str, metric: str,
     opts: dict[str, Any],
 ) -> Scheduler:
-    try:
-        from tunelab.schedulers import make_scheduler
-    except ImportError:
-        raise SpecError(
-            f"strategy `{kind}` is not available in this build yet; use manual, grid, random "
-            "or bayesian."
-        ) from None
+    from tunelab.schedulers import make_scheduler
+
     scheduler: Scheduler = make_scheduler(kind, space, seed=seed, goal=goal, **opts)
     return scheduler

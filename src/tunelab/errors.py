@@ -9,8 +9,7 @@ exits non-zero without a traceback (unless ``--debug``).
     │   └── JobNotFound      no job of that name
     ├── JobBusyError         another tuner holds the job (live lease)
     ├── ObjectiveError       the training code cannot be loaded or run as declared
-    ├── DataError            a data set folder or manifest is unusable
-    └── StrategyError        a strategy cannot suggest (e.g. an exhausted grid)
+    └── DataError            a data set folder or manifest is unusable
 """
 
 from __future__ import annotations
@@ -54,6 +53,3 @@ class ObjectiveError(TunelabError):
 class DataError(TunelabError):
     """A data set folder, manifest or image is unusable."""
 
-
-class StrategyError(TunelabError):
-    """A strategy cannot produce a suggestion."""

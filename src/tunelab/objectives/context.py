@@ -19,7 +19,6 @@ swallow it) and the worker ends the segment.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -152,7 +151,3 @@ class TrialContext:
         decision = self._reporter(step, clean, ck)
         if decision.action is not Action.CONTINUE:
             raise TrialInterrupted(decision)
-
-    @staticmethod
-    def is_bad(value: float) -> bool:
-        return not math.isfinite(value)

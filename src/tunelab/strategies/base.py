@@ -9,8 +9,7 @@ uninterrupted run would have got.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from tunelab.space import ParamValue, SearchSpace
 from tunelab.trial import History
@@ -53,6 +52,3 @@ class Strategy(ABC):
         """How many configurations this strategy has produced so far (retries excluded)."""
         return sum(1 for t in history.trials if t.attempt == 1 and t.source == "strategy")
 
-
-def strategy_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in cfg.items() if k not in ("type", "seed")}
