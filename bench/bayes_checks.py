@@ -23,6 +23,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -245,10 +246,19 @@ def margin(other: str, *files: str) -> None:
               f"({better} better, {len(d) - better - worse} tied, {worse} worse)")
 
 
-COMMANDS = {"answer": lambda path: print(answer(path)), "plateau": lambda *a: plateau(list(a)),
-            "same-answer": same_answer, "compare": compare, "logreg": logreg, "lasso": lasso,
-            "finals": finals, "faces": faces, "rf-mean": rf_mean, "escape": escape,
-            "margin": margin}
+def _print_answer(path: str) -> None:
+    print(answer(path))
+
+
+def _plateau(*files: str) -> None:
+    plateau(list(files))
+
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "answer": _print_answer, "plateau": _plateau, "same-answer": same_answer, "compare": compare,
+    "logreg": logreg, "lasso": lasso, "finals": finals, "faces": faces, "rf-mean": rf_mean,
+    "escape": escape, "margin": margin,
+}
 
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:] or ["--help"]

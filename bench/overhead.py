@@ -61,7 +61,7 @@ def optuna_objective(trial: Any) -> float:
     x = trial.suggest_float("x", -5.0, 5.0)
     lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
     trial.suggest_categorical("opt", ["sgd", "adam", "rmsprop"])
-    value = x**2 + lr
+    value = float(x**2 + lr)
     if REPORT:
         trial.report(value, 1)
     return value
@@ -71,10 +71,10 @@ def run_tunelab(n: int, seed: int, where: str | None) -> dict[str, float]:
     import tunelab
     from tunelab.store import Store
 
-    space = {
+    space: dict[str, tunelab.space.Param] = {
         "x": tunelab.Float(-5.0, 5.0),
         "lr": tunelab.Float(1e-4, 1e-1, scale="log"),
-        "opt": tunelab.Choice(["sgd", "adam", "rmsprop"]),
+        "opt": tunelab.Choice(("sgd", "adam", "rmsprop")),
     }
     with tempfile.TemporaryDirectory(prefix="tunelab-bench-", dir=where) as tmp:
         t0 = time.time()

@@ -21,10 +21,10 @@ def test_ask_tell_best_minimize() -> None:
     trials = opt.ask(8)
     assert [t.number for t in trials] == list(range(8))
     for t in trials:
-        opt.tell(t, (t.params["x"] - 1.0) ** 2)
+        opt.tell(t, (float(t.params["x"]) - 1.0) ** 2)
     best = opt.best
     assert best is not None
-    assert best.value == min((t.params["x"] - 1.0) ** 2 for t in trials)
+    assert best.value == min((float(t.params["x"]) - 1.0) ** 2 for t in trials)
 
 
 def test_best_respects_maximize_and_failed_trials() -> None:
@@ -40,7 +40,7 @@ def test_best_respects_maximize_and_failed_trials() -> None:
 
 
 def test_same_seed_same_suggestions_across_ask_batches() -> None:
-    def run(seed: int, batches: list[int]) -> list[dict[str, object]]:
+    def run(seed: int, batches: list[int]) -> list[dict[str, tunelab.space.ParamValue]]:
         opt = tunelab.Optimizer(_space(), seed=seed)
         out = []
         for n in batches:
@@ -54,7 +54,8 @@ def test_same_seed_same_suggestions_across_ask_batches() -> None:
 
 
 def test_grid_optimizer_enumerates_and_stops() -> None:
-    space = {"n": tunelab.Int(1, 3), "opt": tunelab.Choice(("a", "b"))}
+    space: dict[str, tunelab.space.Param] = {"n": tunelab.Int(1, 3),
+                                             "opt": tunelab.Choice(("a", "b"))}
     opt = tunelab.Optimizer(space, strategy="grid")
     got = opt.ask(4) + opt.ask(4)
     assert len(got) == 6 and opt.ask(4) == []
@@ -63,10 +64,11 @@ def test_grid_optimizer_enumerates_and_stops() -> None:
 
 
 def test_reverse_log_and_int_step_through_the_optimizer() -> None:
-    space = {"beta": tunelab.Float(0.0, 0.999, scale="reverse_log"),
-             "width": tunelab.Int(16, 128, step=16)}
+    space: dict[str, tunelab.space.Param] = {
+        "beta": tunelab.Float(0.0, 0.999, scale="reverse_log"),
+        "width": tunelab.Int(16, 128, step=16)}
     trials = tunelab.Optimizer(space, seed=0).ask(64)
-    betas = [t.params["beta"] for t in trials]
+    betas = [float(t.params["beta"]) for t in trials]
     assert all(0.0 <= b < 0.999 for b in betas)
     assert sorted(betas)[32] > 0.9  # dense near 1
     assert {t.params["width"] for t in trials} <= set(range(16, 129, 16))

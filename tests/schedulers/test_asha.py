@@ -123,8 +123,10 @@ def test_asha_in_a_loop_promotes_from_checkpoints_and_finds_the_best() -> None:
 
 
 def test_same_seed_same_decisions_and_budget_is_never_exceeded() -> None:
-    mk = lambda: HyperbandScheduler(min_resource=1, max_resource=9, brackets=2,  # noqa: E731
-                                    seed=3, max_epochs=60)
+    def mk() -> HyperbandScheduler:
+        return HyperbandScheduler(min_resource=1, max_resource=9, brackets=2, seed=3,
+                                  max_epochs=60)
+
     a, _ = run(mk(), slots=3, trials=40, seed=3)
     b, _ = run(mk(), slots=3, trials=40, seed=3)
     assert a.log == b.log
@@ -134,8 +136,9 @@ def test_same_seed_same_decisions_and_budget_is_never_exceeded() -> None:
 
 @pytest.mark.parametrize("crash_at", [3, 10, 17, 25, 40, 61])
 def test_crash_and_resume_takes_the_same_decisions(crash_at: int) -> None:
-    mk = lambda: HyperbandScheduler(min_resource=1, max_resource=9, seed=1,  # noqa: E731
-                                    max_epochs=50)
+    def mk() -> HyperbandScheduler:
+        return HyperbandScheduler(min_resource=1, max_resource=9, seed=1, max_epochs=50)
+
     ref, _ = run(mk(), slots=1, trials=20, seed=1)
     store = Store()
     with pytest.raises(Crash):

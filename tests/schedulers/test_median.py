@@ -80,12 +80,16 @@ def run(sched: Scheduler, trials: int = 30, slots: int = 1) -> Store:
 def test_in_a_loop_it_saves_epochs_and_keeps_the_best() -> None:
     fifo = run(FIFOScheduler())
     med = run(MedianStoppingScheduler(min_trials=3))
-    epochs = lambda s: sum(len(t.values) for t in s.trials.values())  # noqa: E731
+    def epochs(s: Store) -> int:
+        return sum(len(t.values) for t in s.trials.values())
+
     assert epochs(fifo) == 300
     assert epochs(med) < 0.7 * epochs(fifo)  # 183 of 300 when written
     pruned = [t for t in med.trials.values() if t.state is TrialState.PRUNED]
     assert pruned and all(t.number >= 3 for t in pruned)  # the first trials are the reference
-    best = lambda s: min(t.value for t in s.trials.values() if t.value is not None)  # noqa: E731
+    def best(s: Store) -> float:
+        return min(t.value for t in s.trials.values() if t.value is not None)
+
     assert best(med) == best(fifo)  # the best trial of the same configurations survives
     # same history, same decisions
     assert run(MedianStoppingScheduler(min_trials=3)).log == med.log

@@ -201,7 +201,9 @@ def test_pbt_beats_the_same_population_without_it() -> None:
     store = run(pbt(), slots=8)
     check_run(store)
     fifo = run(FIFOScheduler(), slots=8)
-    best = lambda s: min(t.value for t in s.trials.values() if t.value is not None)  # noqa: E731
+    def best(s: Store) -> float:
+        return min(t.value for t in s.trials.values() if t.value is not None)
+
     assert best(store) < best(fifo)
     assert all(t.state is TrialState.COMPLETED for t in store.trials.values())
     assert len(store.trials) == 8
@@ -257,15 +259,19 @@ def test_crash_around_an_exploit_resumes_with_the_same_decisions(
     ref = run(pbt(**kw), slots=slots, trials=trials)
     assert sum(1 for d in ref.decisions if d.decision.action is Action.EXPLOIT) >= nth
     store = Store()
-    count = lambda loop: sum(  # noqa: E731
-        1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
+
+    def count(loop: Loop) -> int:
+        return sum(1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
+
     with pytest.raises(Crash):
         run(pbt(**kw), slots=slots, trials=trials, store=store,
             crash_when=lambda loop: count(loop) >= nth)
     run(pbt(**kw), slots=slots, trials=trials, store=store)
     assert store.log == ref.log
     # a segment restarted after the crash restores the same donor checkpoint once more
-    distinct = lambda copies: list(dict.fromkeys(repr(c) for c in copies))  # noqa: E731
+    def distinct(copies: list[Any]) -> list[str]:
+        return list(dict.fromkeys(repr(c) for c in copies))
+
     assert distinct(store.copies) == distinct(ref.copies)
     check_run(store)
 
@@ -278,8 +284,10 @@ def test_asynchronous_crash_with_concurrent_members_keeps_the_invariants() -> No
     ref = run(pbt(max_epochs=90, quantile=0.5), slots=2)
     for nth in (1, 2, 3):
         store = Store()
-        count = lambda loop: sum(  # noqa: E731
-            1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
+
+        def count(loop: Loop) -> int:
+            return sum(1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
+
         with pytest.raises(Crash):
             run(pbt(max_epochs=90, quantile=0.5), slots=2, store=store,
                 crash_when=lambda loop: count(loop) >= nth)  # noqa: B023

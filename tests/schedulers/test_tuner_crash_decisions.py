@@ -163,7 +163,9 @@ def check_same(tmp: Path, strategy: dict[str, Any], crash: Callable[[Store, str]
     # every restore of the uninterrupted run happened, from a checkpoint with the same
     # contents; the crashed run adds only re-runs of lost trials from their own checkpoints
     # (or a copy started again from the same donor checkpoint)
-    key = lambda r: (r[0], r[1], r[2], repr(r[3]))  # noqa: E731
+    def key(r: Sequence[Any]) -> tuple[Any, Any, Any, str]:
+        return (r[0], r[1], r[2], repr(r[3]))
+
     want, have = {key(r) for r in ref_restores}, {key(r) for r in restores}
     assert want <= have
     for n, path, _, _ in have - want:

@@ -64,7 +64,7 @@ def test_same_suggestions_whatever_torchs_global_generator_holds() -> None:
     import torch
 
     rng = np.random.default_rng(0)
-    trials = [TrialView(t.number, t.params, t.state, float(t.value) + 0.05 * rng.normal())
+    trials = [TrialView(t.number, t.params, t.state, float(t.value or 0.0) + 0.05 * rng.normal())
               for t in observed(SPACE, bowl, 24)]
     h = History(trials)
     torch.manual_seed(1)

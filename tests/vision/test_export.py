@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,8 +40,8 @@ def colours(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_export_predict_round_trip(tmp_path: Path, colours: Path) -> None:
-    params = {"data": str(colours), "cache_dir": str(tmp_path / "cache"), "epochs": 2,
-              "width": 8, "depth": 1, "batch_size": 8, "learning_rate": 0.01}
+    params: dict[str, Any] = {"data": str(colours), "cache_dir": str(tmp_path / "cache"),
+              "epochs": 2, "width": 8, "depth": 1, "batch_size": 8, "learning_rate": 0.01}
     ctx = TrialContext(params=params, number=0, checkpoint_dir=tmp_path / "ck")
     train(params, ctx)
     out = export_model(tmp_path / "ck" / "ckpt-000002.pt", tmp_path / "model")
@@ -80,7 +81,8 @@ def _known_model(folder: Path) -> Path:
     folder.mkdir()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.script(_Brightness()).save(str(folder / MODEL_FILE))
+        torch.jit.script(_Brightness()).save(  # type: ignore[no-untyped-call]
+            str(folder / MODEL_FILE))
     (folder / "model.json").write_text(json.dumps({
         "format": 1, "classes": ["dark", "light"], "channels": 1, "image_size": 8,
         "mean": [0.0], "std": [1.0]}))

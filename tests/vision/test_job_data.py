@@ -43,7 +43,8 @@ def _spec(name: str, data: Path | str, cache: Path, **train: Any) -> dict[str, A
 def _summary(store: Path, name: str) -> dict[str, Any]:
     st = Store.open(store)
     try:
-        return json.loads(json.dumps(job_summary(st, name)))
+        out: dict[str, Any] = json.loads(json.dumps(job_summary(st, name)))
+        return out
     finally:
         st.close()
 

@@ -25,8 +25,9 @@ def test_output_shape(kind: str, activation: str, channels: int, size: int) -> N
 
 
 def test_depth_and_width_change_the_model() -> None:
-    def n_params(**kw: int) -> int:
-        m = build_model("resnet", in_channels=3, num_classes=10, image_size=32, **kw)
+    def n_params(width: int, depth: int) -> int:
+        m = build_model("resnet", in_channels=3, num_classes=10, image_size=32, width=width,
+                        depth=depth)
         return sum(p.numel() for p in m.parameters())
 
     assert n_params(width=8, depth=1) < n_params(width=8, depth=3) < n_params(width=16, depth=3)
