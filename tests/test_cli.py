@@ -124,3 +124,9 @@ def test_stop_from_another_process_stops_running_trials(tmp_path: Path) -> None:
     assert s["counts"] == {"stopped": 2}  # the two running ones; no new trial started
     res = runner.invoke(app, ["stop", "long", "--store", store])
     assert res.exit_code == 2 and "running" in res.output
+
+
+def test_jobs_on_a_missing_store_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["jobs", "--store", str(tmp_path / "none")])
+    assert res.exit_code == 2 and "there is no store at" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "none").exists()

@@ -286,17 +286,10 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
 @app.command()
 def stop(name: str, store: StoreOpt = "tunelab-runs") -> None:
     """Ask a running job to stop: running trials are stopped and recorded as stopped."""
-    from tunelab.report.summary import job_status
+    from tunelab.store.queries import Reader
 
-    st = _store(store)
-    with st.transaction() as tx:
-        job = tx.job(name)
-        status = job_status(job)
-        if status not in ("running",):
-            raise SpecError.field(f"job {name}", "running", status,
-                                  "Only a running job can be stopped.")
-        tx.set_job(job.id, stop_requested=True)
-        tx.add_event(job.id, "stop_requested", "stop requested from the command line")
+    with Reader.open(store) as reader:
+        reader.request_stop(name, "the command line")
     console.print(f"stop requested for {name}; its tuner stops the running trials now.")
 
 
@@ -304,31 +297,24 @@ def stop(name: str, store: StoreOpt = "tunelab-runs") -> None:
 @app.command()
 def jobs(store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False) -> None:
     """List the tuning jobs in the store."""
-    from tunelab.jobstate import JobState
-    from tunelab.report.summary import job_status
+    from tunelab.store.queries import Reader
 
-    st = _store(store)
-    rows = []
-    tx = st.read()
-    for j in tx.jobs():
-        state = JobState.load(tx, j)
-        best = state.best()
-        rows.append({"name": j.name, "status": job_status(j), "metric": j.metric,
-                     "goal": j.goal, "trials": len(state.trials),
-                     "best": None if best is None else best.value,
-                     "strategy": j.spec.get("strategy", {}).get("type"),
-                     "created_at": j.created_at})
-    st.close()
+    with Reader.open(store) as reader:
+        listed = reader.jobs()
     if json_out:
-        print(json.dumps(rows))
+        print(json.dumps([{"name": j.name, "status": j.status, "metric": j.metric,
+                           "goal": j.goal, "trials": j.trials, "best": j.best,
+                           "strategy": j.strategy, "created_at": j.created_at,
+                           "counts": j.counts, "device_hours": j.device_hours}
+                          for j in listed]))
         return
     t = Table(title="tuning jobs")
     for col in ("name", "status", "strategy", "objective", "trials", "best", "created"):
         t.add_column(col)
-    for r in rows:
-        t.add_row(r["name"], r["status"], str(r["strategy"]), f"{r['goal']} {r['metric']}",
-                  str(r["trials"]), "—" if r["best"] is None else f"{r['best']:.5g}",
-                  time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"])))
+    for j in listed:
+        t.add_row(j.name, j.status, str(j.strategy), f"{j.goal} {j.metric}", str(j.trials),
+                  "—" if j.best is None else f"{j.best:.5g}",
+                  time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)))
     console.print(t)
 
 
@@ -337,16 +323,21 @@ def show(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False,
          top: Annotated[int, typer.Option("--top", help="Rows in the leaderboard.")] = 20
          ) -> None:
     """Print a job's leaderboard, state counts, best parameters, diagnosis and cost."""
-    st = _store(store)
-    _show(st, name, json_out, top=top)
-    st.close()
+    from tunelab.store.queries import Reader
+
+    with Reader.open(store) as reader:
+        _show_summary(reader.job_summary(name).model_dump(), json_out, top=top)
 
 
 def _show(st: Any, name: str, json_out: bool, *, top: int = 20) -> None:
-    from tunelab.report.render import render_summary
     from tunelab.report.summary import job_summary
 
-    summary = job_summary(st, name)
+    _show_summary(job_summary(st, name), json_out, top=top)
+
+
+def _show_summary(summary: dict[str, Any], json_out: bool, *, top: int = 20) -> None:
+    from tunelab.report.render import render_summary
+
     if json_out:
         print(json.dumps(summary, default=str))
         return

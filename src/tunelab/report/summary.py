@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from tunelab.jobstate import JobState
-from tunelab.store import JobRecord, Store, TrialRecord, Tx
+from tunelab.store import Store, TrialRecord
+from tunelab.store.queries import STALE_LEASE, job_status
 from tunelab.trial import TrialState
 
-STALE_LEASE = "interrupted"
-
-
-def job_status(job: JobRecord) -> str:
-    """The job's status, with a crashed tuner (running, lease expired) shown as interrupted."""
-    if job.status == "running" and (job.lease_until is None or job.lease_until < time.time()):
-        return STALE_LEASE
-    return job.status
+__all__ = ["STALE_LEASE", "diagnoses", "job_status", "job_summary", "leaderboard",
+           "returned_metrics", "static_params", "trial_dict"]
 
 
 def _finite(v: float | None) -> float | None:
@@ -63,40 +57,16 @@ def leaderboard(state: JobState) -> list[TrialRecord]:
 
 
 def job_summary(store: Store, name: str) -> dict[str, Any]:
-    """Everything `tunelab show NAME --json` prints."""
-    tx = store.read()
-    job = tx.job(name)
-    state = JobState.load(tx, job)
-    best = state.best()
-    lineage = [
-        {"trial": d.trial_number, "step": d.step, "action": d.action, "donor": d.donor,
-         "donor_step": d.donor_step, "params": d.params, "reason": d.reason}
-        for d in state.decisions
-    ]
-    return {
-        "name": job.name,
-        "status": job_status(job),
-        "status_reason": job.status_reason,
-        "objective": {"metric": job.metric, "goal": job.goal},
-        "strategy": job.spec.get("strategy", {}),
-        "best": None if best is None else {
-            "number": best.number, "params": best.params, "value": _finite(best.value),
-        },
-        "static": static_params(job.spec),
-        "counts": state.counts(),
-        "device_seconds": round(sum(t.device_seconds for t in state.trials.values()), 3),
-        "device_hours": round(sum(t.device_seconds for t in state.trials.values()) / 3600, 6),
-        "epochs": state.epochs_spent(),
-        "checkpoint_bytes": sum(c.size for t in state.trials.values()
-                                for c in t.live_checkpoints()),
-        "created_at": job.created_at,
-        "ended_at": job.ended_at,
-        "trials": [trial_dict(t) for t in leaderboard(state)],
-        "diagnosis": diagnoses(state),
-        "decisions": lineage,
-        "data": _data_event(tx, job.id),
-        "warm_start": _last_event(tx, job.id, "warm_start"),
-    }
+    """Everything `tunelab show NAME --json` prints (the read side's typed
+    :class:`~tunelab.store.read_models.JobSummary` as a dict)."""
+    from tunelab.store.queries import Reader
+
+    reader = Reader.of(store)
+    try:
+        return reader.job_summary(name).model_dump()
+    finally:
+        if reader.engine is not store.engine:
+            reader.close()
 
 
 def static_params(spec: dict[str, Any]) -> dict[str, Any]:
@@ -108,19 +78,6 @@ def static_params(spec: dict[str, Any]) -> dict[str, Any]:
            if train.get("builtin") else {})
     out.update(spec.get("static") or {})
     return out
-
-
-def _data_event(tx: Tx, job_id: int) -> dict[str, Any] | None:
-    """What the tuner found in a built-in trainer's data (skipped files included), if any."""
-    return _last_event(tx, job_id, "data")
-
-
-def _last_event(tx: Tx, job_id: int, kind: str) -> dict[str, Any] | None:
-    """The latest event of ``kind``: its message and data, or None."""
-    rows = tx.events(job_id, kind)
-    if not rows:
-        return None
-    return {"message": rows[-1].message, **(rows[-1].data or {})}
 
 
 def diagnoses(state: JobState) -> dict[str, Any]:

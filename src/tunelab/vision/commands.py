@@ -8,6 +8,7 @@ the tuner (stored like any tuning job) and prints a row per epoch as reports rea
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -111,13 +112,14 @@ def _loss(v: float) -> str:
 def _follow(store: str | None, name: str, done: threading.Event) -> None:
     """Print each new report of job ``name`` as a table row until ``done`` (polls the store)."""
     from tunelab.errors import StoreError
-    from tunelab.store.repository import Store
+    from tunelab.store.queries import Reader
 
     header = "  ".join(f"{title:>10}" for _, title, _ in EPOCH_COLUMNS)
     printed = 0
+    cursor = 0
     while True:  # the tuner may be creating the store (a lock) or have failed before it did
         try:
-            st = Store.open(store)
+            reader = Reader.open(store)
             break
         except StoreError:
             if done.wait(0.5):
@@ -125,22 +127,23 @@ def _follow(store: str | None, name: str, done: threading.Event) -> None:
     try:
         while True:
             finished = done.is_set()
-            try:
-                job = st.read().job(name)
-                reports = [r for t in st.read().trials(job.id) for r in t.reports]
+            try:  # only the reports since the last poll, read without the writer's lock
+                page = reader.reports_after(name, cursor)
+                cursor, reports = page.cursor, page.reports
             except Exception:  # the job may not be created yet
                 reports = []
-            for r in reports[printed:]:
+            for r in reports:
                 if printed == 0:
                     console.print(header, style="bold", soft_wrap=True)
-                console.print("  ".join(f"{c:>10}" for c in epoch_row(r.step, r.metrics)),
+                metrics = {k: math.nan if v is None else v for k, v in r.metrics.items()}
+                console.print("  ".join(f"{c:>10}" for c in epoch_row(r.step, metrics)),
                               soft_wrap=True)
                 printed += 1
             if finished:
                 return
             done.wait(0.5)
     finally:
-        st.close()
+        reader.close()
 
 
 def train_command(

@@ -1,0 +1,72 @@
+"""Read-only engines: what the read side (CLI listings, the progress view, the web server)
+opens, so that a reader never takes the writer's lock.
+
+On SQLite a reader's transaction is a plain deferred ``BEGIN`` (in WAL mode a snapshot that
+never blocks the tuner, and is never blocked by it) on a connection with ``PRAGMA
+query_only``; on PostgreSQL every transaction is ``READ ONLY``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+
+from tunelab.errors import StoreError
+from tunelab.store.engine import _config, make_engine
+
+
+def _sqlite_reader_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")  # deferred: a read snapshot, never the write lock
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other dialects and ``:memory:``)."""
+    if not url.startswith("sqlite"):
+        return None
+    db = url.split(":///", 1)[1] if ":///" in url else ""
+    return None if db in ("", ":memory:") else Path(db)
+
+
+def make_read_engine(url: str) -> Engine:
+    """A read-only engine on an existing store (its schema brought to head first, once).
+
+    A missing SQLite file is a :class:`StoreError` (a reader never creates a store)."""
+    db = sqlite_path(url)
+    if db is not None and not db.exists():
+        raise StoreError(
+            f"there is no store at {str(db.parent)!r} (no {db.name} there). Pass the store "
+            "the job ran in with --store (a folder, or postgresql://user@host:port/db)."
+        )
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url)
+            _sqlite_reader_setup(engine)
+        else:
+            engine = create_engine(
+                url, pool_pre_ping=True, execution_options={"postgresql_readonly": True}
+            )
+        head = ScriptDirectory.from_config(_config()).get_current_head()
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except Exception as e:  # driver errors: unreachable server, bad URL, unreadable file
+        raise StoreError(
+            f"cannot open the store at {url!r}: {e.__class__.__name__}: {e}. "
+            "Check the path or URL (a folder, or postgresql://user@host:port/db)."
+        ) from None
+    if current != head:  # an older store: upgrade it once through a writer, then read
+        make_engine(url).dispose()
+    return engine
