@@ -12,13 +12,24 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
-from tunelab.executors.worker import worker_main
+from tunelab.executors.messages import (
+    Ended,
+    Exit,
+    Failed,
+    Finished,
+    Reply,
+    Reported,
+    Run,
+    Started,
+    WorkerMessage,
+)
+from tunelab.executors.worker import WorkerProcess, worker_main
 from tunelab.trial import Decision
 
 _STARTUP_ALLOWANCE = 60.0  # seconds a worker may take to start before its trial counts
@@ -35,7 +46,6 @@ class _Slot:
     time_limit: float | None = None
     kill_reason: str | None = None  # "timeout" | "stop"
     kill_at: float | None = None  # when to escalate to SIGKILL
-    events: list[Event] = field(default_factory=list)
 
 
 def _signal_name(code: int | None) -> str:
@@ -66,6 +76,7 @@ class LocalExecutor(Executor):
         if slots < 1:
             raise ValueError("slots must be >= 1")
         self._ctx: Any = mp.get_context(start_method)
+        self._spawn = start_method == "spawn"
         self.grace = grace
         per_slot = threads or max(1, (os.cpu_count() or 1) // slots)
         self._slots: list[_Slot] = []
@@ -80,7 +91,6 @@ class LocalExecutor(Executor):
                 env["TUNELAB_DEVICE"] = "cpu"
             self._slots.append(_Slot(i, env))
         self._by_trial: dict[int, _Slot] = {}
-        self._t0 = time.monotonic()
 
     @property
     def slots(self) -> int:
@@ -101,7 +111,9 @@ class LocalExecutor(Executor):
         if slot.process is not None and slot.process.is_alive():
             return
         parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(
+        # a spawned worker watches this process from its first instruction (worker.py)
+        process_class = WorkerProcess if self._spawn else self._ctx.Process
+        proc = process_class(
             target=worker_main, args=(slot.index, child, slot.env), daemon=True,
             name=f"tunelab-worker-{slot.index}",
         )
@@ -125,14 +137,14 @@ class LocalExecutor(Executor):
         slot.time_limit = segment.time_limit
         slot.kill_reason = slot.kill_at = None
         self._by_trial[segment.trial_id] = slot
-        slot.conn.send(("run", segment))
+        slot.conn.send(Run(segment))
 
     def reply(self, trial_id: int, decision: Decision) -> None:
         slot = self._by_trial.get(trial_id)
         if slot is None or slot.conn is None:
             return
         try:
-            slot.conn.send(("decision", trial_id, decision))
+            slot.conn.send(Reply(trial_id, decision))
         except (BrokenPipeError, OSError):
             pass  # the process died; poll() reports it
 
@@ -219,30 +231,28 @@ class LocalExecutor(Executor):
             pass
         return out
 
-    def _to_event(self, slot: _Slot, msg: tuple[Any, ...]) -> Event | None:
-        kind, trial_id = msg[0], msg[1]
+    def _to_event(self, slot: _Slot, msg: WorkerMessage) -> Event | None:
+        trial_id = msg.trial_id
         worker = f"pid {slot.process.pid if slot.process else '?'} slot {slot.index}"
-        if kind == "report":
-            _, _, step, metrics, ck, at = msg
-            return Event(EventKind.REPORT, trial_id, at, step=step, metrics=metrics,
-                         checkpoint=ck, worker=worker)
-        if kind == "started":
+        if isinstance(msg, Reported):
+            return Event(EventKind.REPORT, trial_id, msg.at, step=msg.step,
+                         metrics=msg.metrics, checkpoint=msg.checkpoint, worker=worker)
+        if isinstance(msg, Started):
             if slot.time_limit is not None and slot.kill_reason is None:
                 slot.deadline = time.monotonic() + slot.time_limit
-            return Event(EventKind.STARTED, trial_id, msg[2], worker=worker)
+            return Event(EventKind.STARTED, trial_id, msg.at, worker=worker)
         if slot.kill_reason is not None:
             return None  # it is being killed; the death event says why
         self._free(slot)
-        if kind == "finished":
-            _, _, value, metrics, seen, at = msg
-            return Event(EventKind.FINISHED, trial_id, at, metrics=dict(metrics), worker=worker,
-                         value=value, seen=tuple(seen))
-        if kind == "ended":
-            return Event(EventKind.ENDED, trial_id, msg[3], error=msg[2], worker=worker)
-        if kind == "failed":
-            return Event(EventKind.FAILED, trial_id, msg[4], error=msg[2], traceback=msg[3],
-                         worker=worker)
-        raise RuntimeError(f"unknown worker message {kind!r}")
+        if isinstance(msg, Finished):
+            return Event(EventKind.FINISHED, trial_id, msg.at, metrics=dict(msg.metrics),
+                         worker=worker, value=msg.value, seen=msg.seen)
+        if isinstance(msg, Ended):
+            return Event(EventKind.ENDED, trial_id, msg.at, error=msg.action, worker=worker)
+        if isinstance(msg, Failed):
+            return Event(EventKind.FAILED, trial_id, msg.at, error=msg.error,
+                         traceback=msg.traceback, worker=worker)
+        raise RuntimeError(f"unknown worker message {msg!r}")
 
     def _death_event(self, slot: _Slot) -> Event:
         assert slot.process is not None and slot.trial_id is not None
@@ -270,7 +280,7 @@ class LocalExecutor(Executor):
                 continue
             if s.trial_id is None and s.conn is not None:
                 try:
-                    s.conn.send(("exit",))
+                    s.conn.send(Exit())
                 except OSError:
                     pass
             elif s.process.pid is not None:

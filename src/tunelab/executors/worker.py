@@ -1,30 +1,96 @@
 """The worker process: runs trial segments one after another, sending events to the tuner.
 
-A worker never writes the database. It receives ``("run", SegmentSpec)`` messages, calls the
-objective with a :class:`~tunelab.objectives.context.TrialContext` whose ``report()`` sends a
-``report`` message and waits for the tuner's decision, and ends each segment with one of
-``finished``, ``ended`` (a scheduler ended it) or ``failed``.
+A worker never writes the database. It receives :class:`~tunelab.executors.messages.Run`
+messages and runs each segment with :func:`~tunelab.executors.runner.run_segment` over its pipe.
+
+A worker exits within a second of its tuner's death (``kill -9``: no message comes), also while
+it is still starting up: :class:`WorkerProcess` starts the parent watch as the very first thing
+the spawned interpreter does — before it re-imports the tuner's main module and tunelab (and
+with them, often, torch), which can take many seconds on a busy machine.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import sys
-import threading
-import time
-import traceback
+from multiprocessing import popen_spawn_posix, spawn
 from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
 from typing import Any
 
-from tunelab.executors.base import Checkpoint, SegmentSpec
-from tunelab.objectives.command import CommandObjective, kill_running_child, run_command
-from tunelab.objectives.context import TrialContext, TrialInterrupted
-from tunelab.objectives.function import FunctionObjective
-from tunelab.trial import Decision
+from tunelab.executors.messages import Exit, Run
+from tunelab.executors.runner import run_segment
+from tunelab.objectives.command import kill_running_child
 
-_FN_CACHE: dict[str, Any] = {}
+WATCH_EVERY = 0.5  # seconds between two looks at the parent
+
+# Runs in the spawned interpreter before anything else is imported (stdlib only, see
+# _ParentWatch). Exits when the parent is gone; a running command objective's child goes too.
+_WATCH_SOURCE = """
+import os, sys, threading, time
+def _tunelab_watch(parent, every):
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent:
+            command = sys.modules.get("tunelab.objectives.command")
+            if command is not None:
+                try:
+                    command.kill_running_child()
+                except Exception:
+                    pass
+            os._exit(1)
+threading.Thread(target=_tunelab_watch, args=(PARENT, EVERY), daemon=True,
+                 name="tunelab-parent-watch").start()
+"""
+
+
+class _ParentWatch:
+    """Unpickled (in the child) as a call that starts the parent watch.
+
+    It rides in multiprocessing's preparation data, which the child unpickles before it imports
+    anything of the parent's; the call is ``exec`` of stdlib-only code so that unpickling it
+    imports nothing heavy either (``tunelab`` itself imports the API and its dependencies).
+    """
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (exec, (_WATCH_SOURCE, {"PARENT": self.parent, "EVERY": WATCH_EVERY}))
+
+
+class _WatchedPopen(popen_spawn_posix.Popen):
+    def _launch(self, process_obj: Any) -> None:
+        original = spawn.get_preparation_data
+
+        def with_watch(name: str) -> dict[str, Any]:
+            data: dict[str, Any] = original(name)
+            # unknown keys are ignored by spawn.prepare(); this one is unpickled first
+            return {"tunelab_parent_watch": _ParentWatch(os.getpid()), **data}
+
+        spawn.get_preparation_data = with_watch
+        try:
+            super()._launch(process_obj)  # type: ignore[misc]
+        finally:
+            spawn.get_preparation_data = original
+
+
+class WorkerProcess(SpawnProcess):
+    """A spawned process that watches its parent from its first instruction (POSIX)."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:  # multiprocessing's name
+        return _WatchedPopen(process_obj)
+
+
+def start_parent_watch(parent: int) -> None:
+    """Start the parent watch in this process unless it already runs (fork/forkserver workers,
+    which :class:`WorkerProcess` does not start)."""
+    import threading
+
+    if not any(t.name == "tunelab-parent-watch" for t in threading.enumerate()):
+        exec(_WATCH_SOURCE, {"PARENT": parent, "EVERY": WATCH_EVERY})
 
 
 def _on_sigterm(_signum: int, _frame: Any) -> None:
@@ -32,20 +98,9 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     os._exit(143)
 
 
-def _exit_with_parent(parent: int, every: float = 1.0) -> None:
-    """Exit once the tuner that started this worker is gone (``kill -9``: no message comes),
-    so an orphan never keeps training and writing checkpoints for a job it no longer runs."""
-    while True:
-        time.sleep(every)
-        if os.getppid() != parent:
-            kill_running_child()
-            os._exit(1)
-
-
 def worker_main(slot: int, conn: Connection, env: dict[str, str]) -> None:
     """Entry point of a worker process."""
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
-                     name="tunelab-parent-watch").start()
+    start_parent_watch(os.getppid())
     os.environ.update(env)
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tuner's to handle
@@ -55,60 +110,10 @@ def worker_main(slot: int, conn: Connection, env: dict[str, str]) -> None:
             msg = conn.recv()
         except (EOFError, OSError):
             return
-        if msg[0] == "exit":
+        if isinstance(msg, Exit):
             return
+        if not isinstance(msg, Run):
+            raise RuntimeError(f"worker expected Run or Exit; got {msg!r}")
         if threads and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(threads))
-        _run_segment(msg[1], conn, env.get("TUNELAB_DEVICE", "cpu"))
-
-
-def _call(objective: Any, ctx: TrialContext) -> Any:
-    if isinstance(objective, CommandObjective):
-        return run_command(objective, ctx)
-    if isinstance(objective, FunctionObjective):
-        fn = _FN_CACHE.get(objective.target)
-        if fn is None:
-            fn = _FN_CACHE[objective.target] = objective.resolve()
-        try:
-            n_args = len(inspect.signature(fn).parameters)
-        except (TypeError, ValueError):
-            n_args = 2
-        return fn(dict(ctx.params), ctx) if n_args >= 2 else fn(dict(ctx.params))
-    raise TypeError(f"unknown objective {objective!r}")
-
-
-def _run_segment(seg: SegmentSpec, conn: Connection, device: str) -> None:
-    def reporter(step: int, metrics: dict[str, float], ck: Checkpoint | None) -> Decision:
-        conn.send(("report", seg.trial_id, step, metrics, ck, time.time()))
-        reply = conn.recv()
-        decision: Decision = reply[2]
-        return decision
-
-    ctx = TrialContext(
-        params=seg.params, number=seg.number, attempt=seg.attempt,
-        checkpoint_dir=seg.checkpoint_dir, restore_from=seg.restore_from,
-        restore_step=seg.restore_step, seed=seg.seed, device=device, metric=seg.metric,
-        reporter=reporter,
-    )
-    conn.send(("started", seg.trial_id, time.time()))  # the trial's clock starts here
-    try:
-        result = _call(seg.objective, ctx)
-    except TrialInterrupted as e:
-        conn.send(("ended", seg.trial_id, e.decision.action.value, time.time()))
-        return
-    except BaseException as e:  # the user's code failed: report it, keep the worker
-        conn.send(("failed", seg.trial_id, f"{e.__class__.__name__}: {e}",
-                   traceback.format_exc(), time.time()))
-        return
-    metrics: dict[str, float] = {}
-    value: float | None
-    if isinstance(result, dict):
-        metrics = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
-        value = metrics.get(seg.metric, ctx.last_metrics.get(seg.metric))
-    elif isinstance(result, (int, float)) and not isinstance(result, bool):
-        value = float(result)
-        metrics = {seg.metric: value}
-    else:
-        value = ctx.last_metrics.get(seg.metric)
-    seen = sorted(ctx.metrics_seen | set(metrics))
-    conn.send(("finished", seg.trial_id, value, metrics, seen, time.time()))
+        run_segment(msg.segment, conn, env.get("TUNELAB_DEVICE", "cpu"))
