@@ -26,12 +26,12 @@ LEASE_TTL = 4.0  # the killed tuner's lease; the real default (30 s) would only 
 
 SCRIPT = """
 import json, sys
-import tunelab.tuner
+import tunelab.lease, tunelab.tuner
 from tunelab.spec import spec_from_dict
 from tunelab.store import Store
 
 def main():
-    tunelab.tuner.LEASE_TTL = {ttl}
+    tunelab.lease.LEASE_TTL = {ttl}
     store = Store.open(sys.argv[1])
     spec = spec_from_dict(json.loads(sys.argv[2]))
     tunelab.tuner.Tuner.create(spec, store).run()

@@ -140,7 +140,7 @@ def test_a_dead_local_tuners_lease_is_taken_over_a_live_ones_is_not(sqlite_store
     import subprocess
     import sys
 
-    from tunelab.tuner import dead_local_owner
+    from tunelab.lease import dead_local_owner
 
     host = socket.gethostname()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])

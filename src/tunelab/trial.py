@@ -62,6 +62,22 @@ _TRANSITIONS: dict[TrialState, frozenset[TrialState]] = {
 }
 
 
+class JobStatus(str, enum.Enum):
+    """Where a job is, as stored in ``jobs.status``. Only the tuner sets it."""
+
+    CREATED = "created"  # written by `tune`, no tuner has run it yet
+    RUNNING = "running"  # a tuner holds its lease (or held it and died: see INTERRUPTED)
+    STOPPED = "stopped"  # stopped by the user (`tunelab stop`, Ctrl-C); `resume` continues it
+    COMPLETED = "completed"  # ended by a limit or a completion criterion
+    FAILED = "failed"  # could not run (e.g. its data could not be prepared)
+    # never stored: shown for a RUNNING job whose lease ran out (its tuner died)
+    INTERRUPTED = "interrupted"
+
+    @property
+    def resumable(self) -> bool:
+        return self is not JobStatus.COMPLETED
+
+
 class IllegalTransition(RuntimeError):
     """A state change that the trial life cycle forbids (a bug, never user input)."""
 
@@ -138,12 +154,6 @@ class TrialView:
     def last_step(self) -> int | None:
         return self.values[-1][0] if self.values else None
 
-    def value_at(self, step: int) -> float | None:
-        for s, v in self.values:
-            if s == step:
-                return v
-        return None
-
 
 @dataclass(frozen=True)
 class DecisionRecord:
@@ -179,15 +189,6 @@ class History:
 
     def completed(self) -> list[TrialView]:
         return [t for t in self.trials if t.state.is_finished_ok and _finite(t.value)]
-
-    def running(self) -> list[TrialView]:
-        return [
-            t for t in self.trials
-            if t.state in (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST)
-        ]
-
-    def failed(self) -> list[TrialView]:
-        return [t for t in self.trials if t.state in (TrialState.FAILED, TrialState.TIMED_OUT)]
 
     def best(self) -> TrialView | None:
         done = self.completed()

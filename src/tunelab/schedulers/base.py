@@ -40,6 +40,10 @@ class Scheduler:
     #: True if the scheduler may PAUSE or EXPLOIT (the objective must checkpoint)
     needs_checkpoints: ClassVar[bool] = False
 
+    #: A budget in epochs (reported steps) over all trials, or None. With one, the tuner starts
+    #: new trials one at a time, so each fits in what the others left.
+    max_epochs: int | None = None
+
     def on_report(
         self, trial: TrialView, step: int, metrics: Mapping[str, float], history: History
     ) -> Decision:
@@ -76,13 +80,7 @@ class FIFOScheduler(Scheduler):
     """Every trial runs to its end: no early stopping."""
 
 
-# Additions for median stopping, ASHA and PBT (backward-compatible helpers) ----------------------
-
-
-def protected_checkpoints(scheduler: Scheduler, history: History) -> set[tuple[int, int]]:
-    """``scheduler.protected_checkpoints(history)`` if it has one, else the empty set."""
-    fn = getattr(scheduler, "protected_checkpoints", None)
-    return set(fn(history)) if fn is not None else set()
+# Helpers for median stopping, ASHA and PBT ------------------------------------------------------
 
 
 def epochs_spent(history: History) -> int:

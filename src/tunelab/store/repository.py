@@ -31,9 +31,9 @@ from tunelab.store.records import (
     ReportRecord,
     TrialRecord,
 )
-from tunelab.trial import TrialState, transition
+from tunelab.trial import JobStatus, TrialState, transition
 
-JOB_STATUSES = ("created", "running", "stopping", "stopped", "completed", "failed", "interrupted")
+JOB_STATUSES = tuple(s.value for s in JobStatus)
 
 
 def _dumps(obj: Any) -> str:
@@ -75,7 +75,8 @@ class Tx:
         now = time.time()
         self.c.execute(
             insert(t.jobs).values(
-                name=name, status="created", metric=metric, goal=goal, spec=_dumps(spec),
+                name=name, status=JobStatus.CREATED.value, metric=metric, goal=goal,
+                spec=_dumps(spec),
                 created_at=now, updated_at=now, stop_requested=False,
                 data=_dumps(dict(data or {})),
             )

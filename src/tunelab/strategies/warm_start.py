@@ -33,7 +33,7 @@ WarmStartType = Literal["identical_data_and_algorithm", "transfer_learning"]
 WARM_START_TYPES: tuple[str, ...] = get_args(WarmStartType)
 MAX_PARENTS = 5
 #: job statuses that count as finished for a parent (SageMaker: Completed, Stopped, Failed)
-FINISHED_STATUSES = frozenset({"completed", "stopped", "failed", "converged"})
+FINISHED_STATUSES = frozenset({"completed", "stopped", "failed"})
 
 
 def check_parent(

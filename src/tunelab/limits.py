@@ -1,0 +1,50 @@
+"""When a job ends: its trial budget and completion criteria, as plain functions of its state.
+
+(Limits that need the clock or the store — ``max_runtime``, a stop request — stay in the loop.)
+"""
+
+from __future__ import annotations
+
+from tunelab.jobstate import JobState
+from tunelab.schedulers.base import Scheduler
+from tunelab.spec import CompletionSpec
+from tunelab.strategies.base import Strategy
+
+DEFAULT_MAX_TRIALS = 20
+
+
+def max_trials(limit: int | None, strategy: Strategy) -> int:
+    """``limits.max_trials``, else the strategy's size (a grid), else the default."""
+    if limit is not None:
+        return limit
+    size = strategy.size()
+    return size if size is not None else DEFAULT_MAX_TRIALS
+
+
+def completion_reason(c: CompletionSpec, state: JobState, strategy: Strategy,
+                      scheduler: Scheduler) -> str | None:
+    """Why the job is complete now (target, no improvement, convergence, the scheduler's
+    budget), or None."""
+    best = state.best()
+    if c.target is not None and best is not None and best.value is not None:
+        minimize = state.goal == "minimize"
+        if best.value <= c.target if minimize else best.value >= c.target:
+            return f"target {c.target} reached by trial {best.number}"
+    if c.no_improvement_trials is not None and best is not None:
+        if state.trials_since_improvement() >= c.no_improvement_trials:
+            return f"no improvement in the last {c.no_improvement_trials} trials"
+    if c.convergence:
+        reason = strategy.converged(state.history())
+        if reason:
+            return f"converged: {reason}"
+    return scheduler.finished(state.history())
+
+
+def exhausted_reason(state: JobState, scheduler: Scheduler, max_n: int) -> str:
+    """Why the job ended with nothing left to run."""
+    n = state.first_attempts()
+    if n >= max_n:
+        return f"all {n} trials done"
+    if not scheduler.accepts_new_trials(state.history()):
+        return f"all {n} trials of the {scheduler.name} schedule done"
+    return f"search space exhausted after {n} trials"

@@ -1,0 +1,147 @@
+"""The tuner's unit of work: each write goes to the store and to the in-memory mirror together.
+
+    with recorder.unit() as u:          # one transaction
+        u.report(trial, step, metrics, at, checkpoint)
+        u.end(trial, TrialState.PRUNED, at, error="below the median")
+    # committed; checkpoint files whose deletion was recorded are removed now
+
+Every method writes its row(s) in the unit's transaction and updates the
+:class:`~tunelab.jobstate.JobState` (and marks the trial changed, so the next ``History`` shows
+it). The mirror is updated as each write is issued, because a scheduler deciding at a report
+must see that report; if the commit fails the tuner stops and its mirror goes with it. Files
+are removed only after the commit, so the store never names a checkpoint that is gone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from tunelab.executors.base import Checkpoint
+from tunelab.jobstate import JobState
+from tunelab.retention import delete_checkpoint_files
+from tunelab.store import CheckpointRecord, DecisionRow, ReportRecord, Store, TrialRecord, Tx
+from tunelab.trial import JobStatus, TrialState, transition
+
+
+class Unit:
+    """One transaction of the tuner (see the module docstring)."""
+
+    def __init__(self, tx: Tx, state: JobState) -> None:
+        self.tx = tx
+        self.state = state
+        self.job_id = state.job.id
+        self.deleted_files: list[str] = []
+
+    # the job ------------------------------------------------------------------------------------
+    def event(self, kind: str, message: str = "", *, trial: int | None = None,
+              data: Mapping[str, Any] | None = None) -> None:
+        self.tx.add_event(self.job_id, kind, message, trial_number=trial, data=data)
+
+    def set_job(self, *, status: JobStatus | None = None, **fields: Any) -> None:
+        """Update the job row (``status``, ``status_reason``, ``ended_at``, ``data``, ...)."""
+        if status is not None:
+            fields["status"] = status.value
+        self.tx.set_job(self.job_id, **fields)
+        for k, v in fields.items():
+            setattr(self.state.job, k, v)
+
+    def set_job_data(self, **items: Any) -> None:
+        self.set_job(data={**self.state.job.data, **items})
+
+    # trials -------------------------------------------------------------------------------------
+    def create_trials(self, configs: Sequence[Mapping[str, Any]], *, source: str = "strategy",
+                      attempt: int = 1, retry_of: int | None = None) -> list[TrialRecord]:
+        """New PENDING trials with the next free numbers, in order."""
+        base = self.tx.next_trial_number(self.job_id)
+        ids = [self.tx.create_trial(self.job_id, base + i, p, source=source, attempt=attempt,
+                                    retry_of=retry_of)
+               for i, p in enumerate(configs)]
+        recs = {t.id: t for t in self.tx.trials(self.job_id, with_reports=False, ids=ids)}
+        out = [recs[i] for i in ids]
+        for tr in out:
+            self.state.trials[tr.number] = tr
+        self.state.changed(*out)
+        return out
+
+    def set_state(self, tr: TrialRecord, state: TrialState, **fields: Any) -> None:
+        """A legal state change (see :func:`~tunelab.trial.transition`) plus plain fields."""
+        self.tx.set_trial(tr.id, state=state, current=tr.state, **fields)
+        tr.state = transition(tr.state, state)
+        self._mirror(tr, fields)
+
+    def set_fields(self, tr: TrialRecord, **fields: Any) -> None:
+        """Plain trial fields: ``params``, ``value``, ``metrics``, ``device_seconds``, ..."""
+        self.tx.set_trial(tr.id, **fields)
+        self._mirror(tr, fields)
+
+    def start_segment(self, tr: TrialRecord, now: float) -> None:
+        """The trial's next segment starts: RUNNING, one more segment."""
+        self.set_state(tr, TrialState.RUNNING, segments=tr.segments + 1,
+                       started_at=tr.started_at or now)
+
+    def end(self, tr: TrialRecord, state: TrialState, at: float, *, error: str | None = None,
+            tb: str | None = None) -> None:
+        """The trial reaches ``state`` for good (or LOST/PAUSED callers use set_state); every
+        ending but COMPLETED is also an event of the job."""
+        self.set_state(tr, state, ended_at=at, error=error, traceback=tb)
+        if state is not TrialState.COMPLETED:
+            self.event(state.value, error or "", trial=tr.number)
+
+    def report(self, tr: TrialRecord, step: int, metrics: Mapping[str, float], at: float,
+               checkpoint: Checkpoint | None, value: float | None) -> None:
+        """A report (with the checkpoint it carries); ``value`` is the objective metric in it."""
+        finite = value is not None and math.isfinite(value)
+        self.tx.add_report(tr.id, step, value, metrics, at)
+        tr.reports.append(ReportRecord(step, value if finite else None, dict(metrics), at))
+        if checkpoint is not None:
+            ck = checkpoint
+            cid = self.tx.add_checkpoint(tr.id, ck.step, ck.path, ck.sha256, ck.size)
+            tr.checkpoints.append(CheckpointRecord(cid, ck.step, ck.path, ck.sha256, ck.size))
+        fields: dict[str, Any] = {"last_step": step}
+        if finite:
+            fields["value"] = value
+        self.set_fields(tr, **fields)
+
+    def decision(self, tr: TrialRecord, step: int, action: str, *, reason: str = "",
+                 donor: int | None = None, donor_step: int | None = None,
+                 params: Mapping[str, Any] | None = None, at: float) -> None:
+        """A scheduler decision acted on (``at``: the executor's clock, see the tuner)."""
+        params = dict(params) if params else None
+        self.tx.add_decision(self.job_id, tr.number, step, action, reason=reason, donor=donor,
+                             donor_step=donor_step, params=params, at=at)
+        self.state.decisions.append(
+            DecisionRow(tr.number, step, action, reason, donor, donor_step, params, at))
+        self.state.changed(tr)
+
+    def delete_checkpoints(self, tr: TrialRecord, checkpoints: Sequence[CheckpointRecord]) -> None:
+        """Record the deletions; the files go once the unit has committed."""
+        for c in checkpoints:
+            self.tx.mark_checkpoint_deleted(c.id)
+            c.deleted = True
+            self.deleted_files.append(c.path)
+        if checkpoints:
+            self.state.changed(tr)
+
+    def _mirror(self, tr: TrialRecord, fields: Mapping[str, Any]) -> None:
+        for k, v in fields.items():
+            setattr(tr, k, dict(v) if isinstance(v, Mapping) else v)
+        self.state.changed(tr)
+
+
+class JobRecorder:
+    """Opens units of work on ``store`` for the job mirrored by ``state``."""
+
+    def __init__(self, store: Store, state: JobState) -> None:
+        self.store = store
+        self.state = state
+
+    @contextmanager
+    def unit(self) -> Iterator[Unit]:
+        with self.store.transaction() as tx:
+            u = Unit(tx, self.state)
+            yield u
+        if u.deleted_files:
+            delete_checkpoint_files(u.deleted_files)

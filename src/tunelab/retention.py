@@ -1,0 +1,44 @@
+"""Checkpoint retention: which of a trial's checkpoints may go.
+
+A pure function of the trial's record and what others still need, so it is tested without a
+store or files. Deleting is a separate, single call (:func:`delete_checkpoint_files`), made by
+the tuner after the deletions are committed to the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from pathlib import Path
+
+from tunelab.store import CheckpointRecord, TrialRecord
+from tunelab.trial import Goal
+
+
+def checkpoints_to_delete(
+    trial: TrialRecord, goal: Goal, *, protected_steps: Collection[int] = (),
+    needed_paths: Collection[str] = (),
+) -> list[CheckpointRecord]:
+    """The live checkpoints of ``trial`` that may be deleted.
+
+    Kept: the last one written, the best one (by the objective value reported at its step;
+    ties go to the later step), the steps a scheduler protects (``protected_steps``: a paused
+    trial's, a PBT donor's until its copy has reported) and any file a queued restart will
+    load (``needed_paths``).
+    """
+    live = trial.live_checkpoints()
+    if len(live) <= 2:
+        return []
+    keep = {live[-1].step} | set(protected_steps)  # the last written
+    keep |= {c.step for c in live if c.path in needed_paths}
+    have = {c.step for c in live}
+    scored = [(r.value, r.step) for r in trial.reports if r.value is not None and r.step in have]
+    if scored:
+        sign = 1.0 if goal == "minimize" else -1.0
+        keep.add(min(scored, key=lambda s: (sign * s[0], -s[1]))[1])
+    return [c for c in live if c.step not in keep]
+
+
+def delete_checkpoint_files(paths: Iterable[str]) -> None:
+    """Remove checkpoint files whose deletion is recorded in the store."""
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
