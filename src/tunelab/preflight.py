@@ -3,12 +3,15 @@ trainer's data. Each refusal comes before anything it would spoil is written."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import SpecError
+from tunelab.errors import SpecError, TunelabError
 from tunelab.jobstate import JobState
+from tunelab.recorder import JobRecorder
 from tunelab.spec import JobSpec
 from tunelab.store import Store
+from tunelab.trial import JobStatus
 
 if TYPE_CHECKING:
     from tunelab.space import SearchSpace
@@ -53,13 +56,36 @@ def warm_start(spec: JobSpec, parents: list[ParentTrials] | None) -> WarmStart |
     return WarmStart(type=spec.warm_start.type, parents=parents)
 
 
-def warm_start_event(warm: WarmStart, space: SearchSpace) -> tuple[str, dict[str, Any]]:
-    """The job's ``warm_start`` event: how many parent trials the search starts from."""
+def record_warm_start(rec: JobRecorder, warm: WarmStart, space: SearchSpace) -> None:
+    """Say once, in the job's ``warm_start`` event, how many parent trials the search starts
+    from."""
     from tunelab.strategies.bayes_encoding import SpaceEncoder
     from tunelab.strategies.warm_start import coverage_dicts, coverage_message, parent_coverage
 
-    coverage = parent_coverage(warm.parents, SpaceEncoder(space).fits)
-    return coverage_message(warm.type, coverage), {"parents": coverage_dicts(coverage)}
+    with rec.unit() as u:
+        if u.tx.events(u.job_id, "warm_start"):
+            return
+        coverage = parent_coverage(warm.parents, SpaceEncoder(space).fits)
+        u.event("warm_start", coverage_message(warm.type, coverage),
+                data={"parents": coverage_dicts(coverage)})
+
+
+def prepare(spec: JobSpec, static: dict[str, Any], rec: JobRecorder) -> None:
+    """Load a built-in trainer's data before any trial (see :func:`prepare_data`): a refusal
+    fails the job with that one error; what was found goes in its ``data`` event."""
+    try:
+        found = prepare_data(spec, static)
+    except TunelabError as e:
+        with rec.unit() as u:
+            u.set_job(status=JobStatus.FAILED, status_reason=str(e), ended_at=time.time())
+            u.event("failed", str(e))
+        raise
+    if found is not None:
+        message, facts = found
+        with rec.unit() as u:
+            last = u.tx.events(u.job_id, "data")
+            if not last or last[-1].message != message:
+                u.event("data", message, data=facts)
 
 
 def prepare_data(spec: JobSpec, static: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:

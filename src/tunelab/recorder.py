@@ -17,13 +17,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunelab.executors.base import Checkpoint
 from tunelab.jobstate import JobState
 from tunelab.retention import delete_checkpoint_files
 from tunelab.store import CheckpointRecord, DecisionRow, ReportRecord, Store, TrialRecord, Tx
 from tunelab.trial import JobStatus, TrialState, transition
+
+if TYPE_CHECKING:
+    from tunelab.spec import JobSpec
 
 
 class Unit:
@@ -137,6 +140,14 @@ class JobRecorder:
     def __init__(self, store: Store, state: JobState) -> None:
         self.store = store
         self.state = state
+
+    @staticmethod
+    def create_job(store: Store, spec: JobSpec) -> None:
+        """Write a new job (status CREATED) and its ``created`` event."""
+        with store.transaction() as tx:
+            job = tx.create_job(spec.name, spec.to_dict(), metric=spec.objective.metric,
+                                goal=spec.objective.goal)
+            tx.add_event(job.id, "created", f"job {spec.name} created")
 
     @contextmanager
     def unit(self) -> Iterator[Unit]:

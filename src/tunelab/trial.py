@@ -22,7 +22,8 @@ Goal = Literal["minimize", "maximize"]
 
 
 class TrialState(str, enum.Enum):
-    """Where a trial is in its life. Terminal states never change again."""
+    """Where a trial is in its life. Terminal states never change again, except STOPPED: a
+    resume of the job continues its stopped trials (STOPPED -> LOST -> RUNNING)."""
 
     PENDING = "pending"  # recorded, not started yet
     RUNNING = "running"  # a segment runs on a worker
@@ -31,8 +32,8 @@ class TrialState(str, enum.Enum):
     PRUNED = "pruned"  # stopped early by a scheduler (early stopping, not promoted)
     FAILED = "failed"  # raised, crashed, reported NaN/inf, or never reported the metric
     TIMED_OUT = "timed_out"  # ran past max_trial_runtime
-    STOPPED = "stopped"  # stopped by the user or by the job's max_runtime
-    LOST = "lost"  # its tuner died while it ran; it will be re-run from its last checkpoint
+    STOPPED = "stopped"  # stopped with its job (the user, Ctrl-C, the job's max_runtime)
+    LOST = "lost"  # cut off mid-segment (tuner died, job stopped); re-run from its checkpoint
 
     @property
     def is_terminal(self) -> bool:
@@ -59,6 +60,7 @@ _TRANSITIONS: dict[TrialState, frozenset[TrialState]] = {
         {TrialState.RUNNING, TrialState.PRUNED, TrialState.COMPLETED, TrialState.STOPPED}
     ),
     TrialState.LOST: frozenset({TrialState.RUNNING, TrialState.FAILED, TrialState.STOPPED}),
+    TrialState.STOPPED: frozenset({TrialState.LOST}),  # a resume continues it
 }
 
 

@@ -16,24 +16,19 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tunelab import limits
+from tunelab import limits, preflight, restarts
 from tunelab.composition import build_search
-from tunelab.errors import SpecError, TunelabError
+from tunelab.errors import SpecError
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.jobstate import JobState
 from tunelab.lease import Lease
 from tunelab.objectives.function import FunctionObjective
-from tunelab.preflight import (
-    prepare_data,
-    warm_start,
-    warm_start_event,
-    warm_start_parents,
-)
+from tunelab.preflight import warm_start, warm_start_parents
 from tunelab.progress import Progress, ProgressFn, progress_of
 from tunelab.recorder import JobRecorder, Unit
+from tunelab.restarts import Start, exploit_start, resume_point
 from tunelab.retention import checkpoints_to_delete
 from tunelab.schedulers.base import Resume, Scheduler
 from tunelab.spec import JobSpec
@@ -45,15 +40,6 @@ if TYPE_CHECKING:
     from tunelab.strategies.warm_start import ParentTrials
 
 __all__ = ["Progress", "ProgressFn", "Tuner", "warm_start_parents"]
-
-
-@dataclass
-class _Start:
-    """A segment queued to start: its trial and the checkpoint it restores, if any."""
-
-    trial: TrialRecord
-    restore_from: str | None = None
-    restore_step: int | None = None
 
 
 class Tuner:
@@ -78,7 +64,7 @@ class Tuner:
         self.scheduler: Scheduler
         self.state: JobState
         self.rec: JobRecorder
-        self._ready: deque[_Start] = deque()
+        self._ready: deque[Start] = deque()
         self._seg_started: dict[int, float] = {}
         self._stopping: str | None = None  # reason, once the job is ending
         self._final_status = JobStatus.COMPLETED
@@ -92,10 +78,7 @@ class Tuner:
         # a warm-start parent that is missing, unfinished or optimises something else is refused
         # before anything is written, so the fixed spec can be run again under the same name
         parents = warm_start_parents(spec, store)
-        with store.transaction() as tx:
-            job = tx.create_job(spec.name, spec.to_dict(), metric=spec.objective.metric,
-                                goal=spec.objective.goal)
-            tx.add_event(job.id, "created", f"job {spec.name} created")
+        JobRecorder.create_job(store, spec)
         tuner = cls(spec, store, spec.name, **kw)
         tuner._parents = parents  # run() need not read them again
         return tuner
@@ -120,7 +103,7 @@ class Tuner:
         self._acquire()
         executor = self._executor
         try:
-            self._prepare()
+            preflight.prepare(self.spec, self.static, self.rec)
             if executor is None:
                 from tunelab.executors.local import LocalExecutor
 
@@ -149,54 +132,14 @@ class Tuner:
             self.state = JobState.load(tx, job)
             self.rec = JobRecorder(self.store, self.state)
             u = Unit(tx, self.state)
-            self._recover(u)
+            self._ready.extend(restarts.recover(u))
             u.set_job(status=JobStatus.RUNNING, status_reason=None, stop_requested=False)
             took = f" (took over the lease of {dead}, which died)" if dead else ""
             u.event("resumed" if self.state.trials else "started", f"tuner {self.owner}{took}")
         self._runtime_before = float(job.data.get("runtime_used", 0.0))
         self.strategy, self.scheduler = build_search(self.spec, self.space, warm_start=warm)
         if warm is not None:
-            with self.rec.unit() as u:
-                if not u.tx.events(self.state.job.id, "warm_start"):  # said once per job
-                    message, data = warm_start_event(warm, self.space)
-                    u.event("warm_start", message, data=data)
-
-    def _prepare(self) -> None:
-        """A built-in trainer's data: data no trial could use ends the job with that one error;
-        what was found, skipped files included, goes in the job's events."""
-        try:
-            found = prepare_data(self.spec, self.static)
-        except TunelabError as e:
-            with self.rec.unit() as u:
-                u.set_job(status=JobStatus.FAILED, status_reason=str(e), ended_at=time.time())
-                u.event("failed", str(e))
-            self._final_status = JobStatus.FAILED
-            raise
-        if found is not None:
-            message, facts = found
-            with self.rec.unit() as u:
-                last = u.tx.events(self.state.job.id, "data")
-                if not last or last[-1].message != message:
-                    u.event("data", message, data=facts)
-
-    def _recover(self, u: Unit) -> None:
-        """After a crash: running trials are LOST and re-run from their last checkpoint;
-        pending ones start again; a recorded exploit that never started is started."""
-        for tr in sorted(self.state.trials.values(), key=lambda t: t.number):
-            if tr.state is TrialState.RUNNING:
-                u.set_state(tr, TrialState.LOST)
-                u.event("lost", "tuner stopped while it ran; re-running", trial=tr.number)
-            d = self.state.last_decision(tr.number)
-            if tr.state in (TrialState.LOST, TrialState.PAUSED) and d is not None \
-                    and d.action == Action.EXPLOIT.value \
-                    and not any(r.at > d.at for r in tr.reports):
-                # an exploit decided (and maybe started) but not one report since: the copy
-                # is not done, so it starts again from the donor's checkpoint of the decision
-                self._queue_exploit(tr, d.donor, d.donor_step)
-            elif tr.state in (TrialState.LOST, TrialState.PENDING):
-                ck = tr.last_checkpoint()
-                self._ready.append(_Start(tr, ck.path if ck else None, ck.step if ck else None))
-        self.state.changed()
+            preflight.record_warm_start(self.rec, warm, self.space)
 
     def _loop(self, ex: Executor) -> None:
         t0 = time.monotonic()
@@ -286,7 +229,8 @@ class Tuner:
         elif decision.action is Action.EXPLOIT:
             assert decision.params is not None
             u.set_state(tr, TrialState.PAUSED, params={**tr.params, **decision.params})
-            self._queue_exploit(tr, decision.donor, decision.donor_step)
+            self._ready.append(exploit_start(self.state, tr, decision.donor,
+                                             decision.donor_step))
         self._retain(u, tr)
         return decision
 
@@ -328,12 +272,8 @@ class Tuner:
         (rec,) = u.create_trials([tr.params], source=tr.source, attempt=tr.attempt + 1,
                                  retry_of=first)
         u.event("retry", f"attempt {rec.attempt} of trial {first}", trial=rec.number)
-        self._ready.append(_Start(rec))
-
-    def _queue_exploit(self, tr: TrialRecord, donor: int | None, donor_step: int | None) -> None:
-        src = self.state.trials.get(donor) if donor is not None else None
-        ck = src.checkpoint_at(donor_step) if src is not None and donor_step is not None else None
-        self._ready.append(_Start(tr, ck.path if ck else None, ck.step if ck else None))
+        # it continues from the last checkpoint of the attempt that failed (a killed worker)
+        self._ready.append(Start.at(rec, resume_point(self.state, rec)))
 
     def _retain(self, u: Unit, tr: TrialRecord) -> None:
         """Keep the last and the best checkpoint of a trial, plus any still needed."""
@@ -377,7 +317,7 @@ class Tuner:
             # create the trials and record the start of those that get a slot now: one commit
             free = ex.free_slots()
             with self.rec.unit() as u:
-                new = [_Start(tr) for tr in u.create_trials(configs)]
+                new = [Start(tr) for tr in u.create_trials(configs)]
                 segs = [self._record_start(u, s) for s in new[:free]]
             self._ready.extend(new[free:])
             for seg in segs:
@@ -398,23 +338,16 @@ class Tuner:
                        params=params, at=ex.now())  # the executor's clock, as the reports'
             if params:
                 u.set_fields(tr, params={**tr.params, **params})
-            seg = self._record_start(u, _Start(tr, ck.path if ck else None,
-                                               ck.step if ck else None))
+            seg = self._record_start(u, Start.at(tr, ck))
         self._launch(ex, seg)
 
-    def _record_start(self, u: Unit, s: _Start) -> SegmentSpec:
+    def _record_start(self, u: Unit, s: Start) -> SegmentSpec:
         """Write a segment's start (trial RUNNING); :meth:`_launch` runs it after the commit."""
-        tr = s.trial
-        limit = self.spec.limits.max_trial_runtime
-        seg = SegmentSpec(
-            trial_id=tr.id, number=tr.number, attempt=tr.attempt, segment=tr.segments,
-            params={**self.static, **tr.params}, objective=self.objective, metric=self.metric,
-            checkpoint_dir=str(self.store.job_dir(self.name) / f"trial-{tr.number:04d}"),
-            restore_from=s.restore_from, restore_step=s.restore_step,
-            time_limit=None if limit is None else max(1.0, limit - tr.device_seconds),
-            seed=(self.spec.strategy.seed or 0) * 100_003 + tr.number,
-        )
-        u.start_segment(tr, time.time())
+        seg = s.segment(static=self.static, objective=self.objective, metric=self.metric,
+                        job_dir=self.store.job_dir(self.name),
+                        max_trial_runtime=self.spec.limits.max_trial_runtime,
+                        seed=self.spec.strategy.seed)
+        u.start_segment(s.trial, time.time())
         return seg
 
     def _launch(self, ex: Executor, seg: SegmentSpec) -> None:
