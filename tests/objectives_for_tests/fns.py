@@ -103,3 +103,12 @@ def plateau(params: dict[str, Any], trial: Any) -> float:
         trial.save_checkpoint({"step": step})
         trial.report(step=step, loss=0.5)
     return 0.5
+
+
+def steps(params: dict[str, Any], trial: Any) -> float:
+    """Reports ``params["epochs"]`` steps of loss x / step (sleeping ``sleep`` s before each)."""
+    x = float(params["x"])
+    for step in range(trial.start_step + 1, int(params["epochs"]) + 1):
+        time.sleep(float(params.get("sleep", 0.0)))
+        trial.report(step=step, loss=x / step)
+    return x / int(params["epochs"])
