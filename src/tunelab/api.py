@@ -178,7 +178,9 @@ def tune_spec(
 
 
 def best_checkpoint(name: str, *, store: str | Path | None = None) -> tuple[dict[str, Any], Path]:
-    """The best trial's parameters (static merged in) and its best durable checkpoint."""
+    """The best trial's parameters (static merged in) and its best durable checkpoint: the
+    trial ``show`` names best (finished, or stopped with a partial result), the checkpoint of
+    its best reported value."""
     from tunelab.jobstate import JobState
     from tunelab.spec import spec_from_dict
     from tunelab.store import Store
@@ -188,21 +190,15 @@ def best_checkpoint(name: str, *, store: str | Path | None = None) -> tuple[dict
         tx = st.read()
         job = tx.job(name)
         state = JobState.load(tx, job)
-        best = state.best()
+        best = state.leader()  # the trial `show` names best, whatever its state
         if best is None:
-            raise SpecError(f"job {name!r} has no finished trial with a value to export yet.")
-        live = best.live_checkpoints()
-        if not live:
+            raise SpecError(f"job {name!r} has no trial with a value to export yet.")
+        ck = state.best_checkpoint(best)
+        if ck is None:
             raise SpecError(
                 f"the best trial ({best.number}) of job {name!r} has no checkpoint; the "
                 "objective must call trial.save_checkpoint() to be exported."
             )
-        sign = 1.0 if state.goal == "minimize" else -1.0
-        by_step = {r.step: r.value for r in best.reports if r.value is not None}
-        scored = [c for c in live if c.step in by_step]
-        # ties (accuracy often repeats) go to the later, longer-trained checkpoint
-        ck = (min(scored, key=lambda c: (sign * float(by_step[c.step]), -c.step)) if scored
-              else live[-1])
         params = {**spec_from_dict(job.spec).static_params(), **best.params}
         return params, Path(ck.path)
     finally:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tunelab.store import DecisionRow, JobRecord, TrialRecord, Tx
+from tunelab.store import CheckpointRecord, DecisionRow, JobRecord, TrialRecord, Tx
 from tunelab.trial import (
+    RANKED,
     Action,
     Decision,
     DecisionRecord,
     Goal,
     History,
-    TrialState,
     TrialView,
     is_better,
 )
@@ -98,22 +98,60 @@ class JobState:
     def first_attempts(self) -> int:
         return sum(1 for t in self.trials.values() if t.attempt == 1)
 
-    def running(self) -> list[TrialRecord]:
-        return [t for t in self.trials.values() if t.state is TrialState.RUNNING]
+    def latest_attempts(self) -> list[TrialRecord]:
+        """One record per trial, in trial order: its latest attempt (a retry is another
+        attempt of the same trial, recorded under its own number with ``retry_of``)."""
+        latest: dict[int, TrialRecord] = {}
+        for t in sorted(self.trials.values(), key=lambda t: t.number):
+            root = t.retry_of if t.retry_of is not None else t.number
+            if root not in latest or t.attempt > latest[root].attempt:
+                latest[root] = t
+        return [latest[k] for k in sorted(latest)]
 
     def counts(self) -> dict[str, int]:
+        """Trials by state (each trial once, in the state of its latest attempt), as the
+        progress bar, ``jobs`` and ``show`` count them."""
         out: dict[str, int] = {}
-        for t in self.trials.values():
+        for t in self.latest_attempts():
             out[t.state.value] = out.get(t.state.value, 0) + 1
         return out
 
     def best(self) -> TrialRecord | None:
+        """The best finished trial (completed or pruned): what completion criteria use."""
         best: TrialRecord | None = None
         for t in self.trials.values():
             if t.state.is_finished_ok and t.value is not None and math.isfinite(t.value):
                 if best is None or is_better(t.value, best.value, self.goal):
                     best = t
         return best
+
+    def ranked(self) -> list[TrialRecord]:
+        """Trials with a finite value in a :data:`RANKED` state, best first (ties: the lower
+        number). The first is *the* best trial that ``show``, the leaderboard, the Python
+        API and ``export`` name — finished or not (a trial stopped by the job's
+        ``max_runtime`` keeps its partial result)."""
+        sign = 1.0 if self.goal == "minimize" else -1.0
+        return sorted(
+            (t for t in self.trials.values() if t.state in RANKED and t.value is not None
+             and math.isfinite(t.value)),
+            key=lambda t: (sign * float(t.value or 0.0), t.number))
+
+    def leader(self) -> TrialRecord | None:
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    def best_checkpoint(self, tr: TrialRecord) -> CheckpointRecord | None:
+        """``tr``'s best live checkpoint by the objective value reported at its step (ties go
+        to the later, longer-trained one); its last one when none has a value."""
+        live = tr.live_checkpoints()
+        if not live:
+            return None
+        sign = 1.0 if self.goal == "minimize" else -1.0
+        by_step = {r.step: r.value for r in tr.reports if r.value is not None}
+        scored = [c for c in live if c.step in by_step]
+        if not scored:
+            return live[-1]
+        return min(scored, key=lambda c: (sign * float(by_step[c.step] or 0.0), -c.step))
 
     def trials_since_improvement(self) -> int:
         """Finished trials (in finishing order) since the best value last improved."""

@@ -50,6 +50,11 @@ _TERMINAL = frozenset(
      TrialState.STOPPED}
 )
 
+#: states whose trial has a value worth ranking (finished, or cut off with a partial result);
+#: failed and timed-out attempts get no rank
+RANKED = frozenset({TrialState.COMPLETED, TrialState.PRUNED, TrialState.PAUSED,
+                    TrialState.STOPPED, TrialState.RUNNING, TrialState.LOST})
+
 _TRANSITIONS: dict[TrialState, frozenset[TrialState]] = {
     TrialState.PENDING: frozenset({TrialState.RUNNING, TrialState.STOPPED}),
     TrialState.RUNNING: frozenset(

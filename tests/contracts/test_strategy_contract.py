@@ -20,7 +20,7 @@ from tunelab.trial import History, TrialState, TrialView
 PRIOR = 2  # finished trials before the ask (the Bayesian model is fitted from 2: n_initial)
 SPACE = SearchSpace({
     "lr": Float(1e-4, 1e-1, scale="log"), "layers": Int(1, 3),
-    "act": Choice(["relu", "tanh"]),
+    "act": Choice(("relu", "tanh")),
 })
 STRATEGIES: dict[str, dict[str, Any]] = {
     "random": {},
@@ -35,7 +35,7 @@ STRATEGIES: dict[str, dict[str, Any]] = {
 
 
 def grid_space() -> SearchSpace:
-    return SearchSpace({"layers": Int(1, 3), "act": Choice(["relu", "tanh"])})
+    return SearchSpace({"layers": Int(1, 3), "act": Choice(("relu", "tanh"))})
 
 
 def build(name: str, seed: int = 7) -> Strategy:
@@ -49,9 +49,10 @@ def history_after(name: str, n: int) -> History:
     strategy = build(name)
     trials: list[TrialView] = []
     for i in range(n):
-        (params,) = strategy.ask(History(tuple(trials)), 1) or [None]
-        if params is None:
+        asked = strategy.ask(History(tuple(trials)), 1)
+        if not asked:
             break
+        params = asked[0]
         value = float(params.get("layers", 1)) + (0.5 if params.get("act") == "tanh" else 0.0)
         trials.append(TrialView(number=i, params=params, state=TrialState.COMPLETED,
                                 value=value, values=((1, value),)))

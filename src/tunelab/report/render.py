@@ -44,11 +44,12 @@ def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> Non
             "steps", "secs", "note"]
     for col in cols:
         t.add_column(col, overflow="fold")
-    for i, tr in enumerate(trials, 1):
+    for tr in trials:
         note = tr.get("error") or ""
         if tr.get("attempt", 1) > 1:
             note = f"attempt {tr['attempt']} of #{tr['retry_of']} " + note
-        t.add_row(str(i), str(tr["number"]), tr["state"], _fmt(tr["value"]),
+        rank = "" if tr.get("rank") is None else str(tr["rank"])  # failed trials get none
+        t.add_row(rank, str(tr["number"]), tr["state"], _fmt(tr["value"]),
                   *([escape(_params(tr["params"]))] if inline else []), _fmt(tr.get("steps")),
                   f"{tr['device_seconds']:.1f}", escape(note[:80]))
     console.print(t)

@@ -8,7 +8,6 @@ from typing import Any
 from tunelab.jobstate import JobState
 from tunelab.store import Store, TrialRecord
 from tunelab.store.queries import STALE_LEASE, job_status
-from tunelab.trial import TrialState
 
 __all__ = ["STALE_LEASE", "diagnoses", "job_status", "job_summary", "leaderboard",
            "returned_metrics", "static_params", "trial_dict"]
@@ -45,15 +44,12 @@ def trial_dict(t: TrialRecord) -> dict[str, Any]:
 
 
 def leaderboard(state: JobState) -> list[TrialRecord]:
-    """Trials sorted by objective (best first); trials without a value last, by number."""
-    sign = 1.0 if state.goal == "minimize" else -1.0
-    return sorted(
-        state.trials.values(),
-        key=lambda t: (0, sign * (t.value or 0.0), t.number) if _finite(t.value) is not None
-        and t.state in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.PAUSED,
-                        TrialState.STOPPED, TrialState.RUNNING)
-        else (1, 0.0, t.number),
-    )
+    """Ranked trials best first (:meth:`JobState.ranked`: the first is the job's best), then
+    the unranked ones (failed, timed out, pending, no value) by number."""
+    ranked = state.ranked()
+    seen = {t.id for t in ranked}
+    return ranked + sorted((t for t in state.trials.values() if t.id not in seen),
+                           key=lambda t: t.number)
 
 
 def job_summary(store: Store, name: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, case, func, literal, select
+from sqlalchemy import Connection, Engine, and_, case, exists, func, literal, select
 
 from tunelab.errors import JobNotFound, SpecError
 from tunelab.store import schema as t
@@ -46,7 +46,7 @@ from tunelab.store.read_models import (
 )
 from tunelab.store.records import JobRecord
 from tunelab.store.repository import Tx
-from tunelab.trial import TrialState
+from tunelab.trial import RANKED, TrialState
 
 STALE_LEASE = "interrupted"
 JOB_STATUS_FILTERS = ("created", "running", "stopping", "stopped", "completed", "failed",
@@ -54,10 +54,9 @@ JOB_STATUS_FILTERS = ("created", "running", "stopping", "stopped", "completed", 
 SORT_KEYS = ("value", "number", "state", "device_seconds", "steps", "started_at", "ended_at")
 SortKey = Literal["value", "number", "state", "device_seconds", "steps", "started_at",
                   "ended_at"]
-# states whose value ranks a trial on the leaderboard (as `tunelab show` ranks them)
-_RANKED = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.PAUSED, TrialState.STOPPED,
-           TrialState.RUNNING)
-_OK = (TrialState.COMPLETED, TrialState.PRUNED)
+# states whose value ranks a trial on the leaderboard (as `tunelab show` ranks them, and as
+# JobState.ranked picks the best trial)
+_RANKED = tuple(sorted(RANKED, key=list(TrialState).index))
 
 
 def finite(v: float | None) -> float | None:
@@ -136,19 +135,7 @@ class Reader:
         if status is not None and status not in JOB_STATUS_FILTERS:
             raise SpecError.field("status", f"one of {', '.join(JOB_STATUS_FILTERS)}", status)
         tr = t.trials.c
-        ok = tr.state.in_([s.value for s in _OK])
-        finite_ok = and_(ok, tr.value.is_not(None))
-        agg = (
-            select(
-                tr.job_id,
-                func.count().label("n"),
-                func.coalesce(func.sum(tr.device_seconds), 0.0).label("dev"),
-                func.min(case((finite_ok, tr.value))).label("lo"),
-                func.max(case((finite_ok, tr.value))).label("hi"),
-                *[func.sum(case((tr.state == s.value, 1), else_=0)).label(f"s_{s.value}")
-                  for s in TrialState],
-            ).group_by(tr.job_id).subquery()
-        )
+        agg = select(tr.job_id, *_trial_aggregates()).group_by(tr.job_id).subquery()
         q = (select(t.jobs, *[c for c in agg.c if c.name != "job_id"])
              .select_from(t.jobs.outerjoin(agg, agg.c.job_id == t.jobs.c.id))
              .order_by(t.jobs.c.created_at, t.jobs.c.id))
@@ -211,16 +198,8 @@ class Reader:
 
     def _overview_rows(self, conn: Connection, job_id: int) -> Iterator[JobOverview]:
         tr = t.trials.c
-        ok = and_(tr.state.in_([s.value for s in _OK]), tr.value.is_not(None))
         row = conn.execute(
-            select(
-                func.count().label("n"),
-                func.coalesce(func.sum(tr.device_seconds), 0.0).label("dev"),
-                func.min(case((ok, tr.value))).label("lo"),
-                func.max(case((ok, tr.value))).label("hi"),
-                *[func.sum(case((tr.state == s.value, 1), else_=0)).label(f"s_{s.value}")
-                  for s in TrialState],
-            ).where(tr.job_id == job_id)
+            select(*_trial_aggregates()).where(tr.job_id == job_id)
         ).mappings().one()
         jrow = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).mappings().one()
         yield self._overview({**jrow, **row})
@@ -231,7 +210,7 @@ class Reader:
         order = tr.value.desc() if job.goal == "maximize" else tr.value.asc()
         r = conn.execute(
             select(tr.id, tr.number, tr.params, tr.value)
-            .where(tr.job_id == job.id, tr.state.in_([s.value for s in _OK]),
+            .where(tr.job_id == job.id, tr.state.in_([s.value for s in _RANKED]),
                    tr.value.is_not(None))
             .order_by(order, tr.number).limit(1)
         ).first()
@@ -251,7 +230,8 @@ class Reader:
             state = JobState.load(tx, job)
             data = _last_event(conn, job.id, "data")
             warm = _last_event(conn, job.id, "warm_start")
-        best = state.best()
+        best = state.leader()  # the leaderboard's first, the trial `export` exports
+        ranks = {tr.id: i for i, tr in enumerate(state.ranked(), 1)}
         dev = sum(tr.device_seconds for tr in state.trials.values())
         return JobSummary(
             name=job.name, status=job_status(job), status_reason=job.status_reason,
@@ -265,7 +245,8 @@ class Reader:
             checkpoint_bytes=sum(c.size for tr in state.trials.values()
                                  for c in tr.live_checkpoints()),
             created_at=job.created_at, ended_at=job.ended_at,
-            trials=[TrialRow(**trial_dict(tr)) for tr in leaderboard(state)],
+            trials=[TrialRow(**trial_dict(tr), rank=ranks.get(tr.id))
+                    for tr in leaderboard(state)],
             diagnosis=diagnoses(state),
             decisions=[
                 LineageRow(trial=d.trial_number, step=d.step, action=d.action, donor=d.donor,
@@ -493,6 +474,31 @@ class Reader:
                 tx.add_event(job.id, "stop_requested", f"stop requested from {source}")
         finally:
             st.close()
+
+
+def _latest_attempt() -> Any:
+    """True for a trial record that no later attempt of the same trial supersedes (a retry is
+    an attempt of its trial: counts count each trial once, by its latest attempt)."""
+    tr, later = t.trials.c, t.trials.alias("later").c
+    return ~exists().where(later.job_id == tr.job_id,
+                           later.retry_of == func.coalesce(tr.retry_of, tr.number),
+                           later.attempt > tr.attempt)
+
+
+def _trial_aggregates() -> list[Any]:
+    """Per job: trials (each once), device seconds (every attempt), the best value among
+    ranked trials (as :meth:`JobState.ranked`), and trials per state of the latest attempt."""
+    tr = t.trials.c
+    latest = _latest_attempt()
+    ranked = and_(tr.state.in_([s.value for s in _RANKED]), tr.value.is_not(None))
+    return [
+        func.sum(case((latest, 1), else_=0)).label("n"),
+        func.coalesce(func.sum(tr.device_seconds), 0.0).label("dev"),
+        func.min(case((ranked, tr.value))).label("lo"),
+        func.max(case((ranked, tr.value))).label("hi"),
+        *[func.sum(case((and_(latest, tr.state == s.value), 1), else_=0)).label(f"s_{s.value}")
+          for s in TrialState],
+    ]
 
 
 def _trial_ids(job_id: int) -> Any:

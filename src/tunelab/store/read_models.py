@@ -38,6 +38,7 @@ class TrialRow(BaseModel):
     last_metrics: dict[str, float]
     metrics: dict[str, float]
     checkpoint_bytes: int
+    rank: int | None = None  # place among ranked trials (failed attempts: none)
 
 
 class LineageRow(BaseModel):
@@ -61,7 +62,7 @@ class JobSummary(BaseModel):
     strategy: dict[str, Any]
     best: BestTrial | None
     static: dict[str, Any]
-    counts: dict[str, int]
+    counts: dict[str, int]  # each trial once, in the state of its latest attempt
     device_seconds: float
     device_hours: float
     epochs: int
