@@ -46,11 +46,10 @@ from tunelab.store.read_models import (
 )
 from tunelab.store.records import JobRecord
 from tunelab.store.repository import Tx
-from tunelab.trial import RANKED, TrialState
+from tunelab.trial import RANKED, JobStatus, TrialState
 
-STALE_LEASE = "interrupted"
-JOB_STATUS_FILTERS = ("created", "running", "stopping", "stopped", "completed", "failed",
-                      STALE_LEASE)
+STALE_LEASE = JobStatus.INTERRUPTED.value  # shown for a running job whose lease ran out
+JOB_STATUS_FILTERS = tuple(s.value for s in JobStatus)
 SORT_KEYS = ("value", "number", "state", "device_seconds", "steps", "started_at", "ended_at")
 SortKey = Literal["value", "number", "state", "device_seconds", "steps", "started_at",
                   "ended_at"]
