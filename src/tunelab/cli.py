@@ -6,7 +6,6 @@ traceback instead.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
+from tunelab import jsonout
 from tunelab.errors import SpecError, TunelabError
 
 console = Console()
@@ -73,14 +73,36 @@ def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMake
          json_out: JsonOpt = False, store: StoreOpt = "tunelab-runs") -> None:
     """Print the search space, the strategy and how many training jobs a spec will run.
 
-    With ``warm_start``, the parent jobs are looked up in ``--store`` and checked as ``tune``
-    would; nothing is written."""
-    from tunelab.spec import load_spec
+    It checks everything ``tune`` checks before it writes anything (the train section and its
+    code included), so a spec that plans runs. A bare SageMaker request is planned without a
+    train section (it names a container image), with a notice that running needs one. With
+    ``warm_start``, the parent jobs are looked up in ``--store``; nothing is written."""
+    from tunelab.sagemaker import is_sagemaker_config
+    from tunelab.spec import check_runnable, load_spec, read_mapping
 
     js, warnings = load_spec(spec)
+    # a bare SageMaker request names a container image and SageMaker parent jobs: it is
+    # planned as it is, and what running it needs is said in warnings instead of errors
+    bare = is_sagemaker_config(read_mapping(spec))
+    try:
+        check_runnable(js)
+    except SpecError:
+        t = js.train
+        if not bare or (t is not None and (t.function or t.command or t.builtin)):
+            raise
+        warnings = [*warnings, "this SageMaker request names a training image, which tunelab "
+                    "cannot run: to tune it, write a YAML spec with `sagemaker: "
+                    f"{spec.name}` and a `train:` section (docs/sagemaker.md)."]
+    try:
+        warm = _warm_coverage(js, store)
+    except SpecError as e:
+        if not bare:
+            raise
+        warm = None
+        warnings = [*warnings, f"{e} Running it needs them."]
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
-    _describe(js, json_out=json_out, warnings=warnings, warm=_warm_coverage(js, store))
+    _describe(js, json_out=json_out, warnings=warnings, warm=warm)
 
 
 def _warm_coverage(js: Any, url: str) -> list[tuple[str, int, int]] | None:
@@ -144,12 +166,12 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
     if size is not None:
         n = min(n, size)
     if json_out:
-        print(json.dumps({"name": js.name, "objective": js.objective.model_dump(),
-                          "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
-                          "static": js.static_params(), "training_jobs": n,
-                          "grid_size": space.grid_size(), "warnings": warnings or [],
-                          **({"warm_start": coverage_dicts(warm)} if warm is not None else {})},
-                         default=str))
+        print(jsonout.dumps({
+            "name": js.name, "objective": js.objective.model_dump(),
+            "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
+            "static": js.static_params(), "training_jobs": n, "grid_size": space.grid_size(),
+            "warnings": warnings or [],
+            **({"warm_start": coverage_dicts(warm)} if warm is not None else {})}))
         return
     t = Table(title=f"search space of {js.name}")
     for col in ("parameter", "type", "range / values", "scale"):
@@ -278,9 +300,11 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
     def go(progress: Any) -> str:
         return Tuner.resume(name, st, progress=progress).run()
 
-    go(None) if json_out else _progress_runner(go)
+    status = go(None) if json_out else _progress_runner(go)
     _show(st, name, json_out)
     st.close()
+    if status == "failed":
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -293,6 +317,38 @@ def stop(name: str, store: StoreOpt = "tunelab-runs") -> None:
     console.print(f"stop requested for {name}; its tuner stops the running trials now.")
 
 
+@app.command()
+def delete(
+    name: str, store: StoreOpt = "tunelab-runs",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a job: its rows in the store and its files under the artifact root.
+
+    A running job (live lease) is refused. Only paths inside the artifact root are removed."""
+    from tunelab.errors import JobBusyError
+    from tunelab.jobdelete import delete_job_files
+
+    st = _store(store)
+    try:
+        job = st.read().job(name)
+        if job.lease_owner is not None and (job.lease_until or 0) > time.time():
+            raise JobBusyError(f"job {name!r} is running (held by {job.lease_owner}); stop it "
+                               f"with `tunelab stop {name}` first, then delete it.")
+        n = len(st.read().trials(job.id, with_reports=False))
+        if not yes and not typer.confirm(
+                f"Delete job {name!r} ({job.status}, {n} trials) and its files under "
+                f"{st.job_dir(name)}?", err=True):
+            err.print("nothing deleted.")
+            raise typer.Exit(1)
+        removed = delete_job_files(st, name)  # files first: a rerun finishes a cut-off delete
+        with st.transaction() as tx:
+            tx.delete_job(tx.job(name).id)
+    finally:
+        st.close()
+    console.print(f"deleted job {name} ({n} trials" + (", its artifact folder" if removed
+                  else "") + ")", markup=False, highlight=False)
+
+
 # jobs / show --------------------------------------------------------------------------------------
 @app.command()
 def jobs(store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False) -> None:
@@ -302,11 +358,11 @@ def jobs(store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False) -> None:
     with Reader.open(store) as reader:
         listed = reader.jobs()
     if json_out:
-        print(json.dumps([{"name": j.name, "status": j.status, "metric": j.metric,
-                           "goal": j.goal, "trials": j.trials, "best": j.best,
-                           "strategy": j.strategy, "created_at": j.created_at,
-                           "counts": j.counts, "device_hours": j.device_hours}
-                          for j in listed]))
+        print(jsonout.dumps([{"name": j.name, "status": j.status, "metric": j.metric,
+                              "goal": j.goal, "trials": j.trials, "best": j.best,
+                              "strategy": j.strategy, "created_at": j.created_at,
+                              "counts": j.counts, "device_hours": j.device_hours}
+                             for j in listed]))
         return
     t = Table(title="tuning jobs")
     for col in ("name", "status", "strategy", "objective", "trials", "best", "created"):
@@ -339,7 +395,7 @@ def _show_summary(summary: dict[str, Any], json_out: bool, *, top: int = 20) -> 
     from tunelab.report.render import render_summary
 
     if json_out:
-        print(json.dumps(summary, default=str))
+        print(jsonout.dumps(summary))
         return
     render_summary(console, summary, top=top)
 

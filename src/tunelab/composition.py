@@ -31,6 +31,11 @@ def build_search(
         searcher = str(opts.pop("searcher", "random"))
         if searcher not in ("random", "bayesian"):
             raise SpecError.field("strategy.searcher", "random or bayesian", searcher)
+        if warm_start is not None and searcher != "bayesian":
+            raise SpecError.field(
+                "warm_start", f"used with a bayesian searcher for strategy {st.type}", searcher,
+                "Warm start informs the Bayesian model; set strategy.searcher: bayesian.",
+            )
         epochs = spec.static_params().get("epochs")
         if st.type == "pbt" and "max_steps" not in opts and isinstance(epochs, int) \
                 and not isinstance(epochs, bool):

@@ -24,6 +24,19 @@ from tunelab.errors import SpecError
 Scale = Literal["linear", "log", "reverse_log"]
 ParamValue = float | int | str | bool
 SCALES: tuple[str, ...] = ("linear", "log", "reverse_log")
+#: The most points a grid search may have. Grid sizes are computed from the axes, never by
+#: enumerating them, so a larger grid is refused at once instead of filling memory.
+MAX_GRID_SIZE = 1_000_000
+
+
+def _number(name: str, v: object) -> float:
+    """A float from a number or a numeric string (YAML reads ``1e-3`` as a string)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise SpecError.field(name, "a number", v)
+    try:
+        return float(v)
+    except ValueError:
+        raise SpecError.field(name, "a number", v, "Write it as e.g. 0.1 or 1.0e-3.") from None
 
 
 def _check_scale(scale: str, low: float, high: float) -> None:
@@ -79,15 +92,18 @@ class Float:
     kind: Literal["float"] = field(default="float", init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "low", float(self.low))
-        object.__setattr__(self, "high", float(self.high))
+        object.__setattr__(self, "low", _number("low", self.low))
+        object.__setattr__(self, "high", _number("high", self.high))
         _check_scale(self.scale, self.low, self.high)
         if self.grid_points is not None and (
-            not isinstance(self.grid_points, int) or self.grid_points < 1
+            isinstance(self.grid_points, bool) or not isinstance(self.grid_points, int)
+            or self.grid_points < 1
         ):
             raise SpecError.field("grid_points", "an integer >= 1", self.grid_points)
         if self.values is not None:
-            vals = tuple(float(v) for v in self.values)
+            if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Sequence):
+                raise SpecError.field("values", "a list of numbers", self.values)
+            vals = tuple(_number("values", v) for v in self.values)
             bad = [v for v in vals if not self.low <= v <= self.high]
             if not vals or bad:
                 raise SpecError.field(
@@ -104,14 +120,24 @@ class Float:
         lo, hi = _warp(self.low, self.scale), _warp(self.high, self.scale)
         return (_warp(float(value), self.scale) - lo) / (hi - lo)
 
-    def grid(self) -> list[float] | None:
+    def grid_count(self) -> int | None:
+        """Number of grid values (None without grid_points or values), not enumerated."""
         if self.values is not None:
-            return list(self.values)
-        if self.grid_points is None:
-            return None
+            return len(self.values)
+        return self.grid_points
+
+    def grid_value(self, i: int) -> float:
+        """The ``i``-th grid value (0 <= i < grid_count())."""
+        if self.values is not None:
+            return self.values[i]
+        assert self.grid_points is not None
         if self.grid_points == 1:
-            return [self.from_unit(0.5)]
-        return [self.from_unit(i / (self.grid_points - 1)) for i in range(self.grid_points)]
+            return self.from_unit(0.5)
+        return self.from_unit(i / (self.grid_points - 1))
+
+    def grid(self) -> list[float] | None:
+        n = self.grid_count()
+        return None if n is None else [self.grid_value(i) for i in range(n)]
 
     def cardinality(self) -> int | None:
         return None
@@ -150,7 +176,8 @@ class Int:
     def __post_init__(self) -> None:
         for name in ("low", "high", "step"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (
+                isinstance(v, float) and not math.isfinite(v)) or int(v) != v:
                 raise SpecError.field(name, "an integer", v)
             object.__setattr__(self, name, int(v))
         if self.step < 1:
@@ -188,7 +215,14 @@ class Int:
             return (math.log(v) - lo) / (hi - lo)
         return ((v - self.low) / self.step + 0.5) / self.n_values
 
+    def grid_count(self) -> int:
+        return self.n_values
+
+    def grid_value(self, i: int) -> int:
+        return self.low + i * self.step
+
     def grid(self) -> list[int]:
+        """Every value, as a list: for small axes only (sizes use :meth:`grid_count`)."""
         return list(range(self.low, self.high + 1, self.step))
 
     def cardinality(self) -> int:
@@ -246,6 +280,12 @@ class Choice:
 
     def to_unit(self, value: ParamValue) -> float:
         return (self.index(value) + 0.5) / len(self.values)
+
+    def grid_count(self) -> int:
+        return len(self.values)
+
+    def grid_value(self, i: int) -> ParamValue:
+        return self.values[i]
 
     def grid(self) -> list[ParamValue]:
         return list(self.values)
@@ -305,7 +345,7 @@ def param_from_dict(name: str, d: Mapping[str, Any]) -> Param:
         return Choice(tuple(args["values"]) if isinstance(args["values"], list) else args["values"])
     except SpecError as e:
         raise SpecError(f"search_space.{name}: {e}") from None
-    except TypeError as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise SpecError(f"search_space.{name}: {e}") from None
 
 
@@ -360,30 +400,49 @@ class SearchSpace(Mapping[str, Param]):
         return np.array([p.to_unit(params[n]) for n, p in self._params.items()], dtype=float)
 
     def grid_size(self) -> int | None:
-        """Number of grid points, or None if a float has neither grid_points nor values."""
+        """Number of grid points, or None if a float has neither grid_points nor values.
+
+        Computed from each axis' count (a Python int: exact however large), never enumerated.
+        """
         total = 1
         for p in self._params.values():
-            g = p.grid()
-            if g is None:
+            n = p.grid_count()
+            if n is None:
                 return None
-            total *= len(g)
+            total *= n
         return total
 
-    def grid(self) -> Iterator[dict[str, ParamValue]]:
-        """All grid points in a fixed order (the last parameter varies fastest)."""
-        axes: list[list[ParamValue]] = []
+    def _grid_counts(self) -> list[int]:
+        counts = []
         for name, p in self._params.items():
-            g = p.grid()
-            if g is None:
+            n = p.grid_count()
+            if n is None:
                 raise SpecError.field(
                     f"search_space.{name}",
                     "grid_points or a values list for a grid search over a float",
                     p.to_dict(),
                     f"Add `grid_points: 5` to {name}, or use strategy: random.",
                 )
-            axes.append(list(g))
-        for combo in itertools.product(*axes):
-            yield dict(zip(self._params, combo, strict=True))
+            counts.append(n)
+        return counts
+
+    def grid_point(self, index: int) -> dict[str, ParamValue]:
+        """The ``index``-th grid point in the fixed order of :meth:`grid` (mixed-radix
+        decoding of ``index``: the last parameter varies fastest), without enumerating."""
+        counts = self._grid_counts()
+        values: list[ParamValue] = []
+        for p, n in zip(reversed(self._params.values()), reversed(counts), strict=True):
+            index, i = divmod(index, n)
+            values.append(p.grid_value(i))
+        return dict(zip(self._params, reversed(values), strict=True))
+
+    def grid(self) -> Iterator[dict[str, ParamValue]]:
+        """All grid points in a fixed order (the last parameter varies fastest), one at a
+        time: nothing is built up front."""
+        counts = self._grid_counts()
+        for combo in itertools.product(*(range(n) for n in counts)):
+            yield {name: p.grid_value(i)
+                   for (name, p), i in zip(self._params.items(), combo, strict=True)}
 
     def cardinality(self) -> int | None:
         """Number of distinct points if the space is finite (ints and choices only)."""

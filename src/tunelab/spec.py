@@ -27,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,6 +37,7 @@ from tunelab.objectives.builtin import DEFAULT_OBJECTIVES, builtin_objective, ch
 from tunelab.objectives.command import CommandObjective, MetricRegex
 from tunelab.objectives.function import FunctionObjective
 from tunelab.space import SearchSpace
+from tunelab.specfile import check_expanded_size, read_spec_text
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -103,11 +105,29 @@ class LimitsSpec(_Model):
     max_runtime: float | None = None
     max_trial_runtime: float | None = None
     max_retries: int = Field(default=0, ge=0)
+    #: failed trials that end the job: a count (>= 1) or a fraction of max_trials (0 < f < 1)
+    max_failures: int | float | None = None
+
+    @field_validator("max_failures", mode="before")
+    @classmethod
+    def _failures(cls, v: Any) -> int | float | None:
+        if v is None:
+            return None
+        ok = not isinstance(v, bool) and (
+            (isinstance(v, int) and v >= 1) or (isinstance(v, float) and 0 < v < 1))
+        if not ok:
+            raise SpecError.field(
+                "limits.max_failures", "a count of failed trials (an integer >= 1) or a "
+                "fraction of max_trials (a number between 0 and 1)", v,
+                "E.g. max_failures: 5, or max_failures: 0.25.",
+            )
+        count: int | float = v
+        return count
 
     @field_validator("max_runtime", "max_trial_runtime", mode="before")
     @classmethod
-    def _dur(cls, v: Any) -> float | None:
-        return parse_duration(v)
+    def _dur(cls, v: Any, info: ValidationInfo) -> float | None:
+        return parse_duration(v, f"limits.{info.field_name}")
 
 
 class CompletionSpec(_Model):
@@ -165,12 +185,13 @@ class JobSpec(_Model):
                 "Add e.g. `train: {function: 'mymodule:train'}`.",
             )
         given = [k for k in ("function", "command", "builtin") if getattr(t, k)]
+        if not t.builtin and t.extras():
+            raise SpecError(_unknown_keys("train", list(t.extras()), TrainSpec))
         if len(given) != 1:
             raise SpecError.field(
                 "train", "exactly one of function, command, builtin", given or "none",
+                "Add e.g. `function: 'mymodule:train'`." if not given else "Keep one.",
             )
-        if not t.builtin and t.extras():
-            raise SpecError(_unknown_keys("train", list(t.extras()), TrainSpec))
         if t.function:
             return FunctionObjective(t.function, checkpointing=True)
         if t.builtin:
@@ -197,11 +218,29 @@ class JobSpec(_Model):
             )
         from tunelab.composition import build_search
 
-        build_search(self, space)
-        if self.train is not None:
+        warm = None
+        if self.warm_start is not None:  # can the strategy use one at all? (parents: at run)
+            from tunelab.strategies.warm_start import WarmStart
+
+            warm = WarmStart(type=self.warm_start.type, parents=[])
+        build_search(self, space, warm_start=warm)
+        t = self.train
+        # a train section with no kind yet (a SageMaker request's metric regexes) is checked
+        # by check_runnable, when the job is to run
+        if t is not None and (t.function or t.command or t.builtin or t.extras()):
             self.objective_spec()
-            if self.train.builtin:  # its hyperparameters, static and searched, before any trial
-                check_builtin(self.train.builtin, self.static_params(), space.to_dict())
+            if t.builtin:  # its hyperparameters, static and searched, before any trial
+                check_builtin(t.builtin, self.static_params(), space.to_dict())
+
+
+def check_runnable(spec: JobSpec) -> None:
+    """What running a spec needs beyond :meth:`JobSpec.validate_all`: a train section naming
+    exactly one kind of training code, and a ``train.function`` that imports. ``tunelab
+    plan`` and :meth:`tunelab.tuner.Tuner.create` both call it, so a spec that cannot run is
+    refused before its job is written."""
+    obj = spec.objective_spec()
+    if isinstance(obj, FunctionObjective):
+        obj.resolve()
 
 
 def _unknown_keys(where: str, keys: list[str], model: type[BaseModel]) -> str:
@@ -267,15 +306,15 @@ def spec_from_dict(data: Mapping[str, Any], *, default_name: str | None = None) 
 
 
 def read_mapping(path: Path) -> dict[str, Any]:
-    """Read a YAML or JSON file into a mapping, with clear errors."""
-    if not path.exists():
-        raise SpecError.field("spec", "an existing file", str(path))
-    text = path.read_text()
+    """Read a YAML or JSON file into a mapping, with clear errors (and the checks of
+    :func:`tunelab.specfile.read_spec_text`: size, text, YAML alias expansion)."""
+    text = read_spec_text(path, "spec")
+    kind = "JSON" if path.suffix == ".json" else "YAML"
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        kind = "JSON" if path.suffix == ".json" else "YAML"
+        data = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError, RecursionError) as e:
         raise SpecError(f"{path} is not valid {kind}: {e}") from None
+    check_expanded_size(data, path)
     if not isinstance(data, dict):
         raise SpecError.field(str(path), "a mapping at the top level", type(data).__name__)
     return data

@@ -76,7 +76,7 @@ class JobStatus(str, enum.Enum):
     RUNNING = "running"  # a tuner holds its lease (or held it and died: see INTERRUPTED)
     STOPPED = "stopped"  # stopped by the user (`tunelab stop`, Ctrl-C); `resume` continues it
     COMPLETED = "completed"  # ended by a limit or a completion criterion
-    FAILED = "failed"  # could not run (e.g. its data could not be prepared)
+    FAILED = "failed"  # could not run (bad data), no trial succeeded, or max_failures reached
     # never stored: shown for a RUNNING job whose lease ran out (its tuner died)
     INTERRUPTED = "interrupted"
 

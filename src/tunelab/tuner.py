@@ -22,6 +22,7 @@ from tunelab import limits, preflight, restarts
 from tunelab.composition import build_search
 from tunelab.errors import SpecError
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
+from tunelab.failures import failure_limit_reason, no_success_reason
 from tunelab.jobstate import JobState
 from tunelab.lease import Lease
 from tunelab.objectives.function import FunctionObjective
@@ -81,6 +82,9 @@ class Tuner:
     def create(cls, spec: JobSpec, store: Store, **kw: Any) -> Tuner:
         # a warm-start parent that is missing, unfinished or optimises something else is refused
         # before anything is written, so the fixed spec can be run again under the same name
+        from tunelab.spec import check_runnable
+
+        check_runnable(spec)  # no train section, or one that does not import: nothing written
         parents = warm_start_parents(spec, store)
         JobRecorder.create_job(store, spec)
         tuner = cls(spec, store, spec.name, **kw)
@@ -161,8 +165,13 @@ class Tuner:
                 last_lease = now
                 self._renew(now - t0)
             if self._stopping is None:
-                self._stopping = limits.completion_reason(
-                    self.spec.completion, self.state, self.strategy, self.scheduler)
+                failed = failure_limit_reason(self.spec, self.state.trials.values(),
+                                              self.max_trials())
+                if failed:  # limits.max_failures
+                    self._stopping, self._final_status = failed, JobStatus.FAILED
+                else:
+                    self._stopping = limits.completion_reason(
+                        self.spec.completion, self.state, self.strategy, self.scheduler)
             if self._stopping is not None:
                 for tid in list(self._seg_started):
                     ex.stop(tid, self._stopping)
@@ -375,6 +384,11 @@ class Tuner:
             u.set_job_data(runtime_used=self._runtime_before + elapsed)
 
     def _finish(self) -> None:
+        if self._final_status is JobStatus.COMPLETED:
+            reason = no_success_reason(self.state.trials.values())
+            if reason:  # a job none of whose trials succeeded has failed, whatever ended it
+                self._stopping = f"{self._stopping}; {reason}" if self._stopping else reason
+                self._final_status = JobStatus.FAILED
         with self.rec.unit() as u:
             if self._final_status is JobStatus.COMPLETED:
                 # paused trials the scheduler never resumed end here (ASHA: not promoted)

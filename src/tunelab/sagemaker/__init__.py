@@ -39,6 +39,7 @@ from tunelab.errors import SpecError
 from tunelab.sagemaker.converter import convert
 from tunelab.sagemaker.result import SageMakerImport
 from tunelab.sagemaker.values import parse_value as parse_value
+from tunelab.specfile import read_spec_text
 
 __all__ = [
     "SageMakerImport",
@@ -81,12 +82,8 @@ def load_sagemaker_config(path: str | Path) -> SageMakerImport:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError.field(
-            "sagemaker", "an existing JSON file", str(p), "Check the path."
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_spec_text(p, "sagemaker", "JSON file")
+    except OSError as e:
         raise SpecError.field("sagemaker", "a readable UTF-8 JSON file", str(p), str(e)) from None
     try:
         data = json.loads(text, parse_constant=_reject_constant)

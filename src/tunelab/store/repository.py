@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tunelab.errors import JobNotFound, SpecError, StoreError
 from tunelab.store import schema as t
@@ -67,21 +68,37 @@ class Tx:
         self, name: str, spec: Mapping[str, Any], *, metric: str, goal: str,
         data: Mapping[str, Any] | None = None,
     ) -> JobRecord:
-        if self.c.execute(select(t.jobs.c.id).where(t.jobs.c.name == name)).first():
-            raise SpecError.field(
-                "name", "a job name not used in this store", name,
-                f"Use `tunelab resume {name}` to continue it, or pick another name.",
-            )
-        now = time.time()
-        self.c.execute(
-            insert(t.jobs).values(
-                name=name, status=JobStatus.CREATED.value, metric=metric, goal=goal,
-                spec=_dumps(spec),
-                created_at=now, updated_at=now, stop_requested=False,
-                data=_dumps(dict(data or {})),
-            )
+        taken = SpecError.field(
+            "name", "a job name not used in this store", name,
+            f"Use `tunelab resume {name}` to continue it, or pick another name.",
         )
+        if self.c.execute(select(t.jobs.c.id).where(t.jobs.c.name == name)).first():
+            raise taken
+        now = time.time()
+        try:
+            self.c.execute(
+                insert(t.jobs).values(
+                    name=name, status=JobStatus.CREATED.value, metric=metric, goal=goal,
+                    spec=_dumps(spec),
+                    created_at=now, updated_at=now, stop_requested=False,
+                    data=_dumps(dict(data or {})),
+                )
+            )
+        except IntegrityError:
+            # another tuner created the same name between the check and the insert
+            # (PostgreSQL: its uncommitted row blocks ours until it commits)
+            raise taken from None
         return self.job(name)
+
+    def delete_job(self, job_id: int) -> None:
+        """Delete a job and every row that belongs to it (trials, reports, checkpoints,
+        decisions, events); its files are the caller's (see ``tunelab delete``)."""
+        trial_ids = select(t.trials.c.id).where(t.trials.c.job_id == job_id)
+        for table in (t.reports, t.checkpoints):
+            self.c.execute(delete(table).where(table.c.trial_id.in_(trial_ids)))
+        for table in (t.trials, t.decisions, t.events):
+            self.c.execute(delete(table).where(table.c.job_id == job_id))
+        self.c.execute(delete(t.jobs).where(t.jobs.c.id == job_id))
 
     def job(self, name: str) -> JobRecord:
         row = self.c.execute(select(t.jobs).where(t.jobs.c.name == name)).mappings().first()
