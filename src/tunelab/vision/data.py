@@ -44,6 +44,7 @@ from PIL import Image
 from tunelab.errors import DataError, SpecError
 from tunelab.vision.cache import (
     IMAGES_FILE,
+    META_FILE,
     cache_key,
     channel_stats,
     decode_file,
@@ -54,7 +55,7 @@ from tunelab.vision.cache import (
 )
 
 log = logging.getLogger(__name__)
-_WARNED: set[tuple[Path, ...]] = set()  # skipped-file logs already warned about
+_WARNED: set[tuple[Any, ...]] = set()  # skipped-file logs already warned about
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -102,6 +103,8 @@ class ImageData:
     #: Text file naming each skipped file and why (None when nothing was skipped).
     skipped_log: Path | None = None
     cache_entries: tuple[Path, ...] = field(default=())
+    #: links not followed in the data folders, "path<TAB>why" (out of the folder, a loop...)
+    excluded: tuple[str, ...] = field(default=())
 
     def __reduce__(self) -> tuple[Any, ...]:
         kwargs = {
@@ -134,6 +137,8 @@ class _Source:
     labels: list[int]
     fingerprint: list[Any]  # what the cache key hashes: paths, sizes, mtimes, labels
     open_item: Callable[[int], Image.Image]
+    #: links not followed: "path<TAB>why" (out of the data folder, broken, a loop)
+    excluded: list[str] = field(default_factory=list)
 
 
 def _file_fingerprint(path: Path | str) -> list[Any]:
@@ -144,17 +149,78 @@ def _file_fingerprint(path: Path | str) -> list[Any]:
         return [str(path), -1, -1]  # listed as skipped when decoded
 
 
-def _images_under(folder: Path) -> list[str]:
-    """Image files below ``folder`` (any depth, hidden files and folders left out), sorted."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found += [
-            os.path.join(dirpath, name)
-            for name in filenames
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-        ]
-    return sorted(found)
+def _is_image(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+class _Walk:
+    """The image files of a class-per-subfolder data folder, each real folder and file read
+    once.
+
+    Symbolic links are where loops and mislabelling come from (a link to a parent folder is
+    an endless tree; a link from one class into another labels its images twice), so the
+    folder is read in two passes: first every real folder and file without following any link,
+    each labelled by the class it physically lives in; then the links, in order, adding only
+    what the first pass did not find. A link whose target lies outside the data folder, is
+    broken, or leads to a folder or file already read (a loop) is skipped with a reason.
+    """
+
+    def __init__(self, root: Path, n_classes: int) -> None:
+        self.root = os.path.realpath(root)
+        self.files: list[list[str]] = [[] for _ in range(n_classes)]
+        self.excluded: list[tuple[str, str]] = []  # (path, why it was skipped)
+        st = os.stat(self.root)  # the data folder itself: a link to it is a loop
+        self._dirs: dict[tuple[int, int], str] = {(st.st_dev, st.st_ino): str(root)}
+        self._seen: dict[tuple[int, int], str] = {}
+        self._links: list[tuple[int, str]] = []
+
+    def _inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root + os.sep)
+
+    def walk(self, label: int, folder: str) -> None:
+        st = os.stat(folder)
+        key = (st.st_dev, st.st_ino)
+        if key in self._dirs:
+            self.excluded.append((folder, f"a link to a folder already read "
+                                          f"({self._dirs[key]}): a loop or a second link"))
+            return
+        self._dirs[key] = folder
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            if e.is_symlink():
+                self._links.append((label, e.path))
+            elif e.is_dir(follow_symlinks=False):
+                self.walk(label, e.path)
+            elif e.is_file(follow_symlinks=False) and _is_image(e.name):
+                self._add(label, e.path)
+
+    def _add(self, label: int, path: str) -> None:
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino)
+        if key in self._seen:
+            self.excluded.append((path, f"the same file as {self._seen[key]}, already read"))
+            return
+        self._seen[key] = path
+        self.files[label].append(path)
+
+    def follow_links(self) -> None:
+        """The second pass: links found in the first (and in linked folders), in order."""
+        i = 0
+        while i < len(self._links):
+            label, path = self._links[i]
+            i += 1
+            real = os.path.realpath(path)
+            if not self._inside(real):
+                self.excluded.append((path, f"a link out of the data folder (to {real})"))
+            elif not os.path.exists(real):
+                self.excluded.append((path, "a broken link"))
+            elif os.path.isdir(real):
+                self.walk(label, path)
+            elif os.path.isfile(real) and _is_image(os.path.basename(path)):
+                self._add(label, path)
 
 
 def _open_path(files: list[str]) -> Callable[[int], Image.Image]:
@@ -167,7 +233,17 @@ def _folder_source(folder: Path, what: str) -> _Source:
             f"The {what} must be a folder with one subfolder per class, a .csv manifest or "
             f"{BUILTIN_DIGITS!r}; got {str(folder)!r}, which does not exist. Check the path."
         )
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    walk = _Walk(folder, 0)
+    class_dirs: list[Path] = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_dir():
+            continue
+        real = os.path.realpath(p)
+        if p.is_symlink() and not walk._inside(real):
+            walk.excluded.append((str(p), f"a class folder linked from outside the data "
+                                          f"folder (to {real})"))
+            continue
+        class_dirs.append(p)
     if not class_dirs:
         loose = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
         hint = (
@@ -179,20 +255,29 @@ def _folder_source(folder: Path, what: str) -> _Source:
             f"The {what} folder must hold one subfolder per class; got {str(folder)!r} with no "
             f"subfolders.{hint}"
         )
+    walk.files = [[] for _ in class_dirs]
+    real_first = sorted(range(len(class_dirs)), key=lambda i: class_dirs[i].is_symlink())
+    for label in real_first:  # a linked class folder after the real ones (see _Walk)
+        walk.walk(label, str(class_dirs[label]))
+    walk.follow_links()
     files: list[str] = []
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
-        found = _images_under(class_dir)
+        found = sorted(walk.files[label])
         if not found:
+            why = [f"{p}: {w}" for p, w in walk.excluded if p.startswith(str(class_dir))]
             raise DataError(
                 f"Every class folder must hold images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
-                f"got none in {str(class_dir)!r}. Add images or remove the folder."
+                f"got none in {str(class_dir)!r}"
+                + (f" (skipped: {'; '.join(why[:3])})" if why else "")
+                + ". Add images or remove the folder."
             )
         files += found
         labels += [label] * len(found)
     classes = [d.name for d in class_dirs]
     fingerprint = [[*_file_fingerprint(f), labels[i]] for i, f in enumerate(files)]
-    return _Source(str(folder), classes, files, labels, fingerprint, _open_path(files))
+    return _Source(str(folder), classes, files, labels, fingerprint, _open_path(files),
+                   excluded=[f"{p}\t{w}" for p, w in walk.excluded])
 
 
 def _csv_source(manifest: Path, what: str) -> _Source:
@@ -275,7 +360,8 @@ def _relabel(src: _Source, classes: list[str], what: str) -> _Source:
     index = {c: i for i, c in enumerate(classes)}
     labels = [index[src.classes[y]] for y in src.labels]
     fingerprint = [[*fp[:-1], labels[i]] for i, fp in enumerate(src.fingerprint)]
-    return _Source(src.name, classes, src.files, labels, fingerprint, src.open_item)
+    return _Source(src.name, classes, src.files, labels, fingerprint, src.open_item,
+                   excluded=src.excluded)
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,6 +589,7 @@ def load_image_data(
         )
     entries = [Path(meta["entry"])]
     skipped = list(meta["skipped"])
+    excluded = list(src.excluded)
     logs = [Path(meta["entry"]) / "skipped.txt"] if skipped else []
 
     parts: dict[str, tuple[torch.Tensor, torch.Tensor] | None] = {"validation": None, "test": None}
@@ -510,6 +597,7 @@ def load_image_data(
         if given is None:
             continue
         other = _relabel(_resolve_source(given, what), src.classes, what)
+        excluded += other.excluded
         x, m = _decoded(other, size, root)
         if x.shape[0] == 0:
             raise DataError(f"The {what} set {other.name!r} holds no readable images.")
@@ -529,6 +617,10 @@ def load_image_data(
         _WARNED.add(tuple(logs))
         log.warning("skipped %d unreadable image files (listed in %s)", len(skipped),
                     ", ".join(map(str, logs)))
+    if excluded and warn_skipped and ("links", *excluded) not in _WARNED:
+        _WARNED.add(("links", *excluded))
+        log.warning("did not follow %d link(s) in the data folder: %s", len(excluded),
+                    "; ".join(e.replace("\t", ": ") for e in excluded[:5]))
 
     split_record: Path | None = None
     if parts["validation"] is None:
@@ -576,4 +668,41 @@ def load_image_data(
         split_record=split_record,
         skipped_log=logs[0] if logs else None,
         cache_entries=tuple(entries),
+        excluded=tuple(excluded),
     )
+
+
+def _content_digest(path: str) -> str | None:
+    """sha256 of a file's bytes (None for an item that is not a file, e.g. builtin:digits)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _part_files(data: ImageData) -> tuple[list[str], list[str]]:
+    """The files of the training and the validation part, in their order."""
+    if data.split_record is not None:
+        rec = json.loads(data.split_record.read_text(encoding="utf-8"))
+        return list(rec["train"]), list(rec["validation"])
+    metas = [json.loads((e / META_FILE).read_text(encoding="utf-8"))
+             for e in data.cache_entries[:2]]
+    return list(metas[0]["files"]), list(metas[1]["files"])
+
+
+def shared_content(data: ImageData) -> int:
+    """How many validation images have the same file content (sha256 of the bytes) as a
+    training image: copies of one photo on both sides inflate validation accuracy.
+
+    Reads every file once; the tuner calls it once per job (see
+    :func:`tunelab.vision.prepare.describe_data`), not once per trial.
+    """
+    train, val = _part_files(data)
+    seen = {d for d in map(_content_digest, train) if d is not None}
+    return sum(1 for d in map(_content_digest, val) if d is not None and d in seen)

@@ -10,7 +10,7 @@ from typing import Any
 
 from tunelab.errors import ObjectiveError, SpecError
 from tunelab.vision.config import TrainConfig
-from tunelab.vision.data import ImageData, load_image_data
+from tunelab.vision.data import ImageData, load_image_data, shared_content
 
 #: Hyperparameters that decide which images a trial sees (the rest only change training).
 DATA_KEYS = frozenset({"data", "cache_dir", "validation_percent", "image_size", "split_seed",
@@ -41,11 +41,14 @@ def describe_data(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     cfg = TrainConfig.from_params({k: v for k, v in params.items()
                                    if k in DATA_KEYS})
     data = load_config_data(cfg)
+    shared = shared_content(data)
     facts: dict[str, Any] = {
         "source": data.source, "classes": len(data.classes), "image_size": data.image_size,
         "channels": data.channels, "train": len(data.train_y), "validation": len(data.val_y),
         "test": 0 if data.test_y is None else len(data.test_y), "skipped": len(data.skipped),
         "skipped_log": None if data.skipped_log is None else str(data.skipped_log),
+        "links_skipped": [e.replace("\t", ": ") for e in data.excluded],
+        "validation_same_as_training": shared,
     }
     split = (f"validation folder {data.validation}" if data.validation else
              f"{data.validation_percent:g}% stratified validation split, seed {data.split_seed}")
@@ -56,6 +59,12 @@ def describe_data(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if data.skipped:
         msg += (f"; {len(data.skipped)} unreadable file(s) skipped, listed in "
                 f"{data.skipped_log}")
+    if data.excluded:
+        first = data.excluded[0].replace("\t", ": ")
+        msg += f"; {len(data.excluded)} link(s) not followed (e.g. {first})"
+    if shared:
+        msg += (f"; {shared} validation image(s) have the same file content as a training "
+                "image, which inflates validation scores: remove the copies")
     return msg, facts
 
 
