@@ -183,7 +183,9 @@ def soak(backend: str, store: str, workdir: Path, *, kills: int, max_trials: int
 
 
 def _wait_running(store: str, artifacts: Path, name: str, proc: subprocess.Popen[bytes]) -> bool:
-    """Wait until the job has a running trial (True) or the tuner has exited (False)."""
+    """Wait until this tuner (``proc``) holds the job's lease and runs a trial (True), or has
+    exited (False). A killed tuner's trials stay RUNNING in the store until the next tuner
+    takes the lease and marks them LOST (in the same commit), so only the new lease counts."""
     from tunelab.errors import JobNotFound
     from tunelab.store import Store
     from tunelab.trial import TrialState
@@ -194,7 +196,8 @@ def _wait_running(store: str, artifacts: Path, name: str, proc: subprocess.Popen
             try:
                 tx = st.read()
                 job = tx.job(name)
-                if job.lease_owner is not None and any(
+                owner = (job.lease_owner or "").rsplit(":", 2)
+                if len(owner) == 3 and owner[1] == str(proc.pid) and any(
                         t.state is TrialState.RUNNING
                         for t in tx.trials(job.id, with_reports=False)):
                     return True
