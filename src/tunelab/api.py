@@ -120,6 +120,7 @@ def tune(
     static: Mapping[str, Any] | None = None,
     name: str | None = None,
     store: str | Path | None = None,
+    artifacts: str | Path | None = None,
     seed: int = 0,
     **spec_extra: Any,
 ) -> TuneResult:
@@ -127,7 +128,8 @@ def tune(
 
     ``train(params, trial)`` reports with ``trial.report(step=..., **metrics)`` and/or returns a
     float (the objective) or a dict of final metrics. Extra keyword arguments are spec sections
-    (``limits``, ``completion``, ``early_stopping``, ``warm_start``).
+    (``limits``, ``completion``, ``early_stopping``, ``warm_start``). ``artifacts`` is the
+    checkpoint folder (default: beside a SQLite store; required with a PostgreSQL ``store``).
     """
     import time
 
@@ -150,21 +152,23 @@ def tune(
     extra_path = None
     if not isinstance(train, str):
         extra_path = FunctionObjective.from_callable(train).sys_path
-    return tune_spec(spec, store=store, sys_path=extra_path)
+    return tune_spec(spec, store=store, artifacts=artifacts, sys_path=extra_path)
 
 
 def tune_spec(
     spec: Mapping[str, Any], *, store: str | Path | None = None,
     sys_path: tuple[str, ...] | None = None, progress: Any = None,
+    artifacts: str | Path | None = None,
 ) -> TuneResult:
-    """Create and run a job from a spec mapping (the YAML/JSON form)."""
+    """Create and run a job from a spec mapping (the YAML/JSON form); ``artifacts`` as in
+    :func:`tune`."""
     from tunelab.report.summary import job_summary
     from tunelab.spec import spec_from_dict
     from tunelab.store import Store
     from tunelab.tuner import Tuner
 
     js = spec_from_dict(spec)
-    st = Store.open(store)
+    st = Store.open(store, artifacts=artifacts)
     try:
         tuner = Tuner.create(js, st, progress=progress)
         if sys_path and hasattr(tuner.objective, "target"):
@@ -180,7 +184,9 @@ def tune_spec(
 def best_checkpoint(name: str, *, store: str | Path | None = None) -> tuple[dict[str, Any], Path]:
     """The best trial's parameters (static merged in) and its best durable checkpoint: the
     trial ``show`` names best (finished, or stopped with a partial result), the checkpoint of
-    its best reported value."""
+    its best reported value, as a file inside the job's artifact root whose sha256 is the one
+    recorded (else :class:`~tunelab.errors.UnsafePathError` or
+    :class:`~tunelab.errors.CheckpointCorrupt`)."""
     from tunelab.jobstate import JobState
     from tunelab.spec import spec_from_dict
     from tunelab.store import Store
@@ -200,6 +206,8 @@ def best_checkpoint(name: str, *, store: str | Path | None = None) -> tuple[dict
                 "objective must call trial.save_checkpoint() to be exported."
             )
         params = {**spec_from_dict(job.spec).static_params(), **best.params}
-        return params, Path(ck.path)
+        arts = st.artifacts_for(job)
+        arts.verify(ck.path, ck.sha256)
+        return params, arts.resolve(ck.path)
     finally:
         st.close()

@@ -46,6 +46,11 @@ StoreOpt = Annotated[
     str, typer.Option("--store", help="Store folder (SQLite) or postgresql:// URL.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ArtifactsOpt = Annotated[
+    str | None, typer.Option("--artifacts", help="Folder for checkpoints (default: beside a "
+                             "SQLite store; needed with PostgreSQL: a folder every machine "
+                             "that runs trials reaches). Recorded in the job.")
+]
 
 
 @app.callback()
@@ -231,6 +236,7 @@ def tune(
     max_trials: Annotated[int | None, typer.Option("--max-trials")] = None,
     max_parallel: Annotated[int | None, typer.Option("--max-parallel")] = None,
     json_out: JsonOpt = False,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Run a tuning job in the foreground with live progress, then print the leaderboard."""
     from tunelab.spec import load_spec_dict, spec_from_dict
@@ -268,7 +274,7 @@ def tune(
                   "spec with `train: {builtin: image-classifier, ...}` to change it):",
                   highlight=False)
         _describe(js, out=err)
-    st = Store.open(store)
+    st = Store.open(store, artifacts=artifacts)
     tuner = Tuner.create(js, st) if not json_out else None
 
     def go(progress: Any) -> str:
@@ -291,11 +297,17 @@ def _auto_name(data: str) -> str:
 
 
 @app.command()
-def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False) -> None:
-    """Continue a stopped or crashed job: interrupted trials re-run from their checkpoints."""
+def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False,
+           artifacts: ArtifactsOpt = None) -> None:
+    """Continue a stopped or crashed job: interrupted trials re-run from their checkpoints.
+
+    The job's checkpoints are found in the artifact folder it recorded, from any working
+    directory; ``--artifacts`` points elsewhere (the shared folder is mounted at another path
+    here) and is recorded."""
+    from tunelab.store import Store
     from tunelab.tuner import Tuner
 
-    st = _store(store)
+    st = Store.open(store, artifacts=artifacts)
 
     def go(progress: Any) -> str:
         return Tuner.resume(name, st, progress=progress).run()

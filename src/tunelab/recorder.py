@@ -27,6 +27,7 @@ from tunelab.trial import JobStatus, TrialState, transition
 
 if TYPE_CHECKING:
     from tunelab.spec import JobSpec
+    from tunelab.store.artifacts import Artifacts
 
 
 class Unit:
@@ -135,18 +136,20 @@ class Unit:
 
 
 class JobRecorder:
-    """Opens units of work on ``store`` for the job mirrored by ``state``."""
+    """Opens units of work on ``store`` for the job mirrored by ``state``; checkpoint files
+    are deleted through ``artifacts`` (default: the job's artifact store)."""
 
-    def __init__(self, store: Store, state: JobState) -> None:
+    def __init__(self, store: Store, state: JobState, artifacts: Artifacts | None = None) -> None:
         self.store = store
         self.state = state
+        self.artifacts = artifacts
 
     @staticmethod
-    def create_job(store: Store, spec: JobSpec) -> None:
-        """Write a new job (status CREATED) and its ``created`` event."""
+    def create_job(store: Store, spec: JobSpec, *, artifact_root: str | None = None) -> None:
+        """Write a new job (status CREATED, its artifact root) and its ``created`` event."""
         with store.transaction() as tx:
             job = tx.create_job(spec.name, spec.to_dict(), metric=spec.objective.metric,
-                                goal=spec.objective.goal)
+                                goal=spec.objective.goal, artifact_root=artifact_root)
             tx.add_event(job.id, "created", f"job {spec.name} created")
 
     @contextmanager
@@ -155,4 +158,9 @@ class JobRecorder:
             u = Unit(tx, self.state)
             yield u
         if u.deleted_files:
-            delete_checkpoint_files(u.deleted_files)
+            arts = self.artifacts or self.store.artifacts_for(self.state.job)
+            refused = delete_checkpoint_files(arts, u.deleted_files)
+            if refused:  # retired in the store, the file left alone, and said so
+                with self.store.transaction() as tx:
+                    for path, why in refused:
+                        tx.add_event(self.state.job.id, "unsafe_path", why, data={"path": path})

@@ -9,14 +9,17 @@ new attempt of the same trial), so it never counts against ``max_trials`` twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tunelab.errors import ArtifactError
 from tunelab.executors.base import SegmentSpec
 from tunelab.jobstate import JobState
 from tunelab.recorder import Unit
 from tunelab.store import CheckpointRecord, TrialRecord
 from tunelab.trial import Action, TrialState
+
+if TYPE_CHECKING:
+    from tunelab.store.artifacts import Artifacts
 
 
 @dataclass
@@ -26,23 +29,56 @@ class Start:
     trial: TrialRecord
     restore_from: str | None = None
     restore_step: int | None = None
+    restore_sha256: str | None = None
 
     @classmethod
     def at(cls, trial: TrialRecord, ck: CheckpointRecord | None) -> Start:
-        return cls(trial, ck.path if ck else None, ck.step if ck else None)
+        return cls(trial, ck.path if ck else None, ck.step if ck else None,
+                   ck.sha256 if ck else None)
 
-    def segment(self, *, static: dict[str, Any], objective: Any, metric: str, job_dir: Path,
-                max_trial_runtime: float | None, seed: int | None) -> SegmentSpec:
-        """What the executor gets to run this segment (the trial's state as it stands)."""
+    def segment(self, *, static: dict[str, Any], objective: Any, metric: str,
+                artifacts: Artifacts, job: str, max_trial_runtime: float | None,
+                seed: int | None) -> SegmentSpec:
+        """What the executor gets to run this segment (the trial's state as it stands); its
+        checkpoints go to the trial's folder in the job's ``artifacts``."""
         tr, limit = self.trial, max_trial_runtime
         return SegmentSpec(
             trial_id=tr.id, number=tr.number, attempt=tr.attempt, segment=tr.segments,
             params={**static, **tr.params}, objective=objective, metric=metric,
-            checkpoint_dir=str(job_dir / f"trial-{tr.number:04d}"),
+            checkpoint_dir=artifacts.trial_dir(job, tr.number), artifact_root=artifacts.root,
             restore_from=self.restore_from, restore_step=self.restore_step,
+            restore_sha256=self.restore_sha256,
             time_limit=None if limit is None else max(1.0, limit - tr.device_seconds),
             seed=(seed or 0) * 100_003 + tr.number,
         )
+
+
+def verified_restore(u: Unit, artifacts: Artifacts, s: Start) -> Start:
+    """``s`` with the checkpoint it will restore checked by hash first (resume of a lost or
+    retried trial, an ASHA promotion, a PBT copy). A missing, changed or misplaced file is set
+    aside (marked deleted, the file left as it is) with a ``checkpoint_corrupt`` event naming
+    it, and the previous intact checkpoint of the same trial is used; none: a fresh start."""
+    if s.restore_from is None or s.restore_step is None:
+        return s
+    state = u.state
+    owners = [s.trial, *(t for t in state.trials.values() if t is not s.trial)]
+    owner = next((t for t in owners if any(c.path == s.restore_from for c in t.checkpoints)),
+                 None)
+    if owner is None:
+        return Start(s.trial)
+    cands = sorted((c for c in owner.live_checkpoints() if c.step <= s.restore_step),
+                   key=lambda c: -c.step)
+    for c in cands:
+        try:
+            artifacts.verify(c.path, c.sha256)
+            return Start.at(s.trial, c)
+        except ArtifactError as e:
+            u.tx.mark_checkpoint_deleted(c.id)
+            c.deleted = True
+            u.event("checkpoint_corrupt", str(e), trial=owner.number,
+                    data={"path": c.path, "step": c.step, "for_trial": s.trial.number})
+            state.changed(owner)
+    return Start(s.trial)
 
 
 def resume_point(state: JobState, tr: TrialRecord) -> CheckpointRecord | None:

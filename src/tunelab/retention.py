@@ -8,10 +8,14 @@ the tuner after the deletions are committed to the store.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+from tunelab.errors import UnsafePathError
 from tunelab.store import CheckpointRecord, TrialRecord
 from tunelab.trial import Goal
+
+if TYPE_CHECKING:
+    from tunelab.store.artifacts import Artifacts
 
 
 def checkpoints_to_delete(
@@ -38,7 +42,14 @@ def checkpoints_to_delete(
     return [c for c in live if c.step not in keep]
 
 
-def delete_checkpoint_files(paths: Iterable[str]) -> None:
-    """Remove checkpoint files whose deletion is recorded in the store."""
+def delete_checkpoint_files(artifacts: Artifacts, paths: Iterable[str]) -> list[tuple[str, str]]:
+    """Remove checkpoint files whose deletion is recorded in the store, through the job's
+    artifact store. Returns ``(path, why)`` for each path it refused: one outside the artifact
+    root is never deleted."""
+    refused: list[tuple[str, str]] = []
     for path in paths:
-        Path(path).unlink(missing_ok=True)
+        try:
+            artifacts.delete(path)
+        except UnsafePathError as e:
+            refused.append((path, str(e)))
+    return refused

@@ -29,15 +29,17 @@ from tunelab.objectives.function import FunctionObjective
 from tunelab.preflight import warm_start, warm_start_parents
 from tunelab.progress import Progress, ProgressFn, progress_of
 from tunelab.recorder import JobRecorder, Unit
-from tunelab.restarts import Start, exploit_start, resume_point
+from tunelab.restarts import Start, exploit_start, resume_point, verified_restore
 from tunelab.retention import checkpoints_to_delete
 from tunelab.schedulers.base import Resume, Scheduler
 from tunelab.spec import JobSpec
 from tunelab.store import Store, TrialRecord
+from tunelab.store.artifacts import disk_full_error, is_disk_full
 from tunelab.strategies.base import Strategy
 from tunelab.trial import Action, Decision, JobStatus, TrialState
 
 if TYPE_CHECKING:
+    from tunelab.store.artifacts import Artifacts
     from tunelab.strategies.warm_start import ParentTrials
 
 __all__ = ["Progress", "ProgressFn", "Tuner", "warm_start_parents"]
@@ -76,6 +78,8 @@ class Tuner:
         self._parents: list[ParentTrials] | None = None  # warm-start parents, once read
         self._runtime_before = 0.0
         self._runtime_total: float | None = None
+        self.artifacts: Artifacts  # the job's checkpoint files (set when the lease is taken)
+        self._disk_full: str | None = None  # where the disk filled up, once it has
 
     # construction -----------------------------------------------------------------------------
     @classmethod
@@ -86,7 +90,8 @@ class Tuner:
 
         check_runnable(spec)  # no train section, or one that does not import: nothing written
         parents = warm_start_parents(spec, store)
-        JobRecorder.create_job(store, spec)
+        root = store.artifact_root()  # a PostgreSQL store without one is refused here
+        JobRecorder.create_job(store, spec, artifact_root=str(root))
         tuner = cls(spec, store, spec.name, **kw)
         tuner._parents = parents  # run() need not read them again
         return tuner
@@ -117,6 +122,7 @@ class Tuner:
 
                 executor = LocalExecutor(self.spec.limits.max_parallel)
                 executor.warm_up()  # worker start-up is not charged to the first trials
+            self.artifacts = self.rec.artifacts = executor.artifacts(self.artifacts)
             self._loop(executor)
         except KeyboardInterrupt:
             self._stopping = self._stopping or "interrupted by Ctrl-C"
@@ -124,11 +130,24 @@ class Tuner:
             if executor is not None:
                 self._drain_stop(executor)
             self._finish()
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            # a commit failed for want of space: what was written stands; trials still
+            # RUNNING in the store become LOST on resume and re-run from their checkpoints
+            self._disk_full = self._disk_full or self.store.db_folder() or self.artifacts.root
+            raise disk_full_error(self._disk_full, self.name) from None
         finally:
             if executor is not None and self._executor is None:
                 executor.shutdown()
-            with self.store.transaction() as tx:
-                self.lease.release(tx, self.state.job.id)
+            try:
+                with self.store.transaction() as tx:
+                    self.lease.release(tx, self.state.job.id)
+            except Exception as e:
+                if not is_disk_full(e):  # else: a dead tuner's lease is taken over at once
+                    raise
+        if self._disk_full is not None:
+            raise disk_full_error(self._disk_full, self.name)
         return self._final_status.value
 
     def _acquire(self) -> None:
@@ -138,8 +157,11 @@ class Tuner:
             job = tx.job(self.name)
             dead = self.lease.acquire(tx, job)
             self.state = JobState.load(tx, job)
-            self.rec = JobRecorder(self.store, self.state)
+            self.artifacts = self.store.artifacts_for(job)
+            self.rec = JobRecorder(self.store, self.state, self.artifacts)
             u = Unit(tx, self.state)
+            if job.artifact_root != self.artifacts.root:  # an older job, or the share moved
+                u.set_job(artifact_root=self.artifacts.root)
             self._ready.extend(restarts.recover(u))
             u.set_job(status=JobStatus.RUNNING, status_reason=None, stop_requested=False)
             took = f" (took over the lease of {dead}, which died)" if dead else ""
@@ -272,6 +294,15 @@ class Tuner:
             else:
                 u.set_fields(tr, value=value)
                 u.end(tr, TrialState.COMPLETED, ev.at)
+        elif ev.kind is EventKind.DISK_FULL:
+            # not the trial's fault: LOST, so `tunelab resume` re-runs it from its checkpoint;
+            # the job stops (the loop stops the other running trials, which resume continues)
+            u.set_state(tr, TrialState.LOST)
+            if self._disk_full is None:
+                self._disk_full = ev.error or self.artifacts.root
+                self._stopping = str(disk_full_error(self._disk_full, self.name))
+                self._final_status = JobStatus.STOPPED
+                u.event("disk_full", self._stopping, trial=tr.number)
         elif ev.kind is EventKind.STOPPED:
             u.end(tr, TrialState.STOPPED, ev.at, error=self._stopping or "stopped")
         else:  # FAILED, TIMED_OUT
@@ -356,9 +387,11 @@ class Tuner:
         self._launch(ex, seg)
 
     def _record_start(self, u: Unit, s: Start) -> SegmentSpec:
-        """Write a segment's start (trial RUNNING); :meth:`_launch` runs it after the commit."""
+        """Write a segment's start (trial RUNNING); :meth:`_launch` runs it after the commit.
+        The checkpoint it restores is checked by hash first (see :func:`verified_restore`)."""
+        s = verified_restore(u, self.artifacts, s)
         seg = s.segment(static=self.static, objective=self.objective, metric=self.metric,
-                        job_dir=self.store.job_dir(self.name),
+                        artifacts=self.artifacts, job=self.name,
                         max_trial_runtime=self.spec.limits.max_trial_runtime,
                         seed=self.spec.strategy.seed)
         u.start_segment(s.trial, time.time())

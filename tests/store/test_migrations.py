@@ -99,7 +99,7 @@ def test_a_0001_store_upgrades_to_head_and_keeps_its_rows(
     st = Store.open(old_store, artifacts=tmp_path / "artifacts")
     try:
         head = ScriptDirectory.from_config(store_engine._config()).get_current_head()
-        assert head == "0002" and _revision(st.engine) == head
+        assert head == "0003" and _revision(st.engine) == head
         assert "metrics" in _trial_columns(st.engine)
         tx = st.read()
         job = tx.job("old-job")
@@ -114,7 +114,7 @@ def test_a_0001_store_upgrades_to_head_and_keeps_its_rows(
         st.close()
     again = Store.open(old_store, artifacts=tmp_path / "artifacts")  # head: a no-op
     try:
-        assert _revision(again.engine) == "0002"
+        assert _revision(again.engine) == "0003"
         assert again.read().trials(again.read().job("old-job").id)[0].metrics["accuracy"] == 0.9
     finally:
         again.close()

@@ -179,8 +179,9 @@ def test_a_failed_transaction_writes_nothing(store: Any) -> None:
 def test_reopening_keeps_the_data(store: Any) -> None:
     _job(store)
     again = Store(store.engine, store.artifacts, store.url)
-    assert again.read().job("job-a").name == "job-a"
-    assert again.job_dir("job-a") == store.artifacts / "job-a"
+    job = again.read().job("job-a")
+    assert job.name == "job-a"
+    assert again.artifacts_for(job).job_dir("job-a") == store.artifacts / "job-a"
 
 
 # SQLite specifics --------------------------------------------------------------------------------

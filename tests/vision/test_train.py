@@ -49,9 +49,10 @@ class Recorder:
 
 def ctx(tmp: Path, rec: Recorder, *, number: int = 0, seed: int = 0,
         restore: Path | None = None, step: int | None = None) -> TrialContext:
+    # the artifact root holds every trial folder of a test (a donor's too)
     return TrialContext(params={}, number=number, checkpoint_dir=tmp, seed=seed,
                         restore_from=str(restore) if restore else None, restore_step=step,
-                        reporter=rec)
+                        artifact_root=tmp.parent, reporter=rec)
 
 
 def test_each_epoch_reports_the_documented_metrics(tmp_path: Path, cache: str) -> None:

@@ -15,10 +15,13 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunelab.space import ParamValue
 from tunelab.trial import Decision
+
+if TYPE_CHECKING:
+    from tunelab.store.artifacts import Artifacts
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,10 @@ class SegmentSpec:
     objective: Any  # an objective spec from tunelab.objectives (picklable)
     metric: str  # the objective metric's name
     checkpoint_dir: str
-    restore_from: str | None = None  # checkpoint file to restore (own or donor's)
+    restore_from: str | None = None  # checkpoint key to restore (own or donor's), verified
     restore_step: int | None = None
+    restore_sha256: str | None = None  # the restore checkpoint's recorded sha256
+    artifact_root: str | None = None  # the job's artifact root (default: checkpoint_dir)
     time_limit: float | None = None  # seconds for this trial (max_trial_runtime), None = none
     seed: int = 0
 
@@ -47,6 +52,7 @@ class EventKind(str, enum.Enum):
     FAILED = "failed"  # raised, crashed, NaN
     TIMED_OUT = "timed_out"
     STOPPED = "stopped"  # stopped on executor.stop()
+    DISK_FULL = "disk_full"  # no space left (error: where): the job stops, the trial re-runs
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,12 @@ class Executor(ABC):
     @abstractmethod
     def now(self) -> float:
         """The executor's clock in seconds (wall clock, or a virtual one for simulations)."""
+
+    def artifacts(self, job_artifacts: Artifacts) -> Artifacts:
+        """Where this executor's segments keep checkpoints, for the tuner to verify and delete
+        them: the job's artifact store unless the executor keeps its own (the simulated one
+        keeps fake checkpoints in memory)."""
+        return job_artifacts
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Stop everything and release the slots."""

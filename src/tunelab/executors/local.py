@@ -19,6 +19,7 @@ from typing import Any
 
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.executors.messages import (
+    DiskFull,
     Ended,
     Exit,
     Failed,
@@ -252,6 +253,8 @@ class LocalExecutor(Executor):
         if isinstance(msg, Failed):
             return Event(EventKind.FAILED, trial_id, msg.at, error=msg.error,
                          traceback=msg.traceback, worker=worker)
+        if isinstance(msg, DiskFull):
+            return Event(EventKind.DISK_FULL, trial_id, msg.at, error=msg.where, worker=worker)
         raise RuntimeError(f"unknown worker message {msg!r}")
 
     def _death_event(self, slot: _Slot) -> Event:

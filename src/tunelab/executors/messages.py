@@ -8,6 +8,7 @@ One segment of one trial, seen from the worker::
 
     executor -> Run(segment)
     worker   -> Started ... (Reported -> executor -> Reply)* ... Finished | Ended | Failed
+                                                               | DiskFull
 """
 
 from __future__ import annotations
@@ -97,4 +98,14 @@ class Failed:
     at: float
 
 
-WorkerMessage = Started | Reported | Finished | Ended | Failed
+@dataclass(frozen=True)
+class DiskFull:
+    """No space left on the device (ENOSPC) while the segment ran, at ``where``: not the
+    trial's fault; the tuner stops the job cleanly and the trial re-runs on resume."""
+
+    trial_id: int
+    where: str
+    at: float
+
+
+WorkerMessage = Started | Reported | Finished | Ended | Failed | DiskFull

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from tunelab.executors.base import Checkpoint, SegmentSpec
 from tunelab.executors.messages import (
+    DiskFull,
     Ended,
     ExecutorMessage,
     Failed,
@@ -60,7 +61,7 @@ def _call(objective: Any, ctx: TrialContext) -> Any:
 
 def run_segment(seg: SegmentSpec, channel: Channel, device: str = "cpu") -> WorkerMessage:
     """Run ``seg`` to its end, sending its messages over ``channel``; returns the last one sent
-    (:class:`Finished`, :class:`Ended` or :class:`Failed`)."""
+    (:class:`Finished`, :class:`Ended`, :class:`Failed` or :class:`DiskFull`)."""
 
     def send(msg: WorkerMessage) -> WorkerMessage:
         channel.send(msg)
@@ -77,7 +78,8 @@ def run_segment(seg: SegmentSpec, channel: Channel, device: str = "cpu") -> Work
     ctx = TrialContext(
         params=seg.params, number=seg.number, attempt=seg.attempt,
         checkpoint_dir=seg.checkpoint_dir, restore_from=seg.restore_from,
-        restore_step=seg.restore_step, seed=seg.seed, device=device, metric=seg.metric,
+        restore_step=seg.restore_step, restore_sha256=seg.restore_sha256,
+        artifact_root=seg.artifact_root, seed=seg.seed, device=device, metric=seg.metric,
         reporter=reporter,
     )
     send(Started(seg.trial_id, time.time()))  # the trial's clock starts here
@@ -86,6 +88,12 @@ def run_segment(seg: SegmentSpec, channel: Channel, device: str = "cpu") -> Work
     except TrialInterrupted as e:
         return send(Ended(seg.trial_id, e.decision.action.value, time.time()))
     except BaseException as e:  # the user's code failed: report it, keep the worker
+        from tunelab.store.artifacts import is_disk_full
+
+        if is_disk_full(e):  # not the trial's fault: the tuner stops the job cleanly
+            where = getattr(e, "path", None) or getattr(e, "filename", None) \
+                or seg.checkpoint_dir
+            return send(DiskFull(seg.trial_id, str(where), time.time()))
         return send(Failed(seg.trial_id, f"{e.__class__.__name__}: {e}",
                            traceback.format_exc(), time.time()))
     metrics: dict[str, float] = {}

@@ -21,8 +21,10 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from tunelab.errors import CheckpointCorrupt
 from tunelab.executors.base import Checkpoint, Event, EventKind, Executor, SegmentSpec
 from tunelab.space import ParamValue
+from tunelab.store.artifacts import Artifacts
 from tunelab.trial import Action, Decision
 
 Params = Mapping[str, ParamValue]
@@ -200,8 +202,7 @@ class SimulatedExecutor(Executor):
         if step % self._every == 0 or step >= seg.max_steps:
             path = f"sim://trial-{seg.spec.number:04d}/a{seg.spec.attempt}/ckpt-{step:06d}"
             self.checkpoints[path] = tuple(seg.path)
-            digest = hashlib.sha256(repr((path, seg.path)).encode()).hexdigest()
-            ck = Checkpoint(path=path, step=step, sha256=digest, size=0)
+            ck = Checkpoint(path=path, step=step, sha256=_digest(path, seg.path), size=0)
         return Event(EventKind.REPORT, tid, self._clock, step=step, metrics=metrics,
                      checkpoint=ck, worker="simulated")
 
@@ -232,3 +233,35 @@ class SimulatedExecutor(Executor):
     def forget(self, path: str) -> None:
         """Delete a stored checkpoint (what checkpoint retention does to a file)."""
         self.checkpoints.pop(path, None)
+
+    def artifacts(self, job_artifacts: Artifacts) -> Artifacts:
+        """The fake checkpoints live in :attr:`checkpoints`: verified and deleted there."""
+        return SimulatedArtifacts(self.checkpoints)
+
+
+def _digest(path: str, stored: Sequence[Params]) -> str:
+    return hashlib.sha256(repr((path, list(stored))).encode()).hexdigest()
+
+
+class SimulatedArtifacts(Artifacts):
+    """The artifact store of the simulated executor: ``sim://`` keys in a dict, each checked
+    against the digest recorded with it (change a stored path to model a corrupt file)."""
+
+    root = "sim://"
+
+    def __init__(self, checkpoints: dict[str, Path_]) -> None:
+        self.checkpoints = checkpoints
+
+    def trial_dir(self, job: str, number: int) -> str:
+        return f"sim://{job}/trial-{number:04d}"
+
+    def verify(self, key: str, sha256: str) -> None:
+        stored = self.checkpoints.get(key)
+        if stored is None:
+            raise CheckpointCorrupt(f"checkpoint {key} is missing", path=key)
+        if _digest(key, stored) != sha256:
+            raise CheckpointCorrupt(f"checkpoint {key} does not match its recorded sha256",
+                                    path=key)
+
+    def delete(self, key: str) -> None:
+        self.checkpoints.pop(key, None)

@@ -105,7 +105,7 @@ def run_command(obj: CommandObjective, ctx: TrialContext) -> dict[str, float]:
         TUNELAB_START_STEP=str(ctx.start_step),
     )
     if ctx.restore_from:
-        env["TUNELAB_RESTORE_FROM"] = ctx.restore_from
+        env["TUNELAB_RESTORE_FROM"] = str(ctx.restore_path)
     compiled = [(m.name, re.compile(m.regex)) for m in obj.metrics]
     log_path = ctx.checkpoint_dir / f"output-{ctx.attempt}.log"
     tail: deque[str] = deque(maxlen=30)

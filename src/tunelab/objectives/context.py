@@ -18,16 +18,16 @@ swallow it) and the worker ends the segment.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunelab.executors.base import Checkpoint
 from tunelab.space import ParamValue
 from tunelab.trial import Action, Decision
+
+if TYPE_CHECKING:
+    from tunelab.store.artifacts import LocalArtifacts
 
 Reporter = Callable[[int, dict[str, float], "Checkpoint | None"], Decision]
 
@@ -40,39 +40,18 @@ class TrialInterrupted(BaseException):
         self.decision = decision
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_torch_save(obj: Any, path: Path) -> Checkpoint:
-    """Write ``obj`` to ``path`` crash-safely: temp file, fsync, rename, then hash."""
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Checkpoint(path=str(path), step=-1, sha256=file_sha256(path), size=path.stat().st_size)
-
-
 class TrialContext:
     """What a training function receives besides its parameters.
 
     Attributes: ``params`` (search and static parameters), ``number`` (trial number),
     ``attempt``, ``checkpoint_dir`` (where this trial writes), ``restore_from`` (checkpoint
-    file to resume from: its own, or a donor's for PBT; None on a fresh start),
-    ``start_step`` (steps already done by the restored state), ``device`` and ``seed``.
+    to resume from, as recorded in the store: its own, or a donor's for PBT; None on a fresh
+    start), ``start_step`` (steps already done by the restored state), ``device`` and ``seed``.
+
+    Checkpoints go through the job's artifact store (``artifact_root``; by default the
+    checkpoint folder itself): files are written atomically with mode 0600, and a restore is
+    read only from inside the root, only if its sha256 is the one recorded
+    (``restore_sha256``), and with ``torch.load(weights_only=True)``.
     """
 
     def __init__(
@@ -84,6 +63,8 @@ class TrialContext:
         checkpoint_dir: str | Path,
         restore_from: str | None = None,
         restore_step: int | None = None,
+        restore_sha256: str | None = None,
+        artifact_root: str | Path | None = None,
         seed: int = 0,
         device: str = "cpu",
         metric: str | None = None,
@@ -95,6 +76,9 @@ class TrialContext:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.restore_from = restore_from
         self.start_step = int(restore_step or 0)
+        self.restore_sha256 = restore_sha256
+        self.artifact_root = Path(artifact_root if artifact_root is not None
+                                  else checkpoint_dir)
         self.seed = seed
         self.device = device
         self.metric = metric
@@ -108,23 +92,46 @@ class TrialContext:
     def last_step(self) -> int:
         return self._last_step
 
-    def save_checkpoint(self, state: Any, *, step: int | None = None) -> Path:
-        """Save ``state`` (any picklable object; tensors welcome) as this trial's checkpoint
-        for ``step`` (default: the next report's step). It is recorded with the next report."""
-        step = self._last_step + 1 if step is None else int(step)
-        path = self.checkpoint_dir / f"ckpt-{step:06d}.pt"
-        ck = atomic_torch_save(state, path)
-        self._pending = Checkpoint(path=ck.path, step=step, sha256=ck.sha256, size=ck.size)
-        return path
+    def _artifacts(self) -> LocalArtifacts:
+        from tunelab.store.artifacts import LocalArtifacts
 
-    def load_checkpoint(self) -> Any | None:
-        """The state to resume from (own or a donor's), or None on a fresh start."""
+        return LocalArtifacts(self.artifact_root)
+
+    @property
+    def restore_path(self) -> Path | None:
+        """The restore checkpoint as a file inside the artifact root (None on a fresh start);
+        a recorded path outside the root raises :class:`~tunelab.errors.UnsafePathError`."""
+        return self._artifacts().resolve(self.restore_from) if self.restore_from else None
+
+    def save_checkpoint(self, state: Any, *, step: int | None = None) -> Path:
+        """Save ``state`` as this trial's checkpoint for ``step`` (default: the next report's
+        step). It is recorded with the next report.
+
+        Keep ``state`` to tensors, numbers, strings, and lists/tuples/dicts of them (a model's
+        ``state_dict()``, an optimizer's, ``torch.get_rng_state()``): that is what
+        :meth:`load_checkpoint` reads back safely."""
+        step = self._last_step + 1 if step is None else int(step)
+        ck = self._artifacts().save(state, self.checkpoint_dir / f"ckpt-{step:06d}.pt")
+        self._pending = Checkpoint(path=ck.path, step=step, sha256=ck.sha256, size=ck.size)
+        return self._artifacts().resolve(ck.path)
+
+    def load_checkpoint(self, *, allow_pickle: bool = False) -> Any | None:
+        """The state to resume from (own or a donor's), or None on a fresh start.
+
+        The file is checked first: inside the artifact root and with the sha256 recorded
+        when it was written (:class:`~tunelab.errors.CheckpointCorrupt` otherwise). It is
+        read with ``torch.load(weights_only=True)``, which builds tensors, numbers, strings
+        and containers only; anything else is refused with
+        :class:`~tunelab.errors.UnsafeCheckpoint`.
+
+        ``allow_pickle=True`` opts in to full unpickling, for an objective that saves other
+        Python objects. **Risk:** unpickling runs code named in the file, so anyone who can
+        write the artifact folder *and* the store's checkpoint rows can then run code in
+        your workers. Prefer converting such objects to plain types."""
         if not self.restore_from:
             return None
-        import torch
-
-        # Our own checkpoint files, written by save_checkpoint in this store.
-        return torch.load(self.restore_from, map_location="cpu", weights_only=False)
+        return self._artifacts().load(self.restore_from, self.restore_sha256,
+                                      allow_pickle=allow_pickle)
 
     def report(self, step: int | None = None, **metrics: float) -> None:
         """Report metrics after ``step`` units of work (default: the previous step + 1).

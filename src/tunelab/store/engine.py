@@ -1,7 +1,9 @@
 """Opening a store: URL resolution, engine settings per dialect, and migrations.
 
-A plain folder path means a SQLite file ``<folder>/tunelab.db`` with artifacts beside it; a
-``postgresql://`` URL means a server (artifacts go to a local folder unless told otherwise).
+A plain folder path means a SQLite file ``<folder>/tunelab.db`` (mode 0600) with its artifact
+root ``<folder>/artifacts`` beside it, made absolute; a ``postgresql://`` URL means a server,
+which has no default artifact root (new jobs need a shared folder: ``--artifacts``). Errors never
+show a URL's password.
 
 SQLite runs in WAL mode and every transaction starts with ``BEGIN IMMEDIATE``, so a tuner and a
 CLI reading the same file never hit "database is locked" half-way through a write.
@@ -9,6 +11,8 @@ CLI reading the same file never hit "database is locked" half-way through a writ
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +29,9 @@ DEFAULT_STORE = "tunelab-runs"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def resolve_url(store: str | Path) -> tuple[str, Path]:
-    """Return ``(sqlalchemy_url, artifacts_dir)`` for a store argument."""
+def resolve_url(store: str | Path) -> tuple[str, Path | None]:
+    """Return ``(sqlalchemy_url, artifacts_dir)`` for a store argument; the folder is absolute,
+    None for a server (PostgreSQL) or an in-memory database."""
     s = str(store)
     if "://" in s:
         if s.startswith("postgres://"):
@@ -34,13 +39,42 @@ def resolve_url(store: str | Path) -> tuple[str, Path]:
         if s.startswith("postgresql://"):
             s = "postgresql+psycopg://" + s[len("postgresql://") :]
         if s.startswith("sqlite:///"):
-            db = Path(s[len("sqlite:///") :])
-            return s, db.parent / "artifacts"
-        return s, Path(DEFAULT_STORE) / "artifacts"
-    root = Path(s)
+            db = s[len("sqlite:///") :].split("?")[0]
+            if not db or db == ":memory:":
+                return s, None
+            return s, Path(os.path.abspath(Path(db).parent / "artifacts"))
+        return s, None
+    root = Path(os.path.abspath(s))
     if root.suffix == ".db":
         return f"sqlite:///{root}", root.parent / "artifacts"
     return f"sqlite:///{root / 'tunelab.db'}", root / "artifacts"
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+    except Exception:  # not a URL sqlalchemy parses: hide anything between ':' and '@'
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    if u.password is None:
+        return url
+    return u.render_as_string(hide_password=True)
+
+
+def _scrub(text: str, url: str) -> str:
+    """Remove the URL's password from an error text (drivers may echo the DSN)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        password = make_url(url).password
+    except Exception:
+        password = None
+    text = text.replace(url, redact(url))
+    if password:
+        text = text.replace(str(password), "***")
+    return re.sub(r"password=\S+", "password=***", text)
 
 
 def _wal(cur: Any, wait_s: float = 30.0) -> None:
@@ -84,6 +118,7 @@ def make_engine(url: str) -> Engine:
             db = url[len("sqlite:///") :]
             if db and db != ":memory:":
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
+                _private_file(Path(db))
             engine = create_engine(url, poolclass=NullPool if db == ":memory:" else None)
             _sqlite_setup(engine)
         else:
@@ -92,11 +127,23 @@ def make_engine(url: str) -> Engine:
     except StoreError:
         raise
     except Exception as e:  # driver errors: unreachable server, bad URL, unreadable file
+        detail = _scrub(" ".join(str(e).split()), url)
         raise StoreError(
-            f"cannot open the store at {url!r}: {e.__class__.__name__}: {e}. "
+            f"cannot open the store at {redact(url)!r}: {e.__class__.__name__}: {detail}. "
             "Check the path or URL (a folder, or postgresql://user@host:port/db)."
         ) from None
     return engine
+
+
+def _private_file(db: Path) -> None:
+    """Create a new SQLite file with mode 0600 (SQLite gives its -wal and -shm files the
+    database file's mode), like the checkpoints: a store holds the job's specs and results."""
+    if db.exists():
+        return
+    try:
+        os.close(os.open(db, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process created it at the same moment
 
 
 def _config() -> Config:

@@ -24,6 +24,7 @@ class JobRecord:
     lease_until: float | None
     stop_requested: bool
     data: dict[str, Any]
+    artifact_root: str | None = None  # absolute; None: made before it was recorded
 
 
 @dataclass

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,9 @@ from tunelab.store.records import (
     TrialRecord,
 )
 from tunelab.trial import JobStatus, TrialState, transition
+
+if TYPE_CHECKING:
+    from tunelab.store.artifacts import LocalArtifacts
 
 JOB_STATUSES = tuple(s.value for s in JobStatus)
 
@@ -66,7 +70,7 @@ class Tx:
     # jobs -----------------------------------------------------------------------------------
     def create_job(
         self, name: str, spec: Mapping[str, Any], *, metric: str, goal: str,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None, artifact_root: str | Path | None = None,
     ) -> JobRecord:
         taken = SpecError.field(
             "name", "a job name not used in this store", name,
@@ -82,6 +86,7 @@ class Tx:
                     spec=_dumps(spec),
                     created_at=now, updated_at=now, stop_requested=False,
                     data=_dumps(dict(data or {})),
+                    artifact_root=None if artifact_root is None else str(artifact_root),
                 )
             )
         except IntegrityError:
@@ -308,6 +313,7 @@ def _job(r: Any) -> JobRecord:
         created_at=r["created_at"], updated_at=r["updated_at"], ended_at=r["ended_at"],
         lease_owner=r["lease_owner"], lease_until=r["lease_until"],
         stop_requested=bool(r["stop_requested"]), data=_loads(r["data"]) or {},
+        artifact_root=r["artifact_root"],
     )
 
 
@@ -323,12 +329,20 @@ def _trial(r: Any) -> TrialRecord:
 
 
 class Store:
-    """A tunelab store: a database (SQLite file or PostgreSQL) plus an artifacts folder."""
+    """A tunelab store: a database (SQLite file or PostgreSQL) plus an artifact root.
 
-    def __init__(self, engine: Engine, artifacts: Path, url: str) -> None:
+    ``artifacts`` is the absolute folder new jobs record as their artifact root: by default
+    ``artifacts/`` beside a SQLite file; a PostgreSQL store has none by default (its trials may
+    run on other machines: give a folder they all reach). ``explicit`` says it was given by the
+    caller, in which case it also overrides the root a job recorded (the share is mounted
+    elsewhere on this machine)."""
+
+    def __init__(self, engine: Engine, artifacts: Path | None, url: str, *,
+                 explicit: bool = False) -> None:
         self.engine = engine
-        self.artifacts = artifacts
+        self.artifacts = None if artifacts is None else Path(os.path.abspath(artifacts))
         self.url = url
+        self.explicit_artifacts = explicit
 
     @classmethod
     def open(cls, store: str | Path | None = None, *, artifacts: str | Path | None = None) -> Store:
@@ -336,7 +350,37 @@ class Store:
         from tunelab.store.engine import DEFAULT_STORE
 
         url, default_artifacts = resolve_url(store if store is not None else DEFAULT_STORE)
-        return cls(make_engine(url), Path(artifacts) if artifacts else default_artifacts, url)
+        return cls(make_engine(url), Path(artifacts) if artifacts else default_artifacts, url,
+                   explicit=bool(artifacts))
+
+    def artifact_root(self, job: JobRecord | None = None) -> Path:
+        """The artifact root for ``job`` (or for a new job): an explicit ``artifacts`` given to
+        :meth:`open`, else the root the job recorded, else the store's default. Raises
+        :class:`StoreError` when there is none (a PostgreSQL store opened without one)."""
+        if self.artifacts is not None and (self.explicit_artifacts or job is None
+                                           or job.artifact_root is None):
+            return self.artifacts
+        if job is not None and job.artifact_root is not None:
+            return Path(job.artifact_root)
+        where = f"job {job.name!r}" if job is not None else "a new job"
+        raise StoreError(
+            f"a PostgreSQL store needs a shared artifact location for {where}; none was given. "
+            "Pass --artifacts PATH (Python: artifacts=PATH), a folder every machine that runs "
+            "trials can reach."
+        )
+
+    def db_folder(self) -> str | None:
+        """The folder of a SQLite store's file (where a full disk stops commits), else None."""
+        if not self.url.startswith("sqlite:///"):
+            return None
+        db = self.url[len("sqlite:///"):].split("?")[0]
+        return None if not db or db == ":memory:" else os.path.dirname(os.path.abspath(db))
+
+    def artifacts_for(self, job: JobRecord | None = None) -> LocalArtifacts:
+        """The job's artifact store (a local folder; see :meth:`artifact_root`)."""
+        from tunelab.store.artifacts import LocalArtifacts
+
+        return LocalArtifacts(self.artifact_root(job))
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -346,9 +390,6 @@ class Store:
     def read(self) -> Tx:
         """A Tx for reads outside a transaction block (each call auto-commits)."""
         return _ReadTx(self.engine)
-
-    def job_dir(self, job_name: str) -> Path:
-        return self.artifacts / job_name
 
     def close(self) -> None:
         self.engine.dispose()

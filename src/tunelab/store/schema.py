@@ -35,6 +35,9 @@ jobs = Table(
     Column("lease_until", Float, nullable=True),
     Column("stop_requested", Boolean, nullable=False, default=False),
     Column("data", Text, nullable=True),  # JSON: facts fixed per job (data split, seeds)
+    # absolute folder of the job's checkpoints (checkpoint paths are relative to it); NULL for
+    # jobs made before migration 0003 whose root was relative: the store's default folder
+    Column("artifact_root", Text, nullable=True),
 )
 
 trials = Table(

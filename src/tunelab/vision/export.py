@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from tunelab.errors import DataError, SpecError
+from tunelab.errors import CheckpointCorrupt, DataError, SpecError
 from tunelab.vision.config import TrainConfig
 from tunelab.vision.data import ImageData, load_image, load_image_data, match_channels
 from tunelab.vision.train import make_model
@@ -29,13 +29,21 @@ META_FILE = "model.json"
 FORMAT = 1
 
 
-def export_model(checkpoint_path: str | Path, out_dir: str | Path) -> Path:
+def export_model(checkpoint_path: str | Path, out_dir: str | Path, *,
+                 sha256: str | None = None) -> Path:
     """Write ``model.pt`` (TorchScript) and ``model.json`` for a trainer checkpoint; return the
-    folder."""
+    folder. The checkpoint is read with ``torch.load(weights_only=True)`` (a file that could
+    run code is refused), after checking its ``sha256`` when given; ``model.json`` records
+    the sha256 of ``model.pt`` so :func:`predict` and :func:`evaluate` can check it."""
+    from tunelab.store.artifacts import file_sha256, load_torch_file
+
     path = Path(checkpoint_path)
     if not path.is_file():
         raise SpecError.field("checkpoint", "an existing checkpoint file", str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise CheckpointCorrupt(f"checkpoint {path} does not match its recorded sha256",
+                                path=str(path))
+    state = load_torch_file(path)
     if not isinstance(state, dict) or "model" not in state or "data" not in state:
         raise SpecError.field("checkpoint", "a checkpoint of the built-in image trainer",
                               str(path), "Export a job trained with `builtin: image-classifier`.")
@@ -62,6 +70,7 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path) -> Path:
                   "(x - mean) / std",
         "model": {k: cfg.to_dict()[k] for k in ("model", "width", "depth", "activation")},
         "epoch": int(state["epoch"]), "metrics": state.get("metrics", {}),
+        "sha256": file_sha256(out / MODEL_FILE),
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out
@@ -85,16 +94,39 @@ class ExportedModel:
         if not (d / MODEL_FILE).is_file() or not (d / META_FILE).is_file():
             raise SpecError.field("model_dir", f"a folder with {MODEL_FILE} and {META_FILE}",
                                   str(d), "Create one with `tunelab export NAME --out DIR`.")
-        meta: dict[str, Any] = json.loads((d / META_FILE).read_text())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(  # type: ignore[no-untyped-call]
-                str(d / MODEL_FILE), map_location="cpu")
+        from tunelab.store.artifacts import file_sha256
+
+        model_file = d / MODEL_FILE
+        try:
+            meta: dict[str, Any] = json.loads((d / META_FILE).read_text())
+            c = int(meta["channels"])
+            classes, size = [str(x) for x in meta["classes"]], int(meta["image_size"])
+            mean = torch.tensor(meta["mean"], dtype=torch.float32).view(1, c, 1, 1)
+            std = torch.tensor(meta["std"], dtype=torch.float32).view(1, c, 1, 1)
+        except (ValueError, KeyError, TypeError, RuntimeError, UnicodeDecodeError) as e:
+            raise SpecError.field(f"{d / META_FILE}", "the model.json `tunelab export` wrote",
+                                  f"unreadable ({e.__class__.__name__}: {e})",
+                                  "Export the model again with `tunelab export NAME --out DIR`."
+                                  ) from None
+        want = meta.get("sha256")
+        if want is not None and file_sha256(model_file) != want:
+            raise CheckpointCorrupt(
+                f"{model_file} does not match the sha256 in {META_FILE}: it was changed or "
+                "replaced after export. Export the model again with `tunelab export`.",
+                path=str(model_file))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(  # type: ignore[no-untyped-call]
+                    str(model_file), map_location="cpu")
+        except Exception as e:  # torch raises RuntimeError/ValueError/... for a bad file
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise CheckpointCorrupt(
+                f"{model_file} is not a TorchScript model written by `tunelab export` "
+                f"({e.__class__.__name__}: {first}). Export the model again.",
+                path=str(model_file)) from None
         module.eval()
-        c = int(meta["channels"])
-        return cls(module, list(meta["classes"]), c, int(meta["image_size"]),
-                   torch.tensor(meta["mean"]).view(1, c, 1, 1),
-                   torch.tensor(meta["std"]).view(1, c, 1, 1))
+        return cls(module, classes, c, size, mean, std)
 
     def probabilities(self, x_u8: torch.Tensor, batch: int = 256) -> torch.Tensor:
         """Class probabilities [N, classes] for uint8 images [N, C, H, W]."""
