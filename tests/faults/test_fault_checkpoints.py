@@ -228,9 +228,13 @@ def test_the_sqlite_file_is_private(tmp_path: Path) -> None:
 
 
 def test_a_store_open_error_does_not_print_the_password() -> None:
-    with pytest.raises(StoreError) as e:
-        Store.open("postgresql://postgres:s3cret-pw@127.0.0.1:1/test?connect_timeout=2")
-    assert "s3cret-pw" not in str(e.value) and "***" in str(e.value)
+    from tunelab.store.queries import Reader
+
+    url = "postgresql://postgres:s3cret-pw@127.0.0.1:1/test?connect_timeout=2"
+    for opener in (Store.open, Reader.open):  # the writer's and the read side's engines
+        with pytest.raises(StoreError) as e:
+            opener(url)
+        assert "s3cret-pw" not in str(e.value) and "***" in str(e.value), str(e.value)
 
 
 @pytest.mark.postgres

@@ -86,7 +86,7 @@ def _finite_metrics(m: dict[str, float]) -> dict[str, float | None]:
 class Reader:
     """Read-only access to a store (see the module docstring)."""
 
-    def __init__(self, engine: Engine, url: str, artifacts: Path) -> None:
+    def __init__(self, engine: Engine, url: str, artifacts: Path | None) -> None:
         self.engine = engine
         self.url = url
         self.artifacts = artifacts

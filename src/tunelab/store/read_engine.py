@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
 from tunelab.errors import StoreError
-from tunelab.store.engine import _config, make_engine
+from tunelab.store.engine import _config, _scrub, make_engine, redact
 
 
 def _sqlite_reader_setup(engine: Engine) -> None:
@@ -63,8 +63,9 @@ def make_read_engine(url: str) -> Engine:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
     except Exception as e:  # driver errors: unreachable server, bad URL, unreadable file
+        detail = _scrub(" ".join(str(e).split()), url)  # never the password
         raise StoreError(
-            f"cannot open the store at {url!r}: {e.__class__.__name__}: {e}. "
+            f"cannot open the store at {redact(url)!r}: {e.__class__.__name__}: {detail}. "
             "Check the path or URL (a folder, or postgresql://user@host:port/db)."
         ) from None
     if current != head:  # an older store: upgrade it once through a writer, then read
