@@ -338,7 +338,7 @@ def delete(
 
     A running job (live lease) is refused. Only paths inside the artifact root are removed."""
     from tunelab.errors import JobBusyError
-    from tunelab.jobdelete import delete_job_files
+    from tunelab.jobdelete import delete_job_files, job_folder
 
     st = _store(store)
     try:
@@ -349,7 +349,7 @@ def delete(
         n = len(st.read().trials(job.id, with_reports=False))
         if not yes and not typer.confirm(
                 f"Delete job {name!r} ({job.status}, {n} trials) and its files under "
-                f"{st.job_dir(name)}?", err=True):
+                f"{job_folder(st, name) or 'no artifact folder'}?", err=True):
             err.print("nothing deleted.")
             raise typer.Exit(1)
         removed = delete_job_files(st, name)  # files first: a rerun finishes a cut-off delete

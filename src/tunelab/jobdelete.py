@@ -1,6 +1,7 @@
 """Removing a deleted job's files, confined to the store's artifact root.
 
-A job's files live in ``<artifact root>/<job name>``. Nothing outside the root is ever
+A job's files live in ``<artifact root>/<job name>``, the root the job recorded (see
+:meth:`~tunelab.store.Store.artifact_root`). Nothing outside the root is ever
 removed: a job folder that is a symbolic link (or resolves) outside the root is refused, and
 links inside the folder are removed as links, never followed (``shutil.rmtree``).
 """
@@ -8,16 +9,28 @@ links inside the folder are removed as links, never followed (``shutil.rmtree``)
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 
 from tunelab.errors import StoreError
 
 
+def job_folder(store: Any, name: str) -> Path | None:
+    """``<artifact root>/<name>`` for the job's recorded root (None: a PostgreSQL job that
+    recorded none and a store opened without one, so no files are known)."""
+    job = store.read().job(name)
+    if job.artifact_root is None and store.artifacts is None:
+        return None
+    return Path(store.artifact_root(job)) / name
+
+
 def delete_job_files(store: Any, name: str) -> bool:
     """Remove the job's artifact folder; True if there was one. Raises :class:`StoreError`
     (removing nothing) if the folder is a link or lies outside the artifact root."""
-    root = store.artifacts.resolve()
-    folder = store.job_dir(name)
+    folder = job_folder(store, name)
+    if folder is None:
+        return False
+    root = folder.parent.resolve()
     if not folder.exists() and not folder.is_symlink():
         return False
     if folder.is_symlink() or not folder.resolve().is_relative_to(root) \

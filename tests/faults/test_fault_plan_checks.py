@@ -142,7 +142,7 @@ def test_delete_removes_the_job_and_its_files_and_frees_the_name(tmp_path: Path)
     p = _write(tmp_path, job_spec("doomed", "plateau", limits={"max_trials": 1}))
     assert runner.invoke(app, ["tune", str(p), "--store", str(store), "--json"]).exit_code == 0
     st = Store.open(store)
-    folder = st.job_dir("doomed")
+    folder = st.artifacts_for(st.read().job("doomed")).path / "doomed"
     st.close()
     assert any(folder.rglob("*")), "the job wrote checkpoints"
     res = runner.invoke(app, ["delete", "doomed", "--store", str(store)], input="n\n")
@@ -165,7 +165,7 @@ def test_delete_never_removes_files_outside_the_artifact_root(tmp_path: Path) ->
     st = Store.open(store)
     with st.transaction() as tx:
         tx.create_job("linked", job_spec("linked"), metric="loss", goal="minimize")
-    folder = st.job_dir("linked")
+    folder = st.artifacts_for(st.read().job("linked")).path / "linked"
     st.close()
     folder.parent.mkdir(parents=True, exist_ok=True)
     folder.symlink_to(outside, target_is_directory=True)
