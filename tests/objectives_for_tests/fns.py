@@ -112,3 +112,17 @@ def steps(params: dict[str, Any], trial: Any) -> float:
         time.sleep(float(params.get("sleep", 0.0)))
         trial.report(step=step, loss=x / step)
     return x / int(params["epochs"])
+
+
+def killed_once(params: dict[str, Any], trial: Any) -> float:
+    """Sums the steps in its checkpointed state; the worker of its first attempt is killed
+    (SIGKILL, as the out-of-memory killer does) at step 3, after the checkpoint of step 2."""
+    state = trial.load_checkpoint()
+    total = float(state["total"]) if state else 0.0
+    for step in range(trial.start_step + 1, 5):
+        if trial.attempt == 1 and step == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        total += step
+        trial.save_checkpoint({"total": total})
+        trial.report(step=step, loss=total, resumed_at=float(trial.start_step))
+    return total
