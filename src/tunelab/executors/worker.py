@@ -27,8 +27,19 @@ WATCH_EVERY = 0.5  # seconds between two looks at the parent
 
 # Runs in the spawned interpreter before anything else is imported (stdlib only, see
 # _ParentWatch). Exits when the parent is gone; a running command objective's child goes too.
+# On Linux the kernel also signals the worker the moment its parent dies (PR_SET_PDEATHSIG:
+# SIGTERM, which ends it at once while it starts up and runs the worker's SIGTERM handler
+# afterwards); the polling thread covers other systems and a signal lost to a race.
 _WATCH_SOURCE = """
 import os, sys, threading, time
+if sys.platform.startswith("linux"):
+    try:  # the kernel sends SIGTERM when the parent dies: no wait for the GIL or the poll
+        import ctypes
+        ctypes.CDLL(None).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+    except Exception:
+        pass
+if os.getppid() != PARENT:  # it died before the line above
+    os._exit(1)
 def _tunelab_watch(parent, every):
     while True:
         time.sleep(every)
