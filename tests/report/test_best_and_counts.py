@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from typer.testing import CliRunner
 
 from tunelab import api
 from tunelab.cli import app
-from tunelab.executors.base import Event, EventKind
+from tunelab.executors.base import Checkpoint, Event, EventKind
 from tunelab.executors.simulated import SimulatedExecutor, pure_curve
 from tunelab.progress import Progress
 from tunelab.report.summary import job_summary
@@ -36,11 +38,34 @@ def step_time(params: Mapping[str, ParamValue], step: int) -> float:
     return 0.1 if float(params["x"]) >= 1.0 else 0.4  # the good trial trains slowly
 
 
-class StopAfterFirstFinish(SimulatedExecutor):
+class FileCheckpoints(SimulatedExecutor):
+    """Writes each reported checkpoint as a real file under ``root`` (the job's artifact
+    root), recorded by its key, so ``export`` can verify it (no segment here restores one)."""
+
+    def __init__(self, root: Path, **kw: Any) -> None:
+        super().__init__(2, pure_curve(curve), max_steps=5, **kw)
+        self.root = root
+
+    def poll(self, timeout: float = 0.0) -> list[Event]:
+        out = []
+        for ev in super().poll(timeout):
+            if ev.checkpoint is not None:
+                key = f"job/trial-{ev.trial_id:04d}/ckpt-{ev.checkpoint.step:06d}.pt"
+                data = f"{ev.trial_id}:{ev.checkpoint.step}".encode()
+                (self.root / key).parent.mkdir(parents=True, exist_ok=True)
+                (self.root / key).write_bytes(data)
+                ev = replace(ev, checkpoint=Checkpoint(key, ev.checkpoint.step,
+                                                       hashlib.sha256(data).hexdigest(),
+                                                       len(data)))
+            out.append(ev)
+        return out
+
+
+class StopAfterFirstFinish(FileCheckpoints):
     """Ctrl-C at the poll after the first trial finished."""
 
-    def __init__(self) -> None:
-        super().__init__(2, pure_curve(curve), step_time=step_time, max_steps=5)
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, step_time=step_time)
         self.finished = False
 
     def poll(self, timeout: float = 0.0) -> list[Event]:
@@ -66,7 +91,8 @@ def test_show_leaderboard_and_export_agree_on_a_stopped_best(tmp_path: Path) -> 
     store_dir = tmp_path / "store"
     store = Store.open(store_dir)
     job = spec("partial", [{"x": 2.0}, {"x": 0.3}])
-    assert Tuner.create(job, store, executor=StopAfterFirstFinish()).run() == "stopped"
+    root = Path(store.artifacts_for().root)
+    assert Tuner.create(job, store, executor=StopAfterFirstFinish(root)).run() == "stopped"
     s = job_summary(store, "partial")
     states = {t["number"]: t["state"] for t in s["trials"]}
     assert states == {0: "completed", 1: "stopped"}  # 2.0/5 = 0.4 done; 0.3 at step 1 = 0.3
@@ -76,16 +102,16 @@ def test_show_leaderboard_and_export_agree_on_a_stopped_best(tmp_path: Path) -> 
     tx = store.read()
     (stopped,) = [t for t in tx.trials(tx.job("partial").id) if t.number == 1]
     ck = stopped.checkpoint_at(1)
-    assert ck is not None and params["x"] == 0.3 and checkpoint == Path(ck.path)
+    assert ck is not None and params["x"] == 0.3 and checkpoint == root / ck.path
 
 
 def test_export_works_when_no_trial_finished(tmp_path: Path) -> None:
     store_dir = tmp_path / "store"
     store = Store.open(store_dir)
 
-    class StopEarly(SimulatedExecutor):
-        def __init__(self) -> None:
-            super().__init__(2, pure_curve(curve), max_steps=5)
+    class StopEarly(FileCheckpoints):
+        def __init__(self, root: Path) -> None:
+            super().__init__(root)
             self.polls = 0
 
         def poll(self, timeout: float = 0.0) -> list[Event]:
@@ -95,7 +121,7 @@ def test_export_works_when_no_trial_finished(tmp_path: Path) -> None:
             return super().poll(timeout)
 
     assert Tuner.create(spec("cut", [{"x": 2.0}, {"x": 1.0}]), store,
-                        executor=StopEarly()).run() == "stopped"
+                        executor=StopEarly(Path(store.artifacts_for().root))).run() == "stopped"
     s = job_summary(store, "cut")
     assert {t["state"] for t in s["trials"]} == {"stopped"}
     params, _checkpoint = api.best_checkpoint("cut", store=store_dir)
