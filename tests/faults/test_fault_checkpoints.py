@@ -268,3 +268,37 @@ def test_postgres_needs_a_shared_artifact_folder_and_resumes_from_anywhere(
         assert [e.data["step"] for e in events(other, "pg", "checkpoint_corrupt")] == [4]
     finally:
         other.close()
+
+
+def test_export_refuses_a_changed_best_checkpoint(tmp_path: Path) -> None:
+    from tunelab.api import best_checkpoint
+    from tunelab.errors import CheckpointCorrupt
+
+    st = Store.open(tmp_path / "store")
+    try:
+        run(st, "j")
+    finally:
+        st.close()
+    _params, path = best_checkpoint("j", store=tmp_path / "store")
+    assert path.name == "ckpt-000001.pt" and path.is_absolute()  # the best: step 1
+    flip(path)
+    with pytest.raises(CheckpointCorrupt, match="does not match its recorded sha256"):
+        best_checkpoint("j", store=tmp_path / "store")
+
+
+def test_a_moved_artifact_folder_is_found_with_artifacts_on_resume(tmp_path: Path) -> None:
+    st = Store.open(tmp_path / "store")
+    try:
+        run(st, "j")
+        as_if_killed(st, "j")
+    finally:
+        st.close()
+    (tmp_path / "store" / "artifacts").rename(tmp_path / "moved")
+    st = Store.open(tmp_path / "store", artifacts=tmp_path / "moved")
+    try:
+        assert Tuner.resume("j", st).run() == "completed"
+        assert st.read().job("j").artifact_root == str(tmp_path / "moved")  # recorded
+        assert not events(st, "j", "checkpoint_corrupt")
+        assert restored_steps(trial0(st, "j"))[4:] == []  # from its step-4 checkpoint
+    finally:
+        st.close()
