@@ -15,12 +15,14 @@ are removed only after the commit, so the store never names a checkpoint that is
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from tunelab.executors.base import Checkpoint
 from tunelab.jobstate import JobState
+from tunelab.lease import Lease
 from tunelab.retention import delete_checkpoint_files
 from tunelab.store import CheckpointRecord, DecisionRow, ReportRecord, Store, TrialRecord, Tx
 from tunelab.trial import JobStatus, TrialState, transition
@@ -151,6 +153,27 @@ class JobRecorder:
             job = tx.create_job(spec.name, spec.to_dict(), metric=spec.objective.metric,
                                 goal=spec.objective.goal, artifact_root=artifact_root)
             tx.add_event(job.id, "created", f"job {spec.name} created")
+
+    def renew(self, lease: Lease, runtime_used: float) -> None:
+        """Renew the job's lease and record the runtime used so far."""
+        with self.unit() as u:
+            lease.renew(u.tx, u.job_id)
+            u.set_job_data(runtime_used=runtime_used)
+
+    def finish(self, status: JobStatus, reason: str | None, runtime_used: float | None) -> None:
+        """The job's end: its status and reason. A completed job's paused trials, which the
+        scheduler never resumed (ASHA: not promoted), end PRUNED."""
+        with self.unit() as u:
+            if status is JobStatus.COMPLETED:
+                for tr in self.state.trials.values():
+                    if tr.state is TrialState.PAUSED:
+                        u.end(tr, TrialState.PRUNED, time.time(),
+                              error="paused by the scheduler and not resumed before the end")
+            data = self.state.job.data
+            u.set_job(status=status, status_reason=reason, ended_at=time.time(),
+                      data={**data, "runtime_used": runtime_used if runtime_used is not None
+                            else data.get("runtime_used", 0.0)})
+            u.event(status.value, reason or "")
 
     @contextmanager
     def unit(self) -> Iterator[Unit]:

@@ -15,6 +15,8 @@ from tunelab.store import CheckpointRecord, TrialRecord
 from tunelab.trial import Goal
 
 if TYPE_CHECKING:
+    from tunelab.jobstate import JobState
+    from tunelab.schedulers.base import Scheduler
     from tunelab.store.artifacts import Artifacts
 
 
@@ -40,6 +42,16 @@ def checkpoints_to_delete(
         sign = 1.0 if goal == "minimize" else -1.0
         keep.add(min(scored, key=lambda s: (sign * s[0], -s[1]))[1])
     return [c for c in live if c.step not in keep]
+
+
+def unneeded(trial: TrialRecord, state: JobState, scheduler: Scheduler,
+             queued: Iterable[str | None]) -> list[CheckpointRecord]:
+    """:func:`checkpoints_to_delete` for ``trial`` of a running job: the scheduler's protected
+    steps of it, and the files the ``queued`` restarts will load, are kept."""
+    protected = {step for (n, step) in scheduler.protected_checkpoints(state.history())
+                 if n == trial.number}
+    return checkpoints_to_delete(trial, state.goal, protected_steps=protected,
+                                 needed_paths={p for p in queued if p})
 
 
 def delete_checkpoint_files(artifacts: Artifacts, paths: Iterable[str]) -> list[tuple[str, str]]:

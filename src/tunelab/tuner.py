@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from tunelab import limits, preflight, restarts
+from tunelab import limits, preflight, restarts, retention
 from tunelab.composition import build_search
 from tunelab.errors import SpecError
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
@@ -26,11 +26,11 @@ from tunelab.failures import failure_limit_reason, no_success_reason
 from tunelab.jobstate import JobState
 from tunelab.lease import Lease
 from tunelab.objectives.function import FunctionObjective
+from tunelab.outcome import finite_metrics, returned_value
 from tunelab.preflight import warm_start, warm_start_parents
 from tunelab.progress import Progress, ProgressFn, progress_of
 from tunelab.recorder import JobRecorder, Unit
 from tunelab.restarts import Start, exploit_start, resume_point, verified_restore
-from tunelab.retention import checkpoints_to_delete
 from tunelab.schedulers.base import Resume, Scheduler
 from tunelab.spec import JobSpec
 from tunelab.store import Store, TrialRecord
@@ -277,23 +277,13 @@ class Tuner:
         if ev.kind is EventKind.ENDED or tr.state is not TrialState.RUNNING:
             return  # the decision that ended it was recorded at the report
         if ev.kind is EventKind.FINISHED:
-            # the metrics the function returned are kept whatever the outcome (never lose data)
-            returned = {k: float(v) for k, v in ev.metrics.items() if math.isfinite(v)}
+            returned = finite_metrics(ev.metrics)  # kept whatever the outcome (never lose data)
             if returned:
                 u.set_fields(tr, metrics=returned)
-            value = ev.value
-            if value is None:  # a resumed segment may add no report: the last one stands
-                value = next((r.value for r in reversed(tr.reports) if r.value is not None),
-                             None)
-            if value is None:
-                u.end(tr, TrialState.FAILED, ev.at, error=(
-                    f"the objective metric {self.metric!r} was never reported or returned; "
-                    f"metrics seen: {', '.join(ev.seen) or 'none'}"))
-            elif not math.isfinite(value):
-                u.end(tr, TrialState.FAILED, ev.at, error=f"returned {value} for {self.metric!r}")
-            else:
+            value, error = returned_value(ev.value, tr.reports, self.metric, ev.seen)
+            if value is not None:
                 u.set_fields(tr, value=value)
-                u.end(tr, TrialState.COMPLETED, ev.at)
+            u.end(tr, TrialState.FAILED if error else TrialState.COMPLETED, ev.at, error=error)
         elif ev.kind is EventKind.DISK_FULL:
             # not the trial's fault: LOST, so `tunelab resume` re-runs it from its checkpoint;
             # the job stops (the loop stops the other running trials, which resume continues)
@@ -322,13 +312,9 @@ class Tuner:
 
     def _retain(self, u: Unit, tr: TrialRecord) -> None:
         """Keep the last and the best checkpoint of a trial, plus any still needed."""
-        if len(tr.live_checkpoints()) <= 2:
-            return
-        protected = {step for (n, step) in self.scheduler.protected_checkpoints(
-            self.state.history()) if n == tr.number}
-        needed = {q.restore_from for q in self._ready if q.restore_from}
-        u.delete_checkpoints(tr, checkpoints_to_delete(
-            tr, self.state.goal, protected_steps=protected, needed_paths=needed))
+        if len(tr.live_checkpoints()) > 2:
+            u.delete_checkpoints(tr, retention.unneeded(
+                tr, self.state, self.scheduler, [q.restore_from for q in self._ready]))
 
     # filling slots ------------------------------------------------------------------------------
     def max_trials(self) -> int:
@@ -412,9 +398,7 @@ class Tuner:
             self._stopping = f"max_runtime ({limit:.0f}s) reached"
 
     def _renew(self, elapsed: float) -> None:
-        with self.rec.unit() as u:
-            self.lease.renew(u.tx, self.state.job.id)
-            u.set_job_data(runtime_used=self._runtime_before + elapsed)
+        self.rec.renew(self.lease, self._runtime_before + elapsed)
 
     def _finish(self) -> None:
         if self._final_status is JobStatus.COMPLETED:
@@ -422,17 +406,4 @@ class Tuner:
             if reason:  # a job none of whose trials succeeded has failed, whatever ended it
                 self._stopping = f"{self._stopping}; {reason}" if self._stopping else reason
                 self._final_status = JobStatus.FAILED
-        with self.rec.unit() as u:
-            if self._final_status is JobStatus.COMPLETED:
-                # paused trials the scheduler never resumed end here (ASHA: not promoted)
-                for tr in self.state.trials.values():
-                    if tr.state is TrialState.PAUSED:
-                        u.end(tr, TrialState.PRUNED, time.time(),
-                              error="paused by the scheduler and not resumed before the end")
-            runtime = self._runtime_total
-            u.set_job(status=self._final_status, status_reason=self._stopping,
-                      ended_at=time.time(),
-                      data={**self.state.job.data,
-                            "runtime_used": runtime if runtime is not None
-                            else self.state.job.data.get("runtime_used", 0.0)})
-            u.event(self._final_status.value, self._stopping or "")
+        self.rec.finish(self._final_status, self._stopping, self._runtime_total)
