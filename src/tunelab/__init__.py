@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tunelab.api import AskedTrial, Optimizer, TuneResult, best_checkpoint, tune, tune_spec
 from tunelab.errors import TunelabError
+from tunelab.jobdata import JobData, load
 from tunelab.objectives.context import TrialContext
 from tunelab.space import Choice, Float, Int, SearchSpace
 
@@ -19,12 +20,14 @@ __all__ = [
     "Choice",
     "Float",
     "Int",
+    "JobData",
     "Optimizer",
     "SearchSpace",
     "TrialContext",
     "TuneResult",
     "TunelabError",
     "best_checkpoint",
+    "load",
     "tune",
     "tune_spec",
 ]

@@ -421,6 +421,15 @@ def _register_vision() -> None:
 _register_vision()
 
 
+def _register_server() -> None:
+    from tunelab.server.commands import register
+
+    register(app)
+
+
+_register_server()
+
+
 def main() -> None:
     """Entry point of the `tunelab` script."""
     try:

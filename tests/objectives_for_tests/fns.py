@@ -126,3 +126,18 @@ def killed_once(params: dict[str, Any], trial: Any) -> float:
         trial.save_checkpoint({"total": total})
         trial.report(step=step, loss=total, resumed_at=float(trial.start_step))
     return total
+
+
+def epochs(params: dict[str, Any], trial: Any) -> float:
+    """``steps`` epochs of ``sleep`` seconds each, reporting train/val loss and accuracy (the
+    dashboard's browser tests watch these live); a checkpoint each epoch."""
+    x = float(params["x"])
+    acc = 0.0
+    for step in range(trial.start_step + 1, int(params.get("steps", 4)) + 1):
+        time.sleep(float(params.get("sleep", 0.2)))
+        acc = (1.0 - min(1.0, abs(x - 1.0) / 4)) * (1 - math.exp(-step / 2))
+        loss = 1.0 - acc
+        trial.save_checkpoint({"step": step})
+        trial.report(step=step, val_accuracy=acc, train_accuracy=min(1.0, acc + 0.02),
+                     val_loss=loss + 0.02, train_loss=loss)
+    return acc

@@ -314,11 +314,11 @@ class Reader:
         with self.snapshot() as conn:
             job = Tx(conn).job(name)
             rows = conn.execute(
-                select(tr.number, tr.state, tr.params, tr.value, tr.ended_at,
+                select(tr.number, tr.state, tr.params, tr.value, tr.last_step, tr.ended_at,
                        tr.device_seconds).where(tr.job_id == job.id).order_by(tr.number)
             ).all()
         return [TrialPoint(number=r.number, state=r.state, params=json.loads(r.params),
-                           value=finite(r.value), ended_at=r.ended_at,
+                           value=finite(r.value), steps=r.last_step, ended_at=r.ended_at,
                            device_seconds=r.device_seconds) for r in rows]
 
     def trial(self, name: str, number: int) -> TrialDetail:

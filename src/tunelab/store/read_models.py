@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 
 class Objective(BaseModel):
@@ -216,9 +216,6 @@ class TrialPoint(BaseModel):
     state: str
     params: dict[str, Any]
     value: float | None
+    steps: int | None
     ended_at: float | None
     device_seconds: float
-
-
-class Points(BaseModel):
-    points: list[TrialPoint] = Field(default_factory=list)

@@ -1,0 +1,58 @@
+"""The FastAPI application of `tunelab ui`: REST API, pages, static files, no CORS."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from tunelab.server.pages import build_pages
+from tunelab.server.routes import build_router
+from tunelab.server.security import Access
+from tunelab.store.queries import Reader
+
+
+def _clean(obj: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+class SafeJSON(JSONResponse):
+    """JSON responses with non-finite numbers turned into null (strict JSON)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(_clean(content), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8")
+
+
+def create_app(reader: Reader, access: Access) -> FastAPI:
+    """The dashboard over ``reader`` (read-only but for stop requests) under ``access``."""
+    from tunelab import __version__
+
+    app = FastAPI(title="tunelab", version=__version__, default_response_class=SafeJSON,
+                  description="Read-only REST API over a tunelab store (plus stopping a job). "
+                              "Send the server's token in the `X-Tunelab-Token` header.")
+    if access.allowed_hosts != ("*",):
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(access.allowed_hosts))
+    app.include_router(build_router(reader, access))
+    app.include_router(build_pages(access))
+    # scikit-learn takes seconds to import on a busy machine: do it before the first
+    # importance request needs it
+    threading.Thread(target=_warm_up, daemon=True, name="tunelab-warm-up").start()
+    return app
+
+
+def _warm_up() -> None:
+    import sklearn.ensemble
+    import sklearn.inspection  # noqa: F401

@@ -1,0 +1,62 @@
+"""The best model of a job as a zip: the `tunelab export` output for the built-in image
+classifier, else the best checkpoint with its parameters. Only files inside the store's
+artifact root are read, and a checkpoint must match its recorded sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+from tunelab.errors import SpecError, StoreError
+from tunelab.store.queries import Reader
+
+
+def _inside(path: Path, root: Path) -> Path:
+    real, base = path.resolve(), root.resolve()
+    if not real.is_relative_to(base):
+        raise StoreError(f"checkpoint {str(path)!r} lies outside the store's artifact root "
+                         f"{str(base)!r}; it is not served.")
+    return real
+
+
+def best_model_zip(reader: Reader, name: str) -> tuple[bytes, str]:
+    """``(zip bytes, file name)`` of the best model of job ``name``."""
+    head = reader.job_header(name)
+    if head.best_trial is None:
+        raise SpecError(f"job {name!r} has no finished trial with a value to export yet.")
+    tr = reader.trial(name, head.best_trial.number)
+    live = [c for c in tr.checkpoints if not c.deleted]
+    if not live:
+        raise SpecError(f"the best trial ({tr.number}) of job {name!r} has no checkpoint; the "
+                        "objective must call trial.save_checkpoint() to be exported.")
+    sign = 1.0 if head.goal == "minimize" else -1.0
+    by_step = {r.step: r.value for r in tr.reports if r.value is not None}
+    scored = [c for c in live if c.step in by_step]
+    ck = (min(scored, key=lambda c: (sign * float(by_step[c.step] or 0.0), -c.step)) if scored
+          else live[-1])
+    path = _inside(Path(ck.path), reader.artifacts)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != ck.sha256:
+        raise StoreError(f"checkpoint {str(path)!r} does not match its recorded sha256; "
+                         "it was changed or damaged after it was written.")
+    buf = io.BytesIO()
+    spec = reader.job(name).spec
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        if (spec.get("train") or {}).get("builtin") == "image-classifier":
+            from tunelab.vision.export import export_model
+
+            with tempfile.TemporaryDirectory() as tmp:
+                out = export_model(path, Path(tmp) / "model")
+                for f in sorted(out.rglob("*")):
+                    if f.is_file():
+                        z.write(f, f"{name}-model/{f.relative_to(out)}")
+        else:
+            z.writestr(f"{name}-model/checkpoint.pt", data)
+            z.writestr(f"{name}-model/params.json", json.dumps(
+                {"trial": tr.number, "step": ck.step, "params": {**head.static, **tr.params},
+                 "value": by_step.get(ck.step)}, indent=2))
+    return buf.getvalue(), f"{name}-model.zip"
