@@ -27,6 +27,10 @@ compares the libraries' CPU cost alone.
 
 ``--report`` makes each trial report once before returning (tunelab ``trial.report``, Optuna
 ``trial.report``), which adds a round trip to the tuner and a store write per trial.
+
+``--poll`` compares tunelab with itself instead of Optuna: each round runs the job once alone
+and once with the dashboard open on it (``tunelab ui`` over the same store, its job page's API
+polled every second, ``bench/ui_poller.py``); goal: at most 10 % more per trial.
 """
 
 from __future__ import annotations
@@ -67,7 +71,9 @@ def optuna_objective(trial: Any) -> float:
     return value
 
 
-def run_tunelab(n: int, seed: int, where: str | None) -> dict[str, float]:
+def run_tunelab(n: int, seed: int, where: str | None, poll: bool = False) -> dict[str, float]:
+    import contextlib
+
     import tunelab
     from tunelab.store import Store
 
@@ -77,10 +83,17 @@ def run_tunelab(n: int, seed: int, where: str | None) -> dict[str, float]:
         "opt": tunelab.Choice(("sgd", "adam", "rmsprop")),
     }
     with tempfile.TemporaryDirectory(prefix="tunelab-bench-", dir=where) as tmp:
-        t0 = time.time()
-        res = tunelab.tune(tunelab_objective, space, max_trials=n, max_parallel=1,
-                           store=tmp, name="overhead", seed=seed)
-        t1 = time.time()
+        watching: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if poll:
+            from ui_poller import DashboardPoller
+
+            Store.open(tmp).close()  # the dashboard opens an existing store
+            watching = DashboardPoller(Path(tmp), "overhead")
+        with watching:
+            t0 = time.time()
+            res = tunelab.tune(tunelab_objective, space, max_trials=n, max_parallel=1,
+                               store=tmp, name="overhead", seed=seed)
+            t1 = time.time()
         st = Store.open(tmp)
         try:
             trials = st.read().trials(st.read().job("overhead").id, with_reports=False)
@@ -132,6 +145,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--report", action="store_true", help="each trial reports once")
     ap.add_argument("--dir", default=None, help="folder for the temporary stores")
+    ap.add_argument("--poll", action="store_true",
+                    help="tunelab alone against tunelab with the dashboard polling it")
     args = ap.parse_args()
     if args.trials < 2:
         ap.error("--trials must be at least 2")
@@ -141,6 +156,9 @@ def main() -> None:
 
         os.environ["TUNELAB_BENCH_REPORT"] = "1"  # inherited by the worker processes
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.poll:
+        _poll_main(args.trials, args.rounds, args.dir)
+        return
 
     rows: dict[str, list[dict[str, float]]] = {"tunelab": [], "optuna": []}
     for r in range(args.rounds):
@@ -166,6 +184,27 @@ def main() -> None:
     verdict = "met" if ratio <= 1 / 3 else "missed"
     print(f"ratio tunelab/optuna {ratio:.3f} of the medians, {per_round:.3f} median of the "
           f"per-round ratios  (goal <= 0.333: {verdict})")
+
+
+def _poll_main(trials: int, rounds: int, where: str | None) -> None:
+    """tunelab alone against tunelab with the dashboard open and polling, alternating."""
+    alone: list[float] = []
+    watched: list[float] = []
+    for r in range(rounds):
+        for label, poll, out in (("alone", False, alone), ("dashboard", True, watched)):
+            f = run_tunelab(trials, r, where, poll=poll)
+            out.append(f["ms_per_trial"])
+            print(f"round {r + 1} tunelab {label:9s} {f['ms_per_trial']:7.2f} ms/trial   total "
+                  f"{f['total_s']:6.2f} s", flush=True)
+        print(f"round {r + 1} ratio dashboard/alone {watched[-1] / alone[-1]:.3f}", flush=True)
+    ratio = statistics.median(watched) / statistics.median(alone)
+    per_round = statistics.median(w / a for w, a in zip(watched, alone, strict=True))
+    verdict = "met" if ratio <= 1.10 else "missed"
+    print(f"\n{trials} trials x {rounds} rounds, max_parallel=1; median alone "
+          f"{statistics.median(alone):.2f} ms/trial, with the dashboard polling "
+          f"{statistics.median(watched):.2f} ms/trial")
+    print(f"ratio {ratio:.3f} of the medians, {per_round:.3f} median of the per-round ratios "
+          f"(goal <= 1.10: {verdict})")
 
 
 if __name__ == "__main__":

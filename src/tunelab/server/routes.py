@@ -7,6 +7,7 @@ the field (FastAPI's validation, and the read side's own checks).
 from __future__ import annotations
 
 import threading
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -41,6 +42,7 @@ StateQ = Annotated[str | None, Query(
     description="Only trials in this state.")]
 SortQ = Annotated[str, Query(pattern="^(" + "|".join(SORT_KEYS) + ")$",
                              description="Sort key; `value` ranks as the leaderboard does.")]
+IMPORTANCE_EVERY = 10.0
 AfterQ = Annotated[int, Query(ge=0, description="Cursor: only rows with a larger id.")]
 
 
@@ -71,7 +73,7 @@ def build_router(reader: Reader, access: Access) -> APIRouter:
         access.check_write(request)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(read_ok)])
-    cache: dict[tuple[str, str], Importance] = {}
+    cache: dict[str, tuple[str, float, Importance]] = {}  # job -> (key, computed at, answer)
     lock = threading.Lock()
 
     @api.get("/jobs", response_model=list[JobOverview], summary="List jobs")
@@ -134,14 +136,16 @@ def build_router(reader: Reader, access: Access) -> APIRouter:
     def importance(name: str) -> Any:
         pts = _run(reader.points, name)
         done = sum(1 for p in pts if p.state in ("completed", "pruned"))
-        key = (name, f"{len(pts)}:{done}")
+        key = f"{len(pts)}:{done}"
         with lock:
-            hit = cache.get(key)
-        if hit is None:
-            hit = param_importance(pts)
+            hit = cache.get(name)
+        # a forest fit costs CPU the tuner may need: while a job runs, at most one per
+        # IMPORTANCE_EVERY seconds (the answer says how many trials it used)
+        if hit is None or (hit[0] != key and time.monotonic() - hit[1] > IMPORTANCE_EVERY):
+            hit = (key, time.monotonic(), param_importance(pts))
             with lock:
-                cache[key] = hit
-        return hit
+                cache[name] = hit
+        return hit[2]
 
     @api.get("/compare", response_model=Comparison, summary="Compare 2 to 5 jobs")
     def compare(jobs: Annotated[list[str], Query(min_length=2, max_length=5)]) -> Any:

@@ -176,6 +176,7 @@ async function refreshAll(S, v) {
   drawImportance(S).catch(showError);  // a forest fit: never holds the rest of the page up
   S.version = v ? v.token : (REPORT ? "report" : (await api(n + "/version")).token);
   document.body.dataset.drawn = String(Date.now());
+  if (!document.body.dataset.firstDrawnMs) document.body.dataset.firstDrawnMs = String(performance.now());
 }
 
 function drawHead(S) {
@@ -338,20 +339,51 @@ async function drawCurves(S) {
   plot("chart-curves", traces, {xaxis: {title: {text: "step"}}, yaxis: {title: {text: S.metric}}});
 }
 
+const VIRIDIS = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"];
+
+// Parallel coordinates drawn as SVG lines (plotly's parcoords needs WebGL, which a machine
+// without a GPU renders in software, seconds per draw): one axis per parameter and one for the
+// objective, each trial a line, coloured by its value (bright = better).
 function drawParallel(S) {
   const pts = finished(S);
   const names = Object.keys(S.head.search_space || {});
   if (pts.length < 2 || !names.length) return note("chart-parallel", "needs two finished trials");
-  const dims = names.map(n => {
-    const vals = pts.map(p => p.params[n]);
-    if (vals.every(v => typeof v === "number")) return {label: n, values: vals};
-    const cats = [...new Set(vals.map(v => String(v)))];
-    return {label: n, values: vals.map(v => cats.indexOf(String(v))), tickvals: cats.map((_, i) => i), ticktext: cats};
+  const axes = names.map(n => {
+    const spec = S.head.search_space[n] || {};
+    const raw = pts.map(p => p.params[n]);
+    if (raw.every(v => typeof v === "number")) {
+      const log = spec.scale === "log" && raw.every(v => v > 0);
+      const vals = raw.map(v => log ? Math.log10(v) : v);
+      const lo = Math.min(...vals), hi = Math.max(...vals);
+      return {name: n, y: vals.map(v => hi > lo ? (v - lo) / (hi - lo) : 0.5),
+              ticks: [[0, fmt(log ? 10 ** lo : lo)], [1, fmt(log ? 10 ** hi : hi)]]};
+    }
+    const cats = [...new Set(raw.map(v => String(v)))].sort();
+    const k = Math.max(1, cats.length - 1);
+    return {name: n, y: raw.map(v => cats.indexOf(String(v)) / k), ticks: cats.map((c, i) => [i / k, c])};
   });
-  dims.push({label: S.head.metric, values: pts.map(p => p.value)});
-  plot("chart-parallel", [{type: "parcoords", dimensions: dims,
-    line: {color: pts.map(p => p.value), colorscale: "Viridis", showscale: true,
-           reversescale: S.head.goal === "minimize"}}], {margin: {l: 60, r: 60, t: 40, b: 20}});
+  const vals = pts.map(p => p.value);
+  const lo = Math.min(...vals), hi = Math.max(...vals);
+  axes.push({name: S.head.metric, y: vals.map(v => hi > lo ? (v - lo) / (hi - lo) : 0.5),
+             ticks: [[0, fmt(lo)], [1, fmt(hi)]]});
+  const good = v => hi > lo ? (S.head.goal === "minimize" ? (hi - v) / (hi - lo) : (v - lo) / (hi - lo)) : 1;
+  const bins = VIRIDIS.map(() => ({x: [], y: [], n: []}));
+  pts.forEach((p, i) => {
+    const b = bins[Math.min(VIRIDIS.length - 1, Math.floor(good(p.value) * VIRIDIS.length))];
+    axes.forEach((a, j) => { b.x.push(j); b.y.push(a.y[i]); b.n.push(p.number); });
+    b.x.push(null); b.y.push(null); b.n.push(null);
+  });
+  const traces = bins.map((b, i) => ({x: b.x, y: b.y, customdata: b.n, mode: "lines", showlegend: false,
+    line: {color: VIRIDIS[i], width: 1}, opacity: 0.7, hovertemplate: "trial %{customdata}<extra></extra>"}));
+  traces.push({x: [null], y: [null], mode: "markers", showlegend: false, hoverinfo: "skip",
+    marker: {color: [lo, hi], cmin: lo, cmax: hi, colorscale: "Viridis", showscale: true,
+             reversescale: S.head.goal === "minimize", colorbar: {title: {text: S.head.metric}, thickness: 12}}});
+  const shapes = axes.map((_, j) => ({type: "line", x0: j, x1: j, y0: 0, y1: 1, line: {color: "#444", width: 1}}));
+  const annotations = axes.flatMap((a, j) => a.ticks.map(([y, t]) => ({x: j, y, text: esc(t), showarrow: false,
+    xanchor: "left", xshift: 3, font: {size: 10, color: "#333"}, bgcolor: "rgba(255,255,255,0.7)"})));
+  plot("chart-parallel", traces, {shapes, annotations, hovermode: "closest",
+    xaxis: {tickvals: axes.map((_, j) => j), ticktext: axes.map(a => a.name), range: [-0.2, axes.length - 0.6], showgrid: false},
+    yaxis: {visible: false, range: [-0.06, 1.06]}, margin: {l: 20, r: 10, t: 20, b: 40}});
 }
 
 function drawSlices(S) {
@@ -422,6 +454,7 @@ async function drawImportance(S) {
   S.importanceKey = key;
   let imp;
   try { imp = await api(jobApi(S.name) + "/importance"); } catch (e) { S.importanceKey = null; throw e; }
+  if (!document.body.dataset.importanceMs) document.body.dataset.importanceMs = String(performance.now());
   document.getElementById("importance-note").textContent =
     `${imp.method}, ${imp.trials_used} finished trials${imp.note ? " — " + imp.note : ""}`;
   if (!imp.params.length) return note("chart-importance", imp.note || "not enough trials");
