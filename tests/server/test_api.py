@@ -232,3 +232,42 @@ def test_best_model_zip_serves_only_verified_files_inside_the_root(
     assert out.status_code == 409 and "outside the store's artifact root" in out.json()[
         "detail"]
     assert c.get("/api/v1/jobs/live/model.zip").status_code == 409  # synthetic paths
+
+
+def test_best_model_zip_of_an_image_job_is_the_export_output(
+        client: tuple[TestClient, Access], store_path: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from tunelab.objectives.context import TrialContext
+    from tunelab.vision.train import train
+
+    data = tmp_path / "colours"
+    for i in range(6):
+        for cls, rgb in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+            (data / cls).mkdir(parents=True, exist_ok=True)
+            arr = np.clip(np.array(rgb)[None, None, :] + (i * 3), 0, 255)
+            Image.fromarray(np.repeat(np.repeat(arr, 12, 0), 12, 1).astype(np.uint8),
+                            "RGB").save(data / cls / f"{i}.png")
+    params: dict[str, object] = {"data": str(data), "cache_dir": str(tmp_path / "cache"),
+                                 "epochs": 1, "width": 8, "depth": 1, "batch_size": 4}
+    ck_dir = store_path / "artifacts" / "img" / "trial-0000"
+    train(params, TrialContext(params=params, number=0, checkpoint_dir=ck_dir))
+    ck = ck_dir / "ckpt-000001.pt"
+    st = Store.open(store_path)
+    with st.transaction() as tx:
+        job = tx.create_job("img", {"name": "img", "train": {"builtin": "image-classifier"}},
+                            metric="val_accuracy", goal="maximize")
+        tid = tx.create_trial(job.id, 0, {})
+        tx.set_trial(tid, state=TrialState.RUNNING, current=TrialState.PENDING)
+        tx.add_report(tid, 1, 0.5, {"val_accuracy": 0.5}, at=1.0)
+        tx.add_checkpoint(tid, 1, str(ck), hashlib.sha256(ck.read_bytes()).hexdigest(),
+                          ck.stat().st_size)
+        tx.set_trial(tid, state=TrialState.COMPLETED, current=TrialState.RUNNING, value=0.5)
+    st.close()
+    c, _ = client
+    res = c.get("/api/v1/jobs/img/model.zip")
+    assert res.status_code == 200, res.text
+    z = zipfile.ZipFile(io.BytesIO(res.content))
+    assert sorted(z.namelist()) == ["img-model/model.json", "img-model/model.pt"]
+    assert json.loads(z.read("img-model/model.json"))["classes"] == ["blue", "red"]
