@@ -249,8 +249,9 @@ def test_best_model_zip_of_an_image_job_is_the_export_output(
             arr = np.clip(np.array(rgb)[None, None, :] + (i * 3), 0, 255)
             Image.fromarray(np.repeat(np.repeat(arr, 12, 0), 12, 1).astype(np.uint8),
                             "RGB").save(data / cls / f"{i}.png")
-    params: dict[str, object] = {"data": str(data), "cache_dir": str(tmp_path / "cache"),
-                                 "epochs": 1, "width": 8, "depth": 1, "batch_size": 4}
+    params: dict[str, float | int | str | bool] = {
+        "data": str(data), "cache_dir": str(tmp_path / "cache"), "epochs": 1, "width": 8,
+        "depth": 1, "batch_size": 4}
     ck_dir = store_path / "artifacts" / "img" / "trial-0000"
     train(params, TrialContext(params=params, number=0, checkpoint_dir=ck_dir))
     ck = ck_dir / "ckpt-000001.pt"
