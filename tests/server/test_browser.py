@@ -61,7 +61,7 @@ def live_job(store_dir: Path) -> Iterator[subprocess.Popen[str]]:
         "static": {"steps": 4, "sleep": 0.25},
         "search_space": {"x": {"type": "float", "low": -2.0, "high": 3.0}},
         "strategy": {"type": "random", "seed": 0},
-        "limits": {"max_trials": 200, "max_parallel": 2},
+        "limits": {"max_trials": 400, "max_parallel": 2},  # outlives the tests; they stop it
     }
     path = store_dir.parent / "live.yaml"
     path.write_text(yaml.safe_dump(spec))
