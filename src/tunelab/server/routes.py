@@ -19,7 +19,7 @@ from tunelab.report.importance import Importance, param_importance
 from tunelab.server.compare import Comparison, compare_jobs
 from tunelab.server.model_zip import best_model_zip
 from tunelab.server.security import Access
-from tunelab.store.queries import SORT_KEYS, Reader
+from tunelab.store.queries import JOB_STATUS_FILTERS, SORT_KEYS, Reader
 from tunelab.store.read_models import (
     Curves,
     EventPage,
@@ -35,8 +35,7 @@ from tunelab.store.read_models import (
 )
 
 JobStatusQ = Annotated[str | None, Query(
-    pattern="^(created|running|stopping|stopped|completed|failed|interrupted)$",
-    description="Only jobs with this status.")]
+    pattern="^(" + "|".join(JOB_STATUS_FILTERS) + ")$", description="Only jobs with this status.")]
 StateQ = Annotated[str | None, Query(
     pattern="^(pending|running|paused|completed|pruned|failed|timed_out|stopped|lost)$",
     description="Only trials in this state.")]
