@@ -190,3 +190,26 @@ def test_a_missing_store_is_one_clear_error_and_is_not_created(tmp_path: Path) -
     with pytest.raises(StoreError, match="there is no store at"):
         Reader.open(tmp_path / "nowhere")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_retried_trial_counts_once_by_its_latest_attempt(store: Any) -> None:
+    """Counts and the trial total take each trial's latest attempt (a retry is an attempt of
+    its trial); device time counts every attempt. One grouped pass, not a query per trial."""
+    with store.transaction() as tx:
+        job = tx.create_job("retried", {"name": "retried"}, metric="loss", goal="minimize")
+        first = tx.create_trial(job.id, 0, {"x": 1})
+        tx.set_trial(first, state=TrialState.RUNNING, current=TrialState.PENDING)
+        tx.set_trial(first, state=TrialState.FAILED, current=TrialState.RUNNING,
+                     device_seconds=1.0)
+        again = tx.create_trial(job.id, 1, {"x": 1}, attempt=2, retry_of=0)
+        tx.set_trial(again, state=TrialState.RUNNING, current=TrialState.PENDING)
+        tx.set_trial(again, state=TrialState.COMPLETED, current=TrialState.RUNNING, value=0.5,
+                     device_seconds=2.0)
+        other = tx.create_trial(job.id, 2, {"x": 2})
+        tx.set_trial(other, state=TrialState.RUNNING, current=TrialState.PENDING)
+    with Reader.of(store) as reader:
+        (j,) = reader.jobs()
+        assert (j.trials, j.counts, j.best) == (2, {"completed": 1, "running": 1}, 0.5)
+        assert j.device_seconds == pytest.approx(3.0)
+        head = reader.job_header("retried")
+        assert (head.trials, head.counts) == (2, {"completed": 1, "running": 1})

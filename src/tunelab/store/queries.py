@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, case, exists, func, literal, select
+from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
 
 from tunelab.errors import JobNotFound, SpecError
 from tunelab.store import schema as t
@@ -134,7 +134,9 @@ class Reader:
         if status is not None and status not in JOB_STATUS_FILTERS:
             raise SpecError.field("status", f"one of {', '.join(JOB_STATUS_FILTERS)}", status)
         tr = t.trials.c
-        agg = select(tr.job_id, *_trial_aggregates()).group_by(tr.job_id).subquery()
+        retries = _retries()
+        agg = (select(tr.job_id, *_trial_aggregates(retries))
+               .select_from(_with_retries(retries)).group_by(tr.job_id).subquery())
         q = (select(t.jobs, *[c for c in agg.c if c.name != "job_id"])
              .select_from(t.jobs.outerjoin(agg, agg.c.job_id == t.jobs.c.id))
              .order_by(t.jobs.c.created_at, t.jobs.c.id))
@@ -197,8 +199,10 @@ class Reader:
 
     def _overview_rows(self, conn: Connection, job_id: int) -> Iterator[JobOverview]:
         tr = t.trials.c
+        retries = _retries()
         row = conn.execute(
-            select(*_trial_aggregates()).where(tr.job_id == job_id)
+            select(*_trial_aggregates(retries)).select_from(_with_retries(retries))
+            .where(tr.job_id == job_id)
         ).mappings().one()
         jrow = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).mappings().one()
         yield self._overview({**jrow, **row})
@@ -475,20 +479,36 @@ class Reader:
             st.close()
 
 
-def _latest_attempt() -> Any:
+def _retries() -> Any:
+    """Per retried trial (job, first attempt's number): its latest attempt. Small: only
+    trials that were retried appear."""
+    tr = t.trials.c
+    return (select(tr.job_id.label("job_id"), tr.retry_of.label("first"),
+                   func.max(tr.attempt).label("latest"))
+            .where(tr.retry_of.is_not(None)).group_by(tr.job_id, tr.retry_of)
+            .subquery("retries"))
+
+
+def _with_retries(retries: Any) -> Any:
+    """The trials table joined to :func:`_retries` (one grouped pass, not a subquery per
+    trial: the job list stays one cheap query at thousands of trials)."""
+    tr = t.trials.c
+    return t.trials.outerjoin(retries, and_(
+        retries.c.job_id == tr.job_id,
+        retries.c.first == func.coalesce(tr.retry_of, tr.number)))
+
+
+def _latest_attempt(retries: Any) -> Any:
     """True for a trial record that no later attempt of the same trial supersedes (a retry is
     an attempt of its trial: counts count each trial once, by its latest attempt)."""
-    tr, later = t.trials.c, t.trials.alias("later").c
-    return ~exists().where(later.job_id == tr.job_id,
-                           later.retry_of == func.coalesce(tr.retry_of, tr.number),
-                           later.attempt > tr.attempt)
+    return or_(retries.c.latest.is_(None), t.trials.c.attempt >= retries.c.latest)
 
 
-def _trial_aggregates() -> list[Any]:
+def _trial_aggregates(retries: Any) -> list[Any]:
     """Per job: trials (each once), device seconds (every attempt), the best value among
     ranked trials (as :meth:`JobState.ranked`), and trials per state of the latest attempt."""
     tr = t.trials.c
-    latest = _latest_attempt()
+    latest = _latest_attempt(retries)
     ranked = and_(tr.state.in_([s.value for s in _RANKED]), tr.value.is_not(None))
     return [
         func.sum(case((latest, 1), else_=0)).label("n"),
