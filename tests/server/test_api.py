@@ -226,11 +226,10 @@ def test_best_model_zip_serves_only_verified_files_inside_the_root(
     assert json.loads(z.read("fn-model/params.json"))["params"] == {"epochs": 1, "x": 0.5}
     inside.write_bytes(b"tampered")
     bad = c.get("/api/v1/jobs/fn/model.zip")
-    assert bad.status_code == 409 and "sha256" in bad.json()["detail"]
+    assert bad.status_code == 409 and "recorded sha256" in bad.json()["detail"]
     _checkpoint_job(store_path, "outside", tmp_path / "elsewhere" / "c.pt")
     out = c.get("/api/v1/jobs/outside/model.zip")
-    assert out.status_code == 409 and "outside the store's artifact root" in out.json()[
-        "detail"]
+    assert out.status_code == 409 and "outside the artifact root" in out.json()["detail"]
     assert c.get("/api/v1/jobs/live/model.zip").status_code == 409  # synthetic paths
 
 

@@ -80,4 +80,4 @@ def test_ui_on_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None
     res = runner.invoke(app, ["ui", "--store", "postgresql://nobody:hunter2@127.0.0.1:1/none"])
     assert res.exit_code == 2 and "cannot open the store" in res.output
     assert "hunter2" not in res.output and "Traceback" not in res.output
-    assert len(" ".join(res.output.split())) < 400  # one message, not a driver dump
+    assert res.output.count("error:") == 1  # one message

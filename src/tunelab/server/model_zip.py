@@ -12,15 +12,8 @@ import zipfile
 from pathlib import Path
 
 from tunelab.errors import SpecError, StoreError
+from tunelab.store.artifacts import LocalArtifacts
 from tunelab.store.queries import Reader
-
-
-def _inside(path: Path, root: Path) -> Path:
-    real, base = path.resolve(), root.resolve()
-    if not real.is_relative_to(base):
-        raise StoreError(f"checkpoint {str(path)!r} lies outside the store's artifact root "
-                         f"{str(base)!r}; it is not served.")
-    return real
 
 
 def best_model_zip(reader: Reader, name: str) -> tuple[bytes, str]:
@@ -38,13 +31,19 @@ def best_model_zip(reader: Reader, name: str) -> tuple[bytes, str]:
     scored = [c for c in live if c.step in by_step]
     ck = (min(scored, key=lambda c: (sign * float(by_step[c.step] or 0.0), -c.step)) if scored
           else live[-1])
-    path = _inside(Path(ck.path), reader.artifacts)
+    job = reader.job(name)
+    root = job.artifact_root or reader.artifacts
+    if root is None:
+        raise StoreError(f"job {name!r} records no artifact root and this store has none; "
+                         "start `tunelab ui` with the store's artifact folder.")
+    arts = LocalArtifacts(root)
+    arts.verify(ck.path, ck.sha256)  # inside the root (else UnsafePathError), hash matches
+    path = arts.resolve(ck.path)
     data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != ck.sha256:
-        raise StoreError(f"checkpoint {str(path)!r} does not match its recorded sha256; "
-                         "it was changed or damaged after it was written.")
+    if hashlib.sha256(data).hexdigest() != ck.sha256:  # changed since verify
+        raise StoreError(f"checkpoint {str(path)!r} changed while it was read; try again.")
     buf = io.BytesIO()
-    spec = reader.job(name).spec
+    spec = job.spec
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         if (spec.get("train") or {}).get("builtin") == "image-classifier":
             from tunelab.vision.export import export_model
