@@ -30,6 +30,8 @@ WATCH_EVERY = 0.5  # seconds between two looks at the parent
 # On Linux the kernel also signals the worker the moment its parent dies (PR_SET_PDEATHSIG:
 # SIGTERM, which ends it at once while it starts up and runs the worker's SIGTERM handler
 # afterwards); the polling thread covers other systems and a signal lost to a race.
+# The kernel watches the *thread* that started the worker: workers are started and replaced by
+# the thread running the tuner's loop, which shuts them down before it returns.
 _WATCH_SOURCE = """
 import os, sys, threading, time
 if sys.platform.startswith("linux"):
