@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.errors import SpecError
-from tunelab.objectives.function import FunctionObjective
+from tunelab.objectives.function import FunctionObjective, refuse_tune_during_import
 from tunelab.space import Param, ParamValue, SearchSpace
 from tunelab.strategies import make_strategy
 from tunelab.trial import Goal, History, TrialState, TrialView, is_better
@@ -133,7 +133,10 @@ def tune(
     """
     import time
 
-    target = train if isinstance(train, str) else FunctionObjective.from_callable(train).target
+    # a function object travels by value when the workers cannot import it (defined in the
+    # script being run or in a notebook), so the script needs no __main__ guard
+    objective = None if isinstance(train, str) else FunctionObjective.from_callable(train)
+    target = objective.target if objective is not None else str(train)
     strat = {"type": strategy, "seed": seed} if isinstance(strategy, str) else dict(strategy)
     limits = dict(spec_extra.pop("limits", {}))
     if max_trials is not None:
@@ -149,29 +152,33 @@ def tune(
         "limits": limits,
         **spec_extra,
     }
-    extra_path = None
-    if not isinstance(train, str):
-        extra_path = FunctionObjective.from_callable(train).sys_path
-    return tune_spec(spec, store=store, artifacts=artifacts, sys_path=extra_path)
+    return tune_spec(spec, store=store, artifacts=artifacts, objective=objective)
 
 
 def tune_spec(
     spec: Mapping[str, Any], *, store: str | Path | None = None,
     sys_path: tuple[str, ...] | None = None, progress: Any = None,
-    artifacts: str | Path | None = None,
+    artifacts: str | Path | None = None, objective: FunctionObjective | None = None,
 ) -> TuneResult:
     """Create and run a job from a spec mapping (the YAML/JSON form); ``artifacts`` as in
-    :func:`tune`."""
+    :func:`tune`; ``objective`` replaces the spec's ``train.function`` when running (a
+    function sent by value)."""
     from tunelab.report.summary import job_summary
     from tunelab.spec import spec_from_dict
     from tunelab.store import Store
     from tunelab.tuner import Tuner
 
+    refuse_tune_during_import()
     js = spec_from_dict(spec)
+    run_objective = objective or js.objective_spec()
+    if isinstance(run_objective, FunctionObjective):
+        run_objective.resolve()  # a function that cannot load is refused before the job exists
     st = Store.open(store, artifacts=artifacts)
     try:
         tuner = Tuner.create(js, st, progress=progress)
-        if sys_path and hasattr(tuner.objective, "target"):
+        if objective is not None:
+            tuner.objective = objective
+        elif sys_path and hasattr(tuner.objective, "target"):
             tuner.objective = FunctionObjective(tuner.objective.target, sys_path=sys_path)
         tuner.run()
         summary = job_summary(st, js.name)

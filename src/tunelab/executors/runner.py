@@ -48,9 +48,9 @@ def _call(objective: Any, ctx: TrialContext) -> Any:
     if isinstance(objective, CommandObjective):
         return run_command(objective, ctx)
     if isinstance(objective, FunctionObjective):
-        fn = _FN_CACHE.get(objective.target)
+        fn = _FN_CACHE.get(objective.cache_key)
         if fn is None:
-            fn = _FN_CACHE[objective.target] = objective.resolve()
+            fn = _FN_CACHE[objective.cache_key] = objective.resolve()
         try:
             n_args = len(inspect.signature(fn).parameters)
         except (TypeError, ValueError):

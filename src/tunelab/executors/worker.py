@@ -5,8 +5,9 @@ messages and runs each segment with :func:`~tunelab.executors.runner.run_segment
 
 A worker exits within a second of its tuner's death (``kill -9``: no message comes), also while
 it is still starting up: :class:`WorkerProcess` starts the parent watch as the very first thing
-the spawned interpreter does — before it re-imports the tuner's main module and tunelab (and
-with them, often, torch), which can take many seconds on a busy machine.
+the spawned interpreter does — before it imports tunelab (and with it, often, torch), which can
+take many seconds on a busy machine. It does not import the user's ``__main__`` at all (see
+:mod:`tunelab.objectives.function`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ class _WatchedPopen(popen_spawn_posix.Popen):
 
         def with_watch(name: str) -> dict[str, Any]:
             data: dict[str, Any] = original(name)
+            # A worker never needs the user's __main__ (training functions travel by import
+            # path or by value): without these keys the child does not run the user's script
+            # again, so a script with no `if __name__ == "__main__":` guard works.
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
             # unknown keys are ignored by spawn.prepare(); this one is unpickled first
             return {"tunelab_parent_watch": _ParentWatch(os.getpid()), **data}
 
