@@ -95,9 +95,13 @@ def test_tune_runs_a_job_and_returns_the_leaderboard(tmp_path: Path) -> None:
     assert result.best is not None and result.best["number"] == board[0]["number"]
 
 
-def test_tune_rejects_a_nested_function(tmp_path: Path) -> None:
-    def local_train(params: dict[str, float], trial: object) -> float:
-        return 0.0
+def test_tune_runs_a_nested_function_sent_by_value(tmp_path: Path) -> None:
+    offset = 0.5  # captured by the closure, sent with it
 
-    with pytest.raises(SpecError, match="module-level function"):
-        tunelab.tune(local_train, {"x": tunelab.Float(0, 1)}, store=tmp_path / "s")
+    def local_train(params: dict[str, float], trial: object) -> float:
+        return (params["x"] - offset) ** 2
+
+    result = tunelab.tune(local_train, {"x": tunelab.Float(0, 1)}, max_trials=2,
+                          store=tmp_path / "s")
+    assert [t["state"] for t in result.trials] == ["completed"] * 2
+    assert all(math.isclose(t["value"], (t["params"]["x"] - 0.5) ** 2) for t in result.trials)
