@@ -19,6 +19,18 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from tunelab import jsonout
+from tunelab.data_job import (
+    DataJobOptions,
+    EpochsOpt,
+    MaxParallelOpt,
+    MaxRuntimeOpt,
+    MaxTrialsOpt,
+    SeedOpt,
+    SetOpt,
+    StrategyOpt,
+    auto_name,
+    data_job_spec,
+)
 from tunelab.errors import SpecError, TunelabError
 
 console = Console()
@@ -51,11 +63,28 @@ ArtifactsOpt = Annotated[
                              "SQLite store; needed with PostgreSQL: a folder every machine "
                              "that runs trials reaches). Recorded in the job.")
 ]
+DataOpt = Annotated[str | None, typer.Option(
+    "--data", help="Image folder, .csv or builtin:digits: the built-in classifier's job.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Job name.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("tunelab")
+        except PackageNotFoundError:  # run from a source tree without installing
+            v = "unknown (not installed)"
+        print(f"tunelab {v}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                          callback=_version, is_eager=True)] = False,
 ) -> None:
     _DEBUG["on"] = debug
 
@@ -74,17 +103,32 @@ def _fmt(v: Any) -> str:
 
 # plan ---------------------------------------------------------------------------------------------
 @app.command()
-def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMaker JSON.")],
-         json_out: JsonOpt = False, store: StoreOpt = "tunelab-runs") -> None:
-    """Print the search space, the strategy and how many training jobs a spec will run.
+def plan(spec: Annotated[Path | None, typer.Argument(
+             help="Spec: YAML, JSON or SageMaker JSON.")] = None,
+         data: DataOpt = None, json_out: JsonOpt = False, store: StoreOpt = "tunelab-runs",
+         name: NameOpt = None, max_trials: MaxTrialsOpt = None,
+         max_parallel: MaxParallelOpt = None, max_runtime: MaxRuntimeOpt = None,
+         strategy: StrategyOpt = None, epochs: EpochsOpt = None, set_: SetOpt = None,
+         seed: SeedOpt = None) -> None:
+    """Print what a job will run: search space, strategy, training jobs, every limit and
+    completion criterion, and an estimated duration. Runs nothing.
 
-    It checks everything ``tune`` checks before it writes anything (the train section and its
-    code included), so a spec that plans runs. A bare SageMaker request is planned without a
-    train section (it names a container image), with a notice that running needs one. With
-    ``warm_start``, the parent jobs are looked up in ``--store``; nothing is written."""
+    ``--data DIR`` (with tune's flags) plans the job ``tunelab tune --data DIR`` would run.
+    Otherwise it checks everything ``tune`` checks before it writes anything (the train section
+    and its code included), so a spec that plans runs. A bare SageMaker request is planned
+    without a train section (it names a container image), with a notice that running needs one.
+    With ``warm_start``, the parent jobs are looked up in ``--store``; nothing is written."""
     from tunelab.sagemaker import is_sagemaker_config
-    from tunelab.spec import check_runnable, load_spec, read_mapping
+    from tunelab.spec import check_runnable, load_spec, read_mapping, spec_from_dict
 
+    _spec_or_data(spec, data, "plan")
+    if data is not None:
+        opts = DataJobOptions(max_trials, max_parallel, max_runtime, strategy, epochs,
+                              set_ or [], seed)
+        js = spec_from_dict(data_job_spec(data, opts, name=name))
+        _describe(js, json_out=json_out)
+        return
+    assert spec is not None
     js, warnings = load_spec(spec)
     # a bare SageMaker request names a container image and SageMaker parent jobs: it is
     # planned as it is, and what running it needs is said in warnings instead of errors
@@ -108,6 +152,38 @@ def plan(spec: Annotated[Path, typer.Argument(help="Spec: YAML, JSON or SageMake
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
     _describe(js, json_out=json_out, warnings=warnings, warm=warm)
+
+
+def _spec_or_data(spec: Path | None, data: str | None, command: str) -> None:
+    if (spec is None) == (data is None):
+        raise SpecError.field(command, "either a SPEC file or --data", "both" if spec else
+                              "neither", f"Run `tunelab {command} spec.yaml` or "
+                              f"`tunelab {command} --data ./images`.")
+
+
+@app.command()
+def init(data: Annotated[str, typer.Option("--data", help="Image folder, .csv or "
+                                           "builtin:digits.")],
+         name: NameOpt = None, max_trials: MaxTrialsOpt = None,
+         max_parallel: MaxParallelOpt = None, max_runtime: MaxRuntimeOpt = None,
+         strategy: StrategyOpt = None, epochs: EpochsOpt = None, set_: SetOpt = None,
+         seed: SeedOpt = None) -> None:
+    """Print the spec `tunelab tune --data DIR` would run, as YAML, to edit and run yourself:
+
+        tunelab init --data ./images > spec.yaml; tunelab tune spec.yaml
+    """
+    import yaml
+
+    from tunelab.spec import spec_from_dict
+
+    opts = DataJobOptions(max_trials, max_parallel, max_runtime, strategy, epochs,
+                          set_ or [], seed)
+    d = data_job_spec(data, opts, name=name or auto_name(data, stamp=False))
+    spec_from_dict(d)  # what is printed is a valid spec
+    print(f"# tunelab spec for {data}: `tunelab plan spec.yaml` shows what it runs, "
+          "`tunelab tune spec.yaml` runs it.\n# Every trainer hyperparameter: "
+          "`tunelab train --help`.")
+    print(yaml.safe_dump(d, sort_keys=False), end="")
 
 
 def _warm_coverage(js: Any, url: str) -> list[tuple[str, int, int]] | None:
@@ -162,6 +238,7 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
               out: Console = console, warm: list[tuple[str, int, int]] | None = None) -> None:
     """What a spec will run: its search space, static values, objective, strategy, job count."""
     from tunelab.composition import build_search
+    from tunelab.report.plan import estimate_line, limit_lines
     from tunelab.strategies.warm_start import coverage_dicts, coverage_message
 
     space = js.space()
@@ -175,7 +252,8 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
             "name": js.name, "objective": js.objective.model_dump(),
             "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
             "static": js.static_params(), "training_jobs": n, "grid_size": space.grid_size(),
-            "warnings": warnings or [],
+            "warnings": warnings or [], "limits": js.limits.model_dump(),
+            "completion": js.completion.model_dump(), "estimate": estimate_line(js, n),
             **({"warm_start": coverage_dicts(warm)} if warm is not None else {})}))
         return
     t = Table(title=f"search space of {js.name}")
@@ -201,6 +279,8 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
     grid = f" (grid of {size})" if js.strategy.type == "grid" else ""
     out.print(f"training jobs: {n}{grid}, at most {js.limits.max_parallel} at a time",
               markup=False)
+    for line in [*limit_lines(js, n), estimate_line(js, n)]:
+        out.print(line, markup=False, highlight=False)
 
 
 # tune / resume ------------------------------------------------------------------------------------
@@ -228,33 +308,48 @@ def _progress_runner(fn: Any) -> Any:
 @app.command()
 def tune(
     spec: Annotated[Path | None, typer.Argument(help="Spec file (YAML/JSON/SageMaker).")] = None,
-    data: Annotated[str | None, typer.Option("--data", help="Image folder, .csv or "
-                                             "builtin:digits: tune the built-in classifier.")
-                    ] = None,
+    data: DataOpt = None,
     store: StoreOpt = "tunelab-runs",
-    name: Annotated[str | None, typer.Option("--name", help="Job name.")] = None,
-    max_trials: Annotated[int | None, typer.Option("--max-trials")] = None,
-    max_parallel: Annotated[int | None, typer.Option("--max-parallel")] = None,
+    name: NameOpt = None,
+    max_trials: MaxTrialsOpt = None,
+    max_parallel: MaxParallelOpt = None,
+    max_runtime: MaxRuntimeOpt = None,
+    strategy: StrategyOpt = None,
+    epochs: EpochsOpt = None,
+    set_: SetOpt = None,
+    seed: SeedOpt = None,
     json_out: JsonOpt = False,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Run a tuning job in the foreground with live progress, then print the leaderboard."""
+    """Run a tuning job in the foreground with live progress, then print the leaderboard.
+
+    With ``--data DIR`` (no spec), tune the built-in image classifier: the default job is
+    printed first; ``--strategy``, ``--epochs``, ``--set``, ``--max-runtime``, ``--seed``
+    change it (``tunelab init --data DIR`` prints it as a spec to edit)."""
     from tunelab.spec import load_spec_dict, spec_from_dict
     from tunelab.store import Store
     from tunelab.tuner import Tuner
 
-    if (spec is None) == (data is None):
-        raise SpecError.field("tune", "either a SPEC file or --data", "both" if spec else
-                              "neither", "Run `tunelab tune spec.yaml` or "
-                              "`tunelab tune --data ./images`.")
+    _spec_or_data(spec, data, "tune")
     if spec is not None:
+        data_only = [flag for flag, v in (("--strategy", strategy), ("--epochs", epochs),
+                                          ("--set", set_), ("--seed", seed)) if v]
+        if data_only:
+            raise SpecError.field(
+                ", ".join(data_only), "used with --data", str(spec),
+                "With a spec file, change the spec itself (`tunelab init --data DIR` prints "
+                "one to start from).")
         d, warnings = load_spec_dict(spec)
-    else:
-        from tunelab.vision.commands import default_image_spec
+        if max_runtime is not None:
+            from tunelab.spec import parse_duration
 
+            d.setdefault("limits", {})["max_runtime"] = parse_duration(max_runtime,
+                                                                       "--max-runtime")
+    else:
         assert data is not None
-        d = default_image_spec(data, name=name or _auto_name(data),
-                               max_trials=max_trials or 20, max_parallel=max_parallel or 1)
+        opts = DataJobOptions(max_trials, max_parallel, max_runtime, strategy, epochs,
+                              set_ or [], seed)
+        d = data_job_spec(data, opts, name=name)
         warnings = []
     if name:
         d["name"] = name
@@ -270,9 +365,9 @@ def tune(
     if spec is None:
         err.print(f"[bold]No spec given[/bold]: tuning the built-in image classifier on "
                   f"{escape(str(data))} with this default ({js.strategy.type}, "
-                  f"{js.limits.max_trials} trials; `--max-trials`, `--max-parallel`, or a "
-                  "spec with `train: {builtin: image-classifier, ...}` to change it):",
-                  highlight=False)
+                  f"{js.limits.max_trials} trials; `--strategy`, `--epochs`, `--set`, "
+                  "`--max-trials`, `--max-runtime`, or `tunelab init --data DIR > spec.yaml` "
+                  "for a spec to edit):", highlight=False)
         _describe(js, out=err)
     st = Store.open(store, artifacts=artifacts)
     tuner = Tuner.create(js, st) if not json_out else None
@@ -287,13 +382,6 @@ def tune(
     st.close()
     if status == "failed":
         raise typer.Exit(1)
-
-
-def _auto_name(data: str) -> str:
-    import re
-
-    base = re.sub(r"[^A-Za-z0-9._-]", "-", Path(data.replace("builtin:", "")).name or "images")
-    return f"{base}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @app.command()

@@ -264,9 +264,32 @@ def evaluate_command(
     console.print(conf)
 
 
+def hyperparameter_help() -> str:
+    """Every hyperparameter ``--set`` (and a spec's ``train:`` section) accepts, with its
+    default: the epilog of ``tunelab train --help``."""
+    import dataclasses
+
+    skip = {"data", "cache_dir"}
+    items = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in skip:
+            continue
+        default = f.default
+        if default is None:
+            shown = "the data's" if f.name == "image_size" else "none"
+        elif isinstance(default, tuple):
+            shown = "-".join(f"{v:.3g}" for v in default)
+        else:
+            shown = str(default)
+        items.append(f"{f.name}={shown}")
+    return ("Hyperparameters --set accepts (default): " + ", ".join(items)
+            + ", color_jitter (shorthand for brightness, contrast, saturation). "
+            "The same names go in a spec's train: section and search_space.")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``train``, ``export``, ``predict`` and ``evaluate`` to ``app``."""
-    app.command("train")(train_command)
+    app.command("train", epilog=hyperparameter_help())(train_command)
     app.command("export")(export_command)
     app.command("predict")(predict_command)
     app.command("evaluate")(evaluate_command)
