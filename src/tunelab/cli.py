@@ -7,7 +7,6 @@ traceback instead.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -464,14 +463,11 @@ def jobs(store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False) -> None:
                               "counts": j.counts, "device_hours": j.device_hours}
                              for j in listed]))
         return
-    t = Table(title="tuning jobs")
-    for col in ("name", "status", "strategy", "objective", "trials", "best", "created"):
-        t.add_column(col)
-    for j in listed:
-        t.add_row(j.name, j.status, str(j.strategy), f"{j.goal} {j.metric}", str(j.trials),
-                  "—" if j.best is None else f"{j.best:.5g}",
-                  time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)))
-    console.print(t)
+    from tunelab.report.render import render_jobs
+
+    render_jobs(console, [{"name": j.name, "status": j.status, "strategy": j.strategy,
+                           "trials": j.trials, "best": j.best, "goal": j.goal,
+                           "metric": j.metric, "created_at": j.created_at} for j in listed])
 
 
 @app.command()

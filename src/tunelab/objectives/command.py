@@ -144,7 +144,8 @@ def run_command(obj: CommandObjective, ctx: TrialContext) -> dict[str, float]:
         _CHILD[0] = None
     if code != 0:
         raise ObjectiveError(
-            f"command exited with code {code}. Last output lines:\n" + "\n".join(tail)
+            f"command exited with code {code} (log: {log_path}). Last output lines:\n"
+            + "\n".join(tail)
         )
     last.update(pending)
     if metric not in seen:
