@@ -6,7 +6,10 @@ traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,7 +59,7 @@ app = typer.Typer(
 StoreOpt = Annotated[
     str, typer.Option("--store", help="Store folder (SQLite) or postgresql:// URL.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.", metavar="")]
 ArtifactsOpt = Annotated[
     str | None, typer.Option("--artifacts", help="Folder for checkpoints (default: beside a "
                              "SQLite store; needed with PostgreSQL: a folder every machine "
@@ -81,9 +84,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.",
+                                        metavar="")] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
-                                          callback=_version, is_eager=True)] = False,
+                                          callback=_version, is_eager=True, metavar="")] = False,
 ) -> None:
     _DEBUG["on"] = debug
 
@@ -376,11 +380,11 @@ def tune(
         t._progress = progress
         return t.run()
 
-    status = go(None) if json_out else _progress_runner(go)
+    with _ctrl_c_once(js.name) as interrupted:
+        status = go(None) if json_out else _progress_runner(go)
     _show(st, js.name, json_out)
     st.close()
-    if status == "failed":
-        raise typer.Exit(1)
+    _exit_for(js.name, status, interrupted)
 
 
 @app.command()
@@ -399,9 +403,49 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
     def go(progress: Any) -> str:
         return Tuner.resume(name, st, progress=progress).run()
 
-    status = go(None) if json_out else _progress_runner(go)
+    with _ctrl_c_once(name) as interrupted:
+        status = go(None) if json_out else _progress_runner(go)
     _show(st, name, json_out)
     st.close()
+    _exit_for(name, status, interrupted)
+
+
+@contextlib.contextmanager
+def _ctrl_c_once(name: str) -> Iterator[list[bool]]:
+    """The first Ctrl-C stops the job (the tuner stops and records the running trials); the
+    ones after it are answered, not obeyed, so a quick second press cannot leave trials
+    recorded as running. Yields a flag list: ``[True]`` once Ctrl-C was pressed."""
+    import signal
+    import threading
+
+    pressed: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if pressed:
+            err.print("still stopping: the running trials are being recorded; "
+                      "this ends by itself", markup=False, highlight=False)
+            return
+        pressed.append(True)
+        err.print(f"Ctrl-C: stopping job {name}; its running trials are stopped and recorded "
+                  f"(`tunelab resume {name}` continues it)", markup=False, highlight=False)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _exit_for(name: str, status: str, interrupted: list[bool]) -> None:
+    """Exit 130 after Ctrl-C (the shell's convention), 1 when the job failed, else 0."""
+    if interrupted:
+        err.print(f"interrupted: job {name} is {status}; `tunelab resume {name}` continues it",
+                  markup=False, highlight=False)
+        raise typer.Exit(130)
     if status == "failed":
         raise typer.Exit(1)
 

@@ -244,3 +244,5 @@ def test_data_errors_are_one_clear_message(tmp_path: Path, case: str, expected: 
                               "--set", f"cache_dir={tmp_path / 'cache'}", *extra])
     assert res.exit_code == 2, res.output
     assert expected in _text(res.output) and "Traceback" not in res.output
+    # refused before any job was written: the store holds no failed train-… job
+    assert not (tmp_path / "runs").exists()

@@ -159,7 +159,12 @@ def train_command(
     """Train one image classifier with fixed hyperparameters (stored as a one-trial job)."""
     from tunelab import api
 
+    from tunelab.vision.prepare import describe_data
+
     params = parse_sets(set_ or [])
+    # unusable data (a missing folder, one class) is refused before a job is written; the
+    # cache this fills is what the job's own load reads
+    describe_data({**params, "data": data})
     name = name or time.strftime("train-%Y%m%d-%H%M%S")
     spec = train_spec(data, params, name=name, seed=seed)
     console.print(f"training job {name} (a one-trial job in the store; "
@@ -210,7 +215,7 @@ def predict_command(
     model_dir: Annotated[Path, typer.Argument(help="Folder written by `tunelab export`.")],
     images: Annotated[list[Path], typer.Argument(help="Image files.")],
     top: Annotated[int, typer.Option(help="How many classes to show.")] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.", metavar="")] = False,
 ) -> None:
     """Print the top classes with probabilities for each image.
 
@@ -242,7 +247,7 @@ def predict_command(
 def evaluate_command(
     model_dir: Annotated[Path, typer.Argument(help="Folder written by `tunelab export`.")],
     data: Annotated[str, typer.Option("--data", help="Unseen images: folder or .csv.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.", metavar="")] = False,
 ) -> None:
     """Accuracy, per-class precision and recall, and the confusion matrix on unseen data."""
     from tunelab.vision.export import evaluate
