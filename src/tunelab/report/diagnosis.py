@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["overfitting", "underfitting", "diverged", "good_fit", "unknown"]
 
@@ -55,8 +55,15 @@ def _accuracy(values: list[float]) -> list[float]:
     return [v / 100.0 for v in values] if any(v > 1.0 for v in values) else values
 
 
-def diagnose(metrics_by_step: Sequence[Mapping[str, float]]) -> Diagnosis:
-    """Diagnose one trial from its reported metrics, one mapping per step in report order."""
+SHORT_RUN = 3  # epochs: fewer is too short a run to learn much or to judge a trend
+
+
+def diagnose(metrics_by_step: Sequence[Mapping[str, float]], *,
+             params: Mapping[str, Any] | None = None) -> Diagnosis:
+    """Diagnose one trial from its reported metrics, one mapping per step in report order.
+
+    ``params`` (the trial's hyperparameters, static ones included) keeps the advice to what
+    the trial did not already do: no ``model: resnet`` for a ResNet."""
     tr_loss, va_loss = (_series(metrics_by_step, n) for n in _LOSS_NAMES)
     tr_acc: list[float] = []
     va_acc: list[float] = []
@@ -83,7 +90,8 @@ def diagnose(metrics_by_step: Sequence[Mapping[str, float]]) -> Diagnosis:
         if t - v >= GAP - 1e-9:  # tolerance: 0.95 - 0.85 is 0.0999... in floating point
             return _overfit(f"Overfits: {numbers} (a gap of {t - v:.1%}).", va_loss)
         if t < LOW_ACCURACY and v < LOW_ACCURACY:
-            return _underfit(f"Underfits: {numbers}, both low.", tr_loss)
+            return _underfit(f"Underfits: {numbers}, both low.", tr_loss,
+                             len(metrics_by_step), params or {})
     if len(va_loss) >= 2 and len(tr_loss) >= 2:
         best = min(range(len(va_loss)), key=va_loss.__getitem__)
         if (va_loss[-1] > (1 + VAL_RISE) * va_loss[best] and best < len(va_loss) - 1
@@ -93,7 +101,8 @@ def diagnose(metrics_by_step: Sequence[Mapping[str, float]]) -> Diagnosis:
                 f"{va_loss[-1]:.3g} while training loss kept falling.", va_loss)
     if not (tr_acc and va_acc) and _still_learning(tr_loss):
         return _underfit(
-            f"Underfits: training loss was still falling at the end ({tr_loss[-1]:.3g}).", tr_loss)
+            f"Underfits: training loss was still falling at the end ({tr_loss[-1]:.3g}).", tr_loss,
+            len(metrics_by_step), params or {})
     if tr_acc and va_acc:
         return Diagnosis("good_fit", f"Good fit: training accuracy {tr_acc[-1]:.1%}, "
                          f"validation {va_acc[-1]:.1%}.", [])
@@ -127,10 +136,16 @@ def _overfit(summary: str, va_loss: list[float]) -> Diagnosis:
     return Diagnosis("overfitting", summary, advice)
 
 
-def _underfit(summary: str, tr_loss: list[float]) -> Diagnosis:
-    advice = ["Use a larger model: more width or depth, or model: resnet."]
-    if _still_learning(tr_loss):
+def _underfit(summary: str, tr_loss: list[float], steps: int,
+              params: Mapping[str, Any]) -> Diagnosis:
+    advice: list[str] = []
+    if steps <= SHORT_RUN:
+        advice.append(f"Train longer: only {steps} epoch{'s' if steps != 1 else ''} ran, too "
+                      "few to learn much; try epochs: 10 or more.")
+    elif _still_learning(tr_loss):
         advice.append("Train longer (more epochs): the training loss was still falling.")
+    advice.append("Use a larger model: more width or depth." if params.get("model") == "resnet"
+                  else "Use a larger model: more width or depth, or model: resnet.")
     advice += [
         "Tune the learning rate: too low learns slowly, too high stalls; search it on a log scale.",
         "Reduce regularisation (weight_decay, dropout, label_smoothing, augmentation).",

@@ -81,10 +81,11 @@ def diagnoses(state: JobState) -> dict[str, Any]:
     from tunelab.report.diagnosis import diagnose
 
     per: dict[int, dict[str, Any]] = {}
+    static = static_params(state.job.spec)
     for t in state.trials.values():
         if not any(k.startswith(("train_", "val_")) for r in t.reports for k in r.metrics):
             continue
-        d = diagnose([r.metrics for r in t.reports])
+        d = diagnose([r.metrics for r in t.reports], params={**static, **t.params})
         if d.kind != "unknown":
             per[t.number] = {"kind": d.kind, "summary": d.summary, "advice": list(d.advice)}
     best = state.best()

@@ -158,7 +158,6 @@ def train_command(
 ) -> None:
     """Train one image classifier with fixed hyperparameters (stored as a one-trial job)."""
     from tunelab import api
-
     from tunelab.vision.prepare import describe_data
 
     params = parse_sets(set_ or [])
