@@ -300,12 +300,26 @@ def _progress_runner(fn: Any) -> Any:
             running = p.counts.get("running", 0)
             failed = p.counts.get("failed", 0) + p.counts.get("timed_out", 0)
             best = "—" if p.best_value is None else f"{p.best_value:.5g} (#{p.best_number})"
-            eta = "" if p.remaining is None else f" · ~{p.remaining:.0f}s left"
+            eta = "" if p.remaining is None else f" · ~{_duration(p.remaining)} left"
             bar.update(task, total=p.max_trials, completed=done,
                        info=f"running {running} · failed {failed} · best {best} · "
-                            f"{p.elapsed:.0f}s{eta}")
+                            f"{_duration(p.elapsed)}{eta}{_epochs(p.running)}")
 
         return fn(on_progress)
+
+
+def _duration(seconds: float) -> str:
+    from tunelab.report.plan import fmt_duration
+
+    return fmt_duration(seconds)
+
+
+def _epochs(running: Any) -> str:
+    """Per-trial epoch progress of the running trials: `#3 epoch 4/15`, the first four."""
+    shown = [f"#{n} epoch {done}/{total}" if total else f"#{n} step {done}"
+             for n, done, total in list(running)[:4]]
+    more = f" +{len(running) - 4}" if len(running) > 4 else ""
+    return (" · " + ", ".join(shown) + more) if shown else ""
 
 
 @app.command()

@@ -86,9 +86,9 @@ def test_function_that_cannot_be_sent_is_refused_before_any_job(tmp_path: Path) 
 
 
 def test_importable_function_goes_by_reference_and_local_one_by_value() -> None:
-    from objectives_for_tests import fns
+    from objectives_for_tests.fns import quadratic
 
-    assert FunctionObjective.from_callable(fns.quadratic).payload is None
+    assert FunctionObjective.from_callable(quadratic).payload is None
 
     def local(params: dict[str, float]) -> float:
         return params["x"]
