@@ -165,3 +165,21 @@ def test_tune_data_runs_with_the_flags(tmp_path: Path, monkeypatch: pytest.Monke
         st.close()
     assert spec["strategy"] == {"type": "random", "seed": 5}
     assert spec["limits"]["max_runtime"] == 600 and spec["train"]["width"] == 4
+
+
+def test_every_error_begins_the_same_way(tmp_path: Path) -> None:
+    for args in (["show"], ["tune", "--bogus"], ["bogus"],
+                 ["plan", str(tmp_path / "missing.yaml")]):
+        res = _invoke(*args)
+        assert res.exit_code == 2, (args, res.output)
+        assert res.output.lstrip().startswith("error: "), (args, res.output)
+        assert "Error" not in res.output, (args, res.output)
+
+
+def test_flags_do_not_read_as_taking_a_value() -> None:
+    for args in (["show", "--help"], ["jobs", "--help"], ["--help"]):
+        out = _invoke(*args).output
+        for flag in ("--json", "--debug", "--version"):
+            for line in out.splitlines():
+                if f"{flag} " in line:
+                    assert "<bool>" not in line, line

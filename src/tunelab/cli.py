@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from typer._click.exceptions import UsageError  # typer vendors click; its usage errors
 from typer.core import TyperGroup
 
 from tunelab import jsonout
@@ -48,6 +49,12 @@ class _Group(TyperGroup):
             if _DEBUG["on"]:
                 raise
             err.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False)
+            raise typer.Exit(2) from None
+        except UsageError as e:
+            # a mistyped command line starts like every other error: "error: ..."
+            where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            err.print(f"[bold red]error:[/bold red] {escape(e.format_message())} "
+                      f"(`{escape(where)} --help` lists what it takes)", highlight=False)
             raise typer.Exit(2) from None
 
 
