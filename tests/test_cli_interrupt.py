@@ -64,8 +64,9 @@ def test_two_quick_ctrl_c_stop_cleanly_and_exit_130(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 130, (proc.returncode, err[-2000:])
     text = " ".join(err.split())
-    assert "Ctrl-C: stopping job sleepy" in text
-    assert "interrupted: job sleepy is stopped; `tunelab resume sleepy` continues it" in text
+    assert "Ctrl-C: stopping job sleepy" in text, err[-3000:]
+    assert "interrupted: job sleepy is stopped; `tunelab resume sleepy` continues it" in text, \
+        err[-3000:]
     assert _running_trials(store, "sleepy") == 0
     st = Store.open(store)
     try:

@@ -175,10 +175,8 @@ def tune_spec(
         run_objective.resolve()  # a function that cannot load is refused before the job exists
     st = Store.open(store, artifacts=artifacts)
     try:
-        tuner = Tuner.create(js, st, progress=progress)
-        if objective is not None:
-            tuner.objective = objective
-        elif sys_path and hasattr(tuner.objective, "target"):
+        tuner = Tuner.create(js, st, progress=progress, objective=objective)
+        if objective is None and sys_path and hasattr(tuner.objective, "target"):
             tuner.objective = FunctionObjective(tuner.objective.target, sys_path=sys_path)
         tuner.run()
         summary = job_summary(st, js.name)

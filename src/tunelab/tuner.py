@@ -52,15 +52,18 @@ class Tuner:
         self, spec: JobSpec, store: Store, job_name: str, *,
         executor: Executor | None = None, progress: ProgressFn | None = None,
         search: tuple[Strategy, Scheduler] | None = None,
+        objective: FunctionObjective | None = None,
     ) -> None:
         """``search``: a (strategy, scheduler) to use instead of building them from the spec
-        (for schedulers and strategies with options no spec names; the contract tests)."""
+        (for schedulers and strategies with options no spec names; the contract tests).
+        ``objective``: the training function to run instead of the spec's ``train.function``
+        (one that :func:`tunelab.tune` sends by value)."""
         self.spec = spec
         self.store = store
         self.name = job_name
         self.space = spec.space()
         self.static = spec.static_params()
-        self.objective = spec.objective_spec()
+        self.objective = objective if objective is not None else spec.objective_spec()
         self.metric = spec.objective.metric
         self._executor = executor
         self._progress = progress
@@ -88,7 +91,11 @@ class Tuner:
         # before anything is written, so the fixed spec can be run again under the same name
         from tunelab.spec import check_runnable
 
-        check_runnable(spec)  # no train section, or one that does not import: nothing written
+        given = kw.get("objective")
+        if given is None:
+            check_runnable(spec)  # no train section, or one that does not import: nothing written
+        else:
+            given.resolve()  # a function passed by value (tunelab.tune) must load here too
         parents = warm_start_parents(spec, store)
         root = store.artifact_root()  # a PostgreSQL store without one is refused here
         JobRecorder.create_job(store, spec, artifact_root=str(root))

@@ -34,7 +34,8 @@ WATCH_EVERY = 0.5  # seconds between two looks at the parent
 # The kernel watches the *thread* that started the worker: workers are started and replaced by
 # the thread running the tuner's loop, which shuts them down before it returns.
 _WATCH_SOURCE = """
-import os, sys, threading, time
+import os, signal, sys, threading, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tuner's, even while starting up
 if sys.platform.startswith("linux"):
     try:  # the kernel sends SIGTERM when the parent dies: no wait for the GIL or the poll
         import ctypes
