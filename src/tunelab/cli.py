@@ -401,11 +401,12 @@ def tune(
         t._progress = progress
         return t.run()
 
+    # the handler stays until the command ends: a second press must not cut the summary short
     with _ctrl_c_once(js.name) as interrupted:
         status = go(None) if json_out else _progress_runner(go)
-    _show(st, js.name, json_out)
-    st.close()
-    _exit_for(js.name, status, interrupted)
+        _show(st, js.name, json_out)
+        st.close()
+        _exit_for(js.name, status, interrupted)
 
 
 @app.command()
@@ -426,9 +427,9 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
 
     with _ctrl_c_once(name) as interrupted:
         status = go(None) if json_out else _progress_runner(go)
-    _show(st, name, json_out)
-    st.close()
-    _exit_for(name, status, interrupted)
+        _show(st, name, json_out)
+        st.close()
+        _exit_for(name, status, interrupted)
 
 
 @contextlib.contextmanager
@@ -446,7 +447,7 @@ def _ctrl_c_once(name: str) -> Iterator[list[bool]]:
 
     def on_sigint(_signum: int, _frame: Any) -> None:
         if pressed:
-            err.print("still stopping: the running trials are being recorded; "
+            err.print("Ctrl-C again: ignored while the job is stopped and recorded; "
                       "this ends by itself", markup=False, highlight=False)
             return
         pressed.append(True)
