@@ -91,11 +91,12 @@ def test_trials_page_sorts_filters_and_pages_like_the_leaderboard(store: Any) ->
     with Reader.of(store) as reader:
         page = reader.trials("job-q")
         assert page.total == 4 and [r.number for r in page.rows] == [1, 2, 0, 3]
+        assert [r.rank for r in page.rows] == [1, 2, 3, None]  # as show --json ranks them
         assert page.rows[0].last_metrics["val_acc"] == pytest.approx(1.3)
         assert page.rows[0].checkpoint_bytes == 101
         assert [r.number for r in reader.trials("job-q", descending=True).rows] == [0, 2, 1, 3]
-        assert [r.number for r in reader.trials("job-q", sort="number", offset=1,
-                                                limit=2).rows] == [1, 2]
+        by_number = reader.trials("job-q", sort="number", offset=1, limit=2).rows
+        assert [(r.number, r.rank) for r in by_number] == [(1, 1), (2, 2)]
         failed = reader.trials("job-q", state="failed")
         assert failed.total == 1 and failed.rows[0].error == "boom"
         with pytest.raises(SpecError, match="sort"):

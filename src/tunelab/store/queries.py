@@ -292,6 +292,7 @@ class Reader:
             ).mappings().all()
             ids = [r["id"] for r in rows]
             last = _last_reports(conn, ids)
+            ranks = _ranks(conn, job, ids)
             ckpt = dict(conn.execute(
                 select(t.checkpoints.c.trial_id, func.sum(t.checkpoints.c.size))
                 .where(t.checkpoints.c.trial_id.in_(ids), t.checkpoints.c.deleted.is_(False))
@@ -307,7 +308,7 @@ class Reader:
                 error=r["error"], steps=r["last_step"],
                 device_seconds=round(r["device_seconds"], 3), last_metrics=lm,
                 metrics=returned or {k: v for k, v in lm.items() if math.isfinite(v)},
-                checkpoint_bytes=int(ckpt.get(r["id"], 0) or 0),
+                checkpoint_bytes=int(ckpt.get(r["id"], 0) or 0), rank=ranks.get(r["id"]),
             ))
         return TrialPage(total=int(total), offset=offset, limit=limit, sort=sort, rows=out)
 
@@ -518,6 +519,21 @@ def _trial_aggregates(retries: Any) -> list[Any]:
         *[func.sum(case((and_(latest, tr.state == s.value), 1), else_=0)).label(f"s_{s.value}")
           for s in TrialState],
     ]
+
+
+def _ranks(conn: Connection, job: JobRecord, ids: Sequence[int]) -> dict[int, int]:
+    """The leaderboard place of each of these trials (as :meth:`JobState.ranked`: ranked
+    states with a value, best first, ties by number); unranked trials have none."""
+    if not ids:
+        return {}
+    tr = t.trials.c
+    sign = -1 if job.goal == "maximize" else 1
+    places = (select(tr.id.label("tid"), func.row_number().over(
+        order_by=(tr.value * sign, tr.number)).label("place"))
+        .where(tr.job_id == job.id, tr.state.in_([s.value for s in _RANKED]),
+               tr.value.is_not(None)).subquery())
+    return {int(i): int(p) for i, p in conn.execute(
+        select(places.c.tid, places.c.place).where(places.c.tid.in_(list(ids))))}
 
 
 def _trial_ids(job_id: int) -> Any:

@@ -238,10 +238,10 @@ async function drawLeaderboard(S) {
                 ["device_seconds", "device s"]];
   const arrow = k => S.sort === k ? (S.desc ? " ▼" : " ▲") : "";
   const table = document.getElementById("leaderboard");
-  table.innerHTML = `<thead><tr>${cols.map(([k, t]) => `<th class="sortable" data-sort="${k}">${esc(t)}${arrow(k)}</th>`).join("")}
+  table.innerHTML = `<thead><tr><th>rank</th>${cols.map(([k, t]) => `<th class="sortable" data-sort="${k}">${esc(t)}${arrow(k)}</th>`).join("")}
     ${params.map(p => `<th>${esc(p)}</th>`).join("")}<th>error</th></tr></thead><tbody>
     ${page.rows.map(r => `<tr class="${h.best_trial && h.best_trial.number === r.number ? "best" : ""}">
-      <td><a href="${jobUrl(h.name)}/trials/${r.number}">${r.number}</a></td><td>${badge(r.state)}</td>
+      <td>${fmt(r.rank)}</td><td><a href="${jobUrl(h.name)}/trials/${r.number}">${r.number}</a></td><td>${badge(r.state)}</td>
       <td>${fmt(r.value)}</td><td>${fmt(r.steps)}</td><td>${fmt(r.device_seconds)}</td>
       ${params.map(p => `<td>${esc(fmt(r.params[p]))}</td>`).join("")}
       <td class="err">${esc((r.error || "").slice(0, 80))}</td></tr>`).join("")}</tbody>`;
