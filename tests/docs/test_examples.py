@@ -34,6 +34,7 @@ NOT_RUN = {
     "python3 -m venv .venv && . .venv/bin/activate": "the tests run in the .venv `make venv` "
     "built, with the same editable install",
     "pip install -e .": "as above (the `tunelab` command these tests call comes from it)",
+    "tunelab ui": "a server that runs until stopped; tests/server run the dashboard and API",
 }
 OUTPUT_LANGS = {"", "text"}
 RUN_LANGS = {"bash", "console", "sh"}
