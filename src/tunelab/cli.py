@@ -373,7 +373,8 @@ def tune(
         assert data is not None
         opts = DataJobOptions(max_trials, max_parallel, max_runtime, strategy, epochs,
                               set_ or [], seed)
-        d = data_job_spec(data, opts, name=name)
+        d = data_job_spec(data, opts, name=name,
+                          notify=lambda m: err.print(m, markup=False, highlight=False))
         warnings = []
     if name:
         d["name"] = name

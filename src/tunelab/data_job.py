@@ -7,6 +7,7 @@ spec the same way, so what ``plan`` shows and ``init`` prints is what ``tune`` w
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,7 +57,8 @@ def auto_name(data: str, *, stamp: bool = True) -> str:
     return f"{base}-{time.strftime('%Y%m%d-%H%M%S')}" if stamp else base
 
 
-def data_job_spec(data: str, opts: DataJobOptions, *, name: str | None = None) -> dict[str, Any]:
+def data_job_spec(data: str, opts: DataJobOptions, *, name: str | None = None,
+                  notify: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The spec of the ``--data`` job: :func:`~tunelab.vision.commands.default_image_spec`
     with ``opts`` applied. Every flag is checked here, before any data is loaded."""
     from tunelab.vision.commands import default_image_spec, parse_sets
@@ -69,10 +71,12 @@ def data_job_spec(data: str, opts: DataJobOptions, *, name: str | None = None) -
     if opts.epochs is not None:
         fixed["epochs"] = opts.epochs
     kw: dict[str, Any] = {"name": name or auto_name(data),
-                          "max_parallel": opts.max_parallel or 1,
+                          "max_parallel": opts.max_parallel, "notify": notify,
                           "seed": 0 if opts.seed is None else opts.seed}
     if opts.max_trials is not None:
         kw["max_trials"] = opts.max_trials
+    if runtime is not None:  # the population is sized to the time given
+        kw["budget_seconds"] = runtime
     d = default_image_spec(data, **kw)
     train, space = d["train"], d["search_space"]
     for key, value in fixed.items():

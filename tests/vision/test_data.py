@@ -131,7 +131,7 @@ def test_default_image_size_is_median_shorter_side_capped(tmp_path: Path, cache:
     small = _folder(tmp_path / "s", {"a": 3, "b": 3}, size=(30, 20))
     assert load_image_data(str(small), cache_dir=cache).image_size == 20
     big = _folder(tmp_path / "b", {"a": 2, "b": 2}, size=(300, 200))
-    assert load_image_data(str(big), cache_dir=cache).image_size == 128
+    assert load_image_data(str(big), cache_dir=cache).image_size == 32
 
 
 def test_transparent_png_becomes_white_and_16_bit_grey_is_scaled(tmp_path: Path,

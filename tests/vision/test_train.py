@@ -180,8 +180,8 @@ def test_default_search_space_is_valid_and_capped() -> None:
     space = default_search_space(image_size=64)
     SearchSpace.from_dict(space)
     assert set(space) <= set(TrainConfig.names())
-    capped = cap_batch_size_space(space, 64)
-    assert capped["batch_size"]["values"] == [32, 64]
+    capped = cap_batch_size_space(space, 128)
+    assert capped["batch_size"]["values"] == [64, 128]
 
 
 def test_cli_sets_are_typed_and_checked_and_make_a_valid_one_trial_spec() -> None:

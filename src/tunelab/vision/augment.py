@@ -1,9 +1,9 @@
 """Batch augmentation on the training device, and uint8 → normalised float conversion.
 
 Every op works on a whole float batch ``[B, C, H, W]`` in ``[0, 1]`` with one random draw per image,
-on whatever device the batch is on. Random parameters are drawn on the CPU from torch's global
-generator and then moved, so results are fixed by ``torch.manual_seed`` and identical on every
-device.
+on whatever device the batch is on. Random parameters are drawn from torch's global generator of
+the batch's device (on a GPU on the GPU: a draw on the CPU copied over would wait for the queued
+GPU work every batch), so results are fixed by ``torch.manual_seed`` on each device.
 
 The ops are plain tensor code rather than ``kornia.augmentation``: on the CPU, for the small images
 this trainer sees, kornia's per-call overhead and its colour conversions dominate; side by side on
@@ -11,6 +11,9 @@ a batch of 128 3x64x64 images, ``ColorJitter`` took several times as long as the
 ``bench/input_pipeline.py --augment`` and BENCHMARKS.md).
 
 * ``hflip``: each image is mirrored with probability 0.5.
+* ``translate``: each image is shifted by a random whole number of pixels, up to ``translate``
+  times its side in each direction, the uncovered edge filled by reflection (the "pad and random
+  crop" of CIFAR training recipes).
 * ``random_resized_crop``: each image is cropped to a random area fraction in ``crop_scale`` with
   aspect ratio (log-uniform) in ``crop_ratio`` (clamped to fit inside the image) at a random
   position, and resized back to ``H x W`` (bilinear).
@@ -56,6 +59,8 @@ class AugmentConfig:
     """
 
     hflip: bool = False
+    #: Largest shift as a fraction of the side (edges reflected); 0 turns it off.
+    translate: float = 0.0
     random_resized_crop: bool = False
     #: Area fraction kept by the crop; (0.08, 1.0) as for ImageNet loses too much of 32px images.
     crop_scale: tuple[float, float] = (0.6, 1.0)
@@ -74,6 +79,9 @@ class AugmentConfig:
         if not 0 < lo <= hi:
             raise SpecError.field("crop_ratio", "(low, high) with 0 < low <= high",
                                   self.crop_ratio, "Use e.g. (0.75, 1.333).")
+        if not 0 <= self.translate <= 0.5:
+            raise SpecError.field("translate", "a fraction from 0 to 0.5", self.translate,
+                                  "0 turns it off; 0.125 is a common choice.")
         for name in ("brightness", "contrast", "saturation"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
@@ -84,30 +92,53 @@ class AugmentConfig:
                                   "0 turns it off; 0.05 is a common choice.")
 
 
+def _rand(n: int, device: torch.device) -> torch.Tensor:
+    """``n`` uniform draws in [0, 1) made on ``device`` (CPU draws for a CPU batch)."""
+    return torch.rand(n, device=device)
+
+
 def _uniform(n: int, low: float, high: float, device: torch.device) -> torch.Tensor:
-    return (torch.rand(n) * (high - low) + low).to(device)
+    return _rand(n, device) * (high - low) + low
 
 
 def _hflip(x: torch.Tensor) -> torch.Tensor:
-    flip = (torch.rand(x.shape[0]) < 0.5).to(x.device).view(-1, 1, 1, 1)
+    flip = (_rand(x.shape[0], x.device) < 0.5).view(-1, 1, 1, 1)
     return torch.where(flip, x.flip(-1), x)
+
+
+def _translate(x: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Shift each image by its own random whole-pixel offset of up to ``fraction`` of the side
+    in each direction, filling the edge by reflection (pad, then a random crop of the size)."""
+    b, c, h, w = x.shape
+    pad = min(round(fraction * min(h, w)), h - 1, w - 1)
+    if pad < 1:
+        return x
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    oy = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device)
+    ox = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device)
+    rows = (torch.arange(h, device=x.device).view(1, h) + oy).view(b, 1, h, 1)
+    cols = (torch.arange(w, device=x.device).view(1, w) + ox).view(b, 1, 1, w)
+    bi = torch.arange(b, device=x.device).view(b, 1, 1, 1)
+    ci = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    return padded[bi, ci, rows, cols]
 
 
 def _resized_crop(
     x: torch.Tensor, scale: tuple[float, float], ratio: tuple[float, float]
 ) -> torch.Tensor:
     b, _, h, w = x.shape
-    area = torch.rand(b) * (scale[1] - scale[0]) + scale[0]
-    log_r = torch.rand(b) * (math.log(ratio[1]) - math.log(ratio[0])) + math.log(ratio[0])
+    dev = x.device
+    area = _uniform(b, scale[0], scale[1], dev)
+    log_r = _uniform(b, math.log(ratio[0]), math.log(ratio[1]), dev)
     aspect = torch.exp(log_r) * (h / w)  # ratio is of the crop in pixels, width / height
     fw = torch.sqrt(area * aspect).clamp(max=1.0)  # crop width as a fraction of the image
     fh = torch.sqrt(area / aspect).clamp(max=1.0)
-    cx = (torch.rand(b) * 2 - 1) * (1 - fw)  # crop centre in [-1, 1] grid units, inside
-    cy = (torch.rand(b) * 2 - 1) * (1 - fh)
-    theta = torch.zeros(b, 2, 3)
+    cx = (_rand(b, dev) * 2 - 1) * (1 - fw)  # crop centre in [-1, 1] grid units, inside
+    cy = (_rand(b, dev) * 2 - 1) * (1 - fh)
+    theta = torch.zeros(b, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 2] = fw, cx
     theta[:, 1, 1], theta[:, 1, 2] = fh, cy
-    grid = F.affine_grid(theta.to(x.device, x.dtype), [b, x.shape[1], h, w], align_corners=False)
+    grid = F.affine_grid(theta.to(x.dtype), [b, x.shape[1], h, w], align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -141,7 +172,7 @@ def _color_jitter(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
         f = _uniform(b, max(0.0, 1 - cfg.saturation), 1 + cfg.saturation, dev).view(-1, 1, 1, 1)
         x = (x * f + _grey(x) * (1 - f)).clamp_(0, 1)
     if cfg.hue > 0 and x.shape[1] == 3:
-        rot = _hue_rotation(torch.rand(b) * 2 * cfg.hue - cfg.hue).to(dev, x.dtype)
+        rot = _hue_rotation(_uniform(b, -cfg.hue, cfg.hue, dev).cpu()).to(dev, x.dtype)
         x = torch.einsum("bij,bjhw->bihw", rot, x).clamp_(0, 1)
     return x
 
@@ -176,6 +207,8 @@ def build_augment(cfg: AugmentConfig, channels: int) -> Callable[[torch.Tensor],
             return x
         if cfg.random_resized_crop:
             x = _resized_crop(x, cfg.crop_scale, cfg.crop_ratio)
+        if cfg.translate > 0:
+            x = _translate(x, cfg.translate)
         if cfg.hflip:
             x = _hflip(x)
         if jitter:

@@ -92,6 +92,36 @@ def auto_batch_size(make_model: Callable[[], nn.Module], sample_shape: tuple[int
     return min(cap, estimate_cpu_batch_size(make_model(), sample_shape, memory_mb=memory_mb))
 
 
+def fit_batch_size(requested: int | str, make_model: Callable[[], nn.Module],
+                   sample_shape: tuple[int, int, int], num_classes: int, *,
+                   device: torch.device, n_train: int, memory_mb: int,
+                   what: str = "this model") -> tuple[int, str | None]:
+    """The batch size a trial trains with, and why it differs from ``requested`` (or None).
+
+    ``auto`` is measured for the model and image size the trial itself builds (``make_model``);
+    a fixed size on CPU larger than what fits ``memory_mb`` for that model is lowered to what
+    fits, and the reason says so (on a GPU a fixed size that does not fit fails loudly instead,
+    with CUDA's out-of-memory error).
+    """
+    c, h, _w = sample_shape
+    if requested == "auto":
+        bs = auto_batch_size(make_model, sample_shape, num_classes, device=device,
+                             n_train=n_train, memory_mb=memory_mb)
+        where = ("measured on the GPU" if device.type == "cuda"
+                 else f"estimated against auto_batch_memory_mb={memory_mb}")
+        return bs, (f"batch_size auto: {bs}, the largest power of two that fits for {what} at "
+                    f"{c}x{h}x{h} ({where}, at most the {n_train} training images)")
+    assert isinstance(requested, int)
+    if device.type == "cuda":
+        return requested, None
+    fits = estimate_cpu_batch_size(make_model(), sample_shape, memory_mb=memory_mb)
+    if requested <= fits:
+        return requested, None
+    return fits, (f"batch_size {requested} lowered to {fits}: {requested} does not fit "
+                  f"auto_batch_memory_mb={memory_mb} for {what} at {c}x{h}x{h}; raise "
+                  "auto_batch_memory_mb if the machine has the memory")
+
+
 def cap_batch_size_space(space: Mapping[str, Any], limit: int) -> dict[str, Any]:
     """Cap a spec-style ``batch_size`` search range at ``limit`` (the auto probe's answer).
 

@@ -11,6 +11,7 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,46 +56,67 @@ def train_spec(data: str, params: dict[str, Any], *, name: str, seed: int = 0) -
             "strategy": {"type": "manual", "seed": seed}, "limits": {"max_trials": 1}}
 
 
-def default_image_spec(data: str, *, name: str, max_trials: int = 20, max_parallel: int = 1,
-                       seed: int = 0, cache_dir: str | None = None) -> dict[str, Any]:
-    """The spec ``tunelab tune --data DIR`` runs without a spec: Population Based Training over
-    :func:`default_search_space` (architecture fixed, see below) with
-    :func:`default_static_params`, maximising val_accuracy; ``max_trials`` is the population.
+#: The time ``tunelab tune --data`` is given by default: what a laptop can spare in one sitting.
+DEFAULT_BUDGET_SECONDS = 15 * 60
+MIN_POPULATION, MAX_POPULATION = 4, 16
 
-    Loads (and caches) the data once to fit the space to the image size and to cap the searched
-    batch sizes at what fits in memory (see :mod:`tunelab.vision.batch_size`).
+
+def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
+                       max_parallel: int = 1, seed: int = 0, cache_dir: str | None = None,
+                       budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+                       notify: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The spec ``tunelab tune --data DIR`` runs without a spec: Population Based Training over
+    :func:`default_search_space` around the trainer's defaults (:func:`default_static_params`),
+    maximising val_accuracy, within ``budget_seconds`` (``limits.max_runtime``).
+
+    Loads (and caches) the data once, then measures for the model and image size the trials
+    will train: the largest batch that fits (searched batch sizes above it are dropped, with a
+    notice through ``notify``), and, from a short probe of real training steps, how long one
+    trial takes, to size the population (``max_trials``, unless given) to the budget.
     """
     import torch
 
-    from tunelab.vision.batch_size import auto_batch_size, cap_batch_size_space
+    from tunelab.vision.batch_size import cap_batch_size_space, fit_batch_size
     from tunelab.vision.data import load_image_data
-    from tunelab.vision.train import make_model
+    from tunelab.vision.probe import probe_training
+    from tunelab.vision.train import describe_model, make_model
 
+    say = notify or (lambda _msg: None)
     d = load_image_data(data, cache_dir=cache_dir)
+    static = default_static_params()
+    cfg = TrainConfig.from_params(static)
     space = default_search_space(image_size=d.image_size)
-    largest = TrainConfig(model="resnet" if "model" in space else "cnn", width=64, depth=3)
-    limit = auto_batch_size(
-        lambda: make_model(largest, d.channels, len(d.classes), d.image_size),
-        (d.channels, d.image_size, d.image_size), len(d.classes),
-        device=torch.device("cuda" if torch.cuda.is_available() else "cpu"),
-        n_train=len(d.train_y), memory_mb=largest.auto_batch_memory_mb)
-    train: dict[str, Any] = {"builtin": "image-classifier", "data": data,
-                             **default_static_params()}
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    largest = max(space["batch_size"]["values"])
+    limit, _why = fit_batch_size(
+        largest, lambda: make_model(cfg, d.channels, len(d.classes), d.image_size),
+        (d.channels, d.image_size, d.image_size), len(d.classes), device=device,
+        n_train=len(d.train_y), memory_mb=cfg.auto_batch_memory_mb)
+    space = cap_batch_size_space(space, limit)
+    if limit < largest:
+        say(f"notice: batch_size capped at {limit}, the largest that fits "
+            f"auto_batch_memory_mb={cfg.auto_batch_memory_mb} for {describe_model(cfg)} at "
+            f"{d.channels}x{d.image_size}x{d.image_size}; searching "
+            f"{', '.join(map(str, space['batch_size']['values']))}")
+    train: dict[str, Any] = {"builtin": "image-classifier", "data": data, **static}
     if cache_dir is not None:
         train["cache_dir"] = cache_dir
-    space = cap_batch_size_space(space, limit)
-    # PBT (the default) copies a donor's weights into a member: the architecture is fixed for
-    # the population, and only what can change between epochs is explored.
-    for arch, value in (("width", 32), ("depth", 2), ("model", "cnn")):
-        if arch in space:
-            space.pop(arch)
-            train[arch] = value
-    epochs = int(train.get("epochs", 15))
+    if max_trials is None:
+        probe = probe_training(cfg, channels=d.channels, num_classes=len(d.classes),
+                               image_size=d.image_size, device=device)
+        trial_s = probe.epoch_seconds(len(d.train_y), len(d.val_y)) * cfg.epochs
+        fits = int(budget_seconds * max_parallel // max(trial_s, 1e-9))
+        max_trials = max(MIN_POPULATION, min(MAX_POPULATION, fits))
+        say(f"budget {budget_seconds / 60:g} min: a trial of {cfg.epochs} epochs takes about "
+            f"{trial_s:.0f} s here ({probe.device_name}, measured), so the population is "
+            f"{max_trials}")
+    epochs = int(train.get("epochs", cfg.epochs))
     return {"name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
             "train": train, "search_space": space,
             "strategy": {"type": "pbt", "seed": seed, "population": max_trials,
                          "perturbation_interval": max(1, epochs // 5)},
-            "limits": {"max_trials": max_trials, "max_parallel": max_parallel}}
+            "limits": {"max_trials": max_trials, "max_parallel": max_parallel,
+                       "max_runtime": float(budget_seconds)}}
 
 
 def epoch_row(step: int, metrics: dict[str, float]) -> list[str]:

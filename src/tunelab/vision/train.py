@@ -25,7 +25,7 @@ from torch import nn
 from tunelab.errors import ObjectiveError
 from tunelab.objectives.context import TrialContext
 from tunelab.vision.augment import AugmentConfig, build_augment
-from tunelab.vision.batch_size import auto_batch_size
+from tunelab.vision.batch_size import fit_batch_size
 from tunelab.vision.config import TrainConfig
 from tunelab.vision.models import build_model, load_pretrained
 from tunelab.vision.prepare import load_config_data
@@ -33,14 +33,25 @@ from tunelab.vision.prepare import load_config_data
 log = logging.getLogger(__name__)
 EVAL_BATCH = 512
 CHECKPOINT_FORMAT = 1
+ONECYCLE_PEAK = 0.25  # fraction of the epochs spent rising to the peak learning rate
 
 
 def lr_at(epoch: float, cfg: TrainConfig) -> float:
     """Learning rate at fractional ``epoch`` (the middle of a step: ``e + (i + 0.5) / steps``).
 
     Linear warm-up over ``warmup_epochs``, then ``constant``, ``step`` (times ``gamma`` every
-    ``step_epochs``) or ``cosine`` (to zero at ``epochs``).
+    ``step_epochs``) or ``cosine`` (to zero at ``epochs``). ``onecycle`` (Smith 2018, the shape
+    of ``torch.optim.lr_scheduler.OneCycleLR``): from ``learning_rate / 25`` up to
+    ``learning_rate`` over ``warmup_epochs`` (0: the first 25 % of ``epochs``), then a cosine down
+    to ``learning_rate / 25e4`` at ``epochs``.
     """
+    if cfg.lr_schedule == "onecycle":
+        peak = cfg.warmup_epochs or ONECYCLE_PEAK * cfg.epochs
+        low, end = cfg.learning_rate / 25, cfg.learning_rate / 25e4
+        if epoch < peak:
+            return low + (cfg.learning_rate - low) * epoch / peak
+        progress = min((epoch - peak) / max(cfg.epochs - peak, 1e-9), 1.0)
+        return end + (cfg.learning_rate - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
     if epoch < cfg.warmup_epochs:
         return cfg.learning_rate * epoch / cfg.warmup_epochs
     if cfg.lr_schedule == "step":
@@ -57,6 +68,11 @@ def make_model(cfg: TrainConfig, channels: int, num_classes: int, image_size: in
     return build_model(cfg.model, in_channels=channels, num_classes=num_classes,
                        image_size=image_size, width=cfg.width, depth=cfg.depth,
                        dropout=cfg.dropout, activation=cfg.activation)
+
+
+def describe_model(cfg: TrainConfig) -> str:
+    """``resnet width 16 depth 1``: the model a config builds, for messages."""
+    return f"{cfg.model} width {cfg.width} depth {cfg.depth}"
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -88,6 +104,25 @@ def apply_hyperparameters(opt: torch.optim.Optimizer, model: nn.Module, cfg: Tra
             m.p = cfg.dropout
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The arithmetic a trial trains in: ``auto`` is bf16 autocast on a GPU that has bf16, fp16
+    (with a grad scaler) on an older GPU, and fp32 on the CPU; fp16 asked for on the CPU (no
+    fast fp16 there) trains in fp32, with a notice."""
+    if device.type != "cuda":
+        if precision == "fp16":
+            log.warning("notice: precision fp16 needs a GPU; training in fp32 on the CPU")
+            return "fp32"
+        return "fp32" if precision == "auto" else precision
+    if precision == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return precision
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
 def _use_assigned_threads() -> None:
     # The executor assigns each worker slot its CPU threads through OMP_NUM_THREADS; follow it.
     assigned = os.environ.get("OMP_NUM_THREADS", "")
@@ -95,28 +130,38 @@ def _use_assigned_threads() -> None:
         torch.set_num_threads(int(assigned))
 
 
-def _augment_config(cfg: TrainConfig) -> AugmentConfig:
+def resolve_hflip(cfg: TrainConfig, channels: int) -> bool:
+    """``hflip: auto`` means flips for colour images (photos), none for grey ones (digits and
+    other writing, where a mirror image can be another class)."""
+    return channels == 3 if cfg.hflip == "auto" else bool(cfg.hflip)
+
+
+def _augment_config(cfg: TrainConfig, channels: int) -> AugmentConfig:
     # build_augment switches saturation and hue off (with a notice) for monochrome data.
-    return AugmentConfig(hflip=cfg.hflip, random_resized_crop=cfg.random_resized_crop,
+    return AugmentConfig(hflip=resolve_hflip(cfg, channels), translate=cfg.translate,
+                         random_resized_crop=cfg.random_resized_crop,
                          crop_scale=cfg.crop_scale, crop_ratio=cfg.crop_ratio,
                          brightness=cfg.brightness, contrast=cfg.contrast,
                          saturation=cfg.saturation, hue=cfg.hue)
 
 
 def evaluate_split(model: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
-                   std: torch.Tensor, device: torch.device) -> tuple[float, float]:
+                   std: torch.Tensor, device: torch.device,
+                   precision: str = "fp32") -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on uint8 images (no augmentation)."""
     model.eval()
-    loss_sum, correct = 0.0, 0
-    with torch.no_grad():
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    with torch.no_grad(), _autocast(device, precision):
         for i in range(0, len(y), EVAL_BATCH):
             xb = x_u8[i:i + EVAL_BATCH].to(device, torch.float32).div_(255).sub_(mean).div_(std)
             yb = y[i:i + EVAL_BATCH].to(device)
-            logits = model(xb)
-            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
-            correct += int((logits.argmax(1) == yb).sum().item())
+            logits = model(xb.contiguous(memory_format=fmt)).float()
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(1) == yb).sum()
     n = max(len(y), 1)
-    return loss_sum / n, correct / n
+    return loss_sum.item() / n, correct.item() / n
 
 
 def _rng_state(gen: torch.Generator, device: torch.device) -> dict[str, Any]:
@@ -142,23 +187,32 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
     # Data: decoded once into the shared uint8 cache; the split is fixed by split_seed per job.
     data = load_config_data(cfg, warn_skipped=False)  # the tuner reported them for the job
     n_classes, channels, size = len(data.classes), data.channels, data.image_size
+    # On a GPU the decoded uint8 images live there (a quarter of float32's bytes); batches are
+    # gathered, converted and augmented on the device.
     train_x, train_y = data.train_x.to(device), data.train_y.to(device)
+    val_x = data.val_x.to(device) if device.type == "cuda" else data.val_x
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
-    augment = build_augment(_augment_config(cfg), channels)
+    augment = build_augment(_augment_config(cfg, channels), channels)
 
     # Model and optimizer, then the checkpoint (own or a donor's) with cfg applied on top.
     model = make_model(cfg, channels, n_classes, size)
-    batch_size = cfg.batch_size if isinstance(cfg.batch_size, int) else auto_batch_size(
-        lambda: make_model(cfg, channels, n_classes, size), (channels, size, size), n_classes,
-        device=device, n_train=len(train_y), memory_mb=cfg.auto_batch_memory_mb)
+    batch_size, why = fit_batch_size(
+        cfg.batch_size, lambda: make_model(cfg, channels, n_classes, size),
+        (channels, size, size), n_classes, device=device, n_train=len(train_y),
+        memory_mb=cfg.auto_batch_memory_mb, what=describe_model(cfg))
+    if why and not trial.restore_from:  # said once per trial, not per resumed segment
+        log.warning("notice: %s", why)
     if cfg.pretrained and not trial.restore_from:  # a resumed segment has its own weights
         loaded = load_pretrained(model, cfg.pretrained)
         log.warning("notice: loaded %d pretrained tensors from %s%s", len(loaded.loaded),
                     cfg.pretrained, f"; the classifier head is new ({n_classes} classes)"
                     if loaded.skipped_head else "")
-    model.to(device)
+    precision = resolve_precision(cfg.precision, device)
+    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model.to(device, memory_format=fmt)
     opt = make_optimizer(model, cfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     start_epoch, best_val, bad_epochs = 0, math.inf, 0
     state = trial.load_checkpoint()
     if state is not None:
@@ -201,13 +255,15 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
             idx = perm[i * batch_size:(i + 1) * batch_size]
             x = augment(train_x[idx].to(torch.float32).div_(255)).sub_(mean).div_(std)
             y = train_y[idx]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            with _autocast(device, precision):
+                logits = model(x.contiguous(memory_format=fmt))
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
             if l1_params:
                 loss = loss + cfg.l1 * sum(p.abs().sum() for p in l1_params)
             opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
@@ -215,7 +271,8 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
         train_loss = loss_sum.item() / max(seen, 1)
         metrics = {"train_loss": train_loss, "train_accuracy": correct.item() / max(seen, 1)}
         if len(data.val_y):
-            val_loss, val_acc = evaluate_split(model, data.val_x, data.val_y, mean, std, device)
+            val_loss, val_acc = evaluate_split(model, val_x, data.val_y, mean, std, device,
+                                               precision)
             metrics |= {"val_loss": val_loss, "val_accuracy": val_acc}
         metrics |= {"lr": lr, "images_per_second": seen / max(train_seconds, 1e-9),
                     "epoch_seconds": time.perf_counter() - t0}
@@ -229,7 +286,7 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
                 or (cfg.early_stop and bad_epochs >= cfg.patience))
         if last and data.test_x is not None and data.test_y is not None and len(data.test_y):
             test_loss, test_acc = evaluate_split(model, data.test_x, data.test_y, mean, std,
-                                                 device)
+                                                 device, precision)
             metrics |= {"test_loss": test_loss, "test_accuracy": test_acc}
         if not diverged:
             trial.save_checkpoint({

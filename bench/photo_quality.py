@@ -1,0 +1,304 @@
+"""Defaults on real photos (issue 18): `tunelab train` defaults vs a hand-written recipe.
+
+On a CIFAR-10 subset (real 32x32 colour photos, JPEG folders from ``../shared/data``) it runs,
+one after the other in the same run, each as its own process with the same torch thread count:
+
+* ``recipe``: a plain hand-written PyTorch script (below, independent of tunelab's code): PIL
+  decoding, a small ResNet with batch norm (a 3x3 stem and three residual stages of 16, 32 and
+  64 channels), SGD with Nesterov momentum, ``torch.optim.lr_scheduler.OneCycleLR`` (peak 0.1),
+  label smoothing 0.1, random translation (4-pixel reflect padding and a random 32x32 crop) and
+  horizontal flips, batch 128;
+* ``tunelab``: ``tunelab train --data TRAIN --set epochs=E --set validation_data=HELD_OUT``
+  with no other setting: the built-in trainer's defaults.
+
+Both train on the same training folder for the same epochs and are scored on the same held-out
+folder (CIFAR-10 test images). It prints each one's held-out accuracy and wall-clock time (process
+start to exit, decoding included) and the ratios tunelab / recipe (goals: accuracy >= 1.0, time
+<= 1.2).
+
+``--tune-budget SECONDS`` also runs, each for that wall-clock budget: ``tunelab tune --data TRAIN``
+with its defaults (the budget as ``limits.max_runtime``), and Optuna TPE with a median pruner
+over the same trainer (tunelab's ``train`` function in-process) and the same search space; it
+prints each one's best model's held-out accuracy against the recipe's single run.
+
+    .venv/bin/python bench/photo_quality.py --per-class 300 --epochs 10
+    .venv/bin/python bench/photo_quality.py --per-class 300 --epochs 10 --tune-budget 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TARBALL = ROOT.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
+
+
+def subset(cifar: Path, out: Path, split: str, per_class: int) -> Path:
+    """Copy the first ``per_class`` images of each class of ``cifar/split`` to ``out/split``."""
+    dest = out / split
+    for cls_dir in sorted((cifar / split).iterdir()):
+        files = sorted(cls_dir.glob("*.jpg"))[:per_class]
+        (dest / cls_dir.name).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(f, dest / cls_dir.name / f.name)
+    return dest
+
+
+def find_cifar(arg: str | None, work: Path) -> Path:
+    """The unpacked ``cifar10`` folder: given, or unpacked from the shared tarball."""
+    if arg:
+        p = Path(arg)
+        return p / "cifar10" if (p / "cifar10").is_dir() else p
+    with tarfile.open(TARBALL) as tar:
+        tar.extractall(work, filter="data")
+    return work / "cifar10"
+
+
+# --------------------------------------------------------------------------------------------
+# The hand-written recipe (runs in its own process: `photo_quality.py recipe ...`)
+
+
+def recipe(train_dir: str, test_dir: str, epochs: int, seed: int, threads: int) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+
+    def load(folder: str) -> tuple[torch.Tensor, torch.Tensor]:
+        classes = sorted(os.listdir(folder))
+        xs, ys = [], []
+        for label, c in enumerate(classes):
+            for name in sorted(os.listdir(os.path.join(folder, c))):
+                with Image.open(os.path.join(folder, c, name)) as im:
+                    xs.append(np.asarray(im.convert("RGB").resize((32, 32))))
+                ys.append(label)
+        x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()
+        return x, torch.tensor(ys)
+
+    xtr, ytr = load(train_dir)
+    xte, yte = load(test_dir)
+    mean = xtr.float().div(255).mean((0, 2, 3)).view(1, 3, 1, 1)
+    std = xtr.float().div(255).std((0, 2, 3)).view(1, 3, 1, 1)
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.b1 = nn.BatchNorm2d(cout)
+            self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.b2 = nn.BatchNorm2d(cout)
+            self.skip = (nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = F.relu(self.b1(self.c1(x)))
+            return F.relu(self.b2(self.c2(y)) + self.skip(x))
+
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                        Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    batch = 128
+    steps = len(ytr) // batch
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True,
+                          weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * steps,
+                                                pct_start=0.25)
+    for _ in range(epochs):
+        net.train()
+        perm = torch.randperm(len(ytr))
+        for i in range(steps):
+            idx = perm[i * batch:(i + 1) * batch]
+            x = F.pad(xtr[idx].float().div(255), (4, 4, 4, 4), mode="reflect")
+            shifts = torch.randint(0, 9, (len(idx), 2)).tolist()  # RandomCrop(32, padding=4)
+            x = torch.stack([im[:, dy:dy + 32, dx:dx + 32] for im, (dy, dx) in zip(x, shifts)])
+            flip = torch.rand(len(idx)) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+            loss = F.cross_entropy(net((x - mean) / std), ytr[idx], label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval()
+    with torch.no_grad():
+        pred = torch.cat([net((xte[i:i + 500].float().div(255) - mean) / std).argmax(1)
+                          for i in range(0, len(yte), 500)])
+    return {"accuracy": float((pred == yte).float().mean())}
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{cmd[:4]} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
+                 f"{proc.stderr[-3000:]}")
+    return wall, proc.stdout
+
+
+def run_recipe(train: Path, test: Path, epochs: int, seed: int, threads: int,
+               env: dict[str, str]) -> tuple[float, float]:
+    wall, out = timed([sys.executable, __file__, "recipe", str(train), str(test), str(epochs),
+                       str(seed), str(threads)], env)
+    return json.loads(out.strip().splitlines()[-1])["accuracy"], wall
+
+
+def job_test_accuracy(store: Path, name: str, test: Path, work: Path, env: dict[str, str]
+                      ) -> float:
+    """Export the job's best model and score it on the held-out folder (`tunelab evaluate`)."""
+    tl = str(ROOT / ".venv" / "bin" / "tunelab")
+    model = work / f"{name}-model"
+    timed([tl, "export", name, "--out", str(model), "--store", str(store)], env)
+    _w, out = timed([tl, "evaluate", str(model), "--data", str(test), "--json"], env)
+    return float(json.loads(out)["accuracy"])
+
+
+def run_tunelab_train(train: Path, test: Path, epochs: int, seed: int, work: Path,
+                      env: dict[str, str]) -> tuple[float, float]:
+    store = work / "store-train"
+    tl = str(ROOT / ".venv" / "bin" / "tunelab")
+    wall, _out = timed([tl, "train", "--data", str(train), "--set", f"epochs={epochs}",
+                        "--set", f"validation_data={test}", "--store", str(store),
+                        "--name", "defaults", "--seed", str(seed)], env)
+    return job_test_accuracy(store, "defaults", test, work, env), wall
+
+
+def run_tunelab_tune(train: Path, test: Path, budget: float, work: Path,
+                     env: dict[str, str]) -> tuple[float, float, int]:
+    """`tunelab tune --data` with its defaults, cut at ``budget`` seconds (its own max_runtime
+    is set to the budget through a spec that is exactly the default one)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import yaml
+
+    from tunelab.vision.commands import default_image_spec
+
+    spec = default_image_spec(str(train), name="tune-defaults", budget_seconds=budget)
+    spec["train"]["validation_data"] = str(test)
+    path = work / "tune.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    store = work / "store-tune"
+    tl = str(ROOT / ".venv" / "bin" / "tunelab")
+    wall, _ = timed([tl, "tune", str(path), "--store", str(store), "--json"], env)
+    n = int(spec["limits"]["max_trials"])
+    return job_test_accuracy(store, "tune-defaults", test, work, env), wall, n
+
+
+def run_optuna(train: Path, test: Path, budget: float, work: Path, threads: int
+               ) -> tuple[float, int]:
+    """Optuna TPE + median pruner over the same trainer and space, same wall clock; the best
+    trial's held-out accuracy is its last epoch's score on ``test`` (the trainer's test_data)."""
+    import optuna
+    import torch
+
+    from tunelab.vision.commands import default_image_spec
+    from tunelab.vision.train import train as tl_train
+
+    torch.set_num_threads(threads)
+    spec = default_image_spec(str(train), name="optuna", budget_seconds=budget)
+    static = {k: v for k, v in spec["train"].items() if k != "builtin"}
+    static |= {"validation_data": str(test), "test_data": str(test)}
+    space = spec["search_space"]
+
+    class Ctx:
+        """The parts of TrialContext the trainer uses, reporting to Optuna's pruner."""
+
+        def __init__(self, trial: optuna.Trial) -> None:
+            self.t, self.number, self.seed = trial, trial.number, trial.number
+            self.device, self.restore_from = "cpu", None
+
+        def load_checkpoint(self) -> None:
+            return None
+
+        def save_checkpoint(self, state: Any, *, step: int | None = None) -> None:
+            pass
+
+        def report(self, step: int | None = None, **m: float) -> None:
+            self.t.report(m["val_accuracy"], step or 0)
+            if self.t.should_prune():
+                raise optuna.TrialPruned()
+
+    def objective(trial: optuna.Trial) -> float:
+        params = dict(static)
+        for k, p in space.items():
+            if p["type"] == "float":
+                params[k] = trial.suggest_float(k, p["low"], p["high"],
+                                                log=p.get("scale") == "log")
+            else:
+                params[k] = trial.suggest_categorical(k, p["values"])
+        m = tl_train(params, Ctx(trial))  # type: ignore[arg-type]
+        trial.set_user_attr("test_accuracy", m.get("test_accuracy", 0.0))
+        return m["val_accuracy"]
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
+                                pruner=optuna.pruners.MedianPruner(n_warmup_steps=2))
+    study.optimize(objective, timeout=budget)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = max(done, key=lambda t: t.value or 0.0)
+    return float(best.user_attrs["test_accuracy"]), len(study.trials)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cifar", help="unpacked CIFAR-10 JPEG folder (default: unpack the tarball)")
+    ap.add_argument("--per-class", type=int, default=300, help="training images per class")
+    ap.add_argument("--test-per-class", type=int, default=100, help="held-out images per class")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of every run")
+    ap.add_argument("--tune-budget", type=float, default=0.0,
+                    help="seconds for tunelab tune --data and Optuna each (0: skip)")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="photo_quality-"))
+    try:
+        cifar = find_cifar(args.cifar, work)
+        train = subset(cifar, work / "data", "train", args.per_class)
+        test = subset(cifar, work / "data", "test", args.test_per_class)
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
+               "TUNELAB_CACHE_DIR": str(work / "cache")}
+        load = os.getloadavg()[0]
+        print(f"CIFAR-10 subset: {args.per_class}/class train, {args.test_per_class}/class "
+              f"held out; {args.epochs} epochs; {args.threads} torch threads; load {load:.1f} "
+              f"on {os.cpu_count()} CPUs")
+        acc_r, t_r = run_recipe(train, test, args.epochs, args.seed, args.threads, env)
+        acc_t, t_t = run_tunelab_train(train, test, args.epochs, args.seed, work, env)
+        print(f"{'run':<28}{'held-out acc':>14}{'seconds':>10}")
+        print(f"{'recipe (hand-written)':<28}{acc_r:>14.2%}{t_r:>10.1f}")
+        print(f"{'tunelab train (defaults)':<28}{acc_t:>14.2%}{t_t:>10.1f}")
+        print(f"accuracy ratio tunelab/recipe {acc_t / acc_r:.3f} (goal >= 1.0); "
+              f"time ratio {t_t / t_r:.3f} (goal <= 1.2)")
+        if args.tune_budget > 0:
+            acc_tune, t_tune, n = run_tunelab_tune(train, test, args.tune_budget, work, env)
+            acc_o, n_o = run_optuna(train, test, args.tune_budget, work, args.threads)
+            print(f"tunelab tune --data defaults ({n} trials, {t_tune:.0f} s): best model "
+                  f"{acc_tune:.2%}; vs recipe {acc_tune / acc_r:.3f}")
+            print(f"Optuna TPE + median pruner ({n_o} trials, {args.tune_budget:.0f} s): best "
+                  f"{acc_o:.2%}; tunelab/optuna {acc_tune / acc_o:.3f} (goal > 1)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "recipe":
+        a = sys.argv[2:]
+        print(json.dumps(recipe(a[0], a[1], int(a[2]), int(a[3]), int(a[4]))))
+    else:
+        main()

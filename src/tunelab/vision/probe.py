@@ -1,0 +1,111 @@
+"""How long training takes, measured before anything runs: a short probe of real training steps.
+
+``tunelab tune --data`` sizes its default search to a time budget with it, and ``plan`` turns it
+into device-hours ("more training jobs means more GPU-hours", as a number before the user spends
+it). The probe builds the trial's own model at the trial's image size, runs a few warm-up steps
+and then times a few more full steps (augment, forward, backward, optimizer) on random images of
+the data's shape, so what it measures is the model and size that will train, on the device that
+will train it.
+
+>>> from tunelab.vision.config import TrainConfig
+>>> p = probe_training(TrainConfig(batch_size=8), channels=1, num_classes=10, image_size=8,
+...                    steps=1, warmup=1)
+>>> p.seconds_per_image > 0
+True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from tunelab.vision.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainingProbe:
+    """What a probe measured: seconds per training image (one full step over the batch, divided
+    by its size) and per evaluated image, on ``device``."""
+
+    device: str
+    device_name: str
+    batch_size: int
+    seconds_per_image: float
+    eval_seconds_per_image: float
+
+    def epoch_seconds(self, n_train: int, n_eval: int) -> float:
+        """Estimated seconds of one epoch: training on ``n_train`` images, scoring ``n_eval``."""
+        return n_train * self.seconds_per_image + n_eval * self.eval_seconds_per_image
+
+
+def device_name(device: torch.device) -> str:
+    """The device type as people name it: the GPU's model (``NVIDIA H200``) or ``CPU``."""
+    if device.type == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    return "CPU"
+
+
+def probe_training(cfg: TrainConfig, *, channels: int, num_classes: int, image_size: int,
+                   device: torch.device | str = "cpu", steps: int = 3,
+                   warmup: int = 2) -> TrainingProbe:
+    """Time ``steps`` training steps (after ``warmup`` untimed ones) of ``cfg``'s model at
+    ``image_size`` on ``device``, with ``cfg``'s batch size (64 for ``auto``), precision and
+    augmentation; and as many evaluation passes."""
+    from tunelab.vision.augment import build_augment
+    from tunelab.vision.train import (_augment_config, _autocast, make_model, make_optimizer,
+                                      resolve_precision)
+
+    dev = torch.device(device)
+    bs = cfg.batch_size if isinstance(cfg.batch_size, int) else 64
+    model = make_model(cfg, channels, num_classes, image_size)
+    fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+    model.to(dev, memory_format=fmt)
+    opt = make_optimizer(model, cfg)
+    precision = resolve_precision(cfg.precision, dev)
+    augment = build_augment(_augment_config(cfg, channels), channels)
+    gen = torch.Generator().manual_seed(0)
+    x_u8 = torch.randint(0, 256, (bs, channels, image_size, image_size), generator=gen,
+                         dtype=torch.uint8).to(dev)
+    y = torch.randint(0, num_classes, (bs,), generator=gen).to(dev)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    def step() -> None:
+        x = augment(x_u8.to(torch.float32).div_(255)).contiguous(memory_format=fmt)
+        with _autocast(dev, precision):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+
+    model.train()
+    for _ in range(warmup):
+        step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    train_s = (time.perf_counter() - t0) / (steps * bs)
+    model.eval()
+    with torch.no_grad(), _autocast(dev, precision):
+        model(x_u8.to(torch.float32).contiguous(memory_format=fmt))
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            model(x_u8.to(torch.float32).contiguous(memory_format=fmt))
+        sync()
+    eval_s = (time.perf_counter() - t0) / (steps * bs)
+    return TrainingProbe(dev.type, device_name(dev), bs, train_s, eval_s)
+
+
+def estimate_device_hours(probe: TrainingProbe, *, n_train: int, n_eval: int, epochs: int,
+                          trials: int) -> float:
+    """Device-hours of ``trials`` trials of ``epochs`` epochs each at the probed speed (a full
+    budget: schedulers that stop trials early spend less)."""
+    return probe.epoch_seconds(n_train, n_eval) * epochs * trials / 3600.0
