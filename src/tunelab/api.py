@@ -116,7 +116,7 @@ def tune(
     goal: Goal = "minimize",
     strategy: str | Mapping[str, Any] = "random",
     max_trials: int | None = None,
-    max_parallel: int = 1,
+    max_parallel: int | None = None,
     static: Mapping[str, Any] | None = None,
     name: str | None = None,
     store: str | Path | None = None,
@@ -141,7 +141,8 @@ def tune(
     limits = dict(spec_extra.pop("limits", {}))
     if max_trials is not None:
         limits["max_trials"] = max_trials
-    limits.setdefault("max_parallel", max_parallel)
+    if max_parallel is not None:  # None: 1 on the CPU, one per GPU slot (tunelab.devices)
+        limits.setdefault("max_parallel", max_parallel)
     spec = {
         "name": name or f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
         "objective": {"metric": metric, "goal": goal},

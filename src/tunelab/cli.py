@@ -87,6 +87,9 @@ def _version(value: bool) -> None:
             v = "unknown (not installed)"
         print(f"tunelab {v}")
         raise typer.Exit()
+GpusOpt = Annotated[str | None, typer.Option(
+    "--gpus", help="GPUs the trials may use: all, none, or ids like 0,2 (default: "
+                   "limits.gpus, else all found).")]
 
 
 @app.callback()
@@ -119,7 +122,7 @@ def plan(spec: Annotated[Path | None, typer.Argument(
          name: NameOpt = None, max_trials: MaxTrialsOpt = None,
          max_parallel: MaxParallelOpt = None, max_runtime: MaxRuntimeOpt = None,
          strategy: StrategyOpt = None, epochs: EpochsOpt = None, set_: SetOpt = None,
-         seed: SeedOpt = None) -> None:
+         seed: SeedOpt = None, gpus: GpusOpt = None) -> None:
     """Print what a job will run: search space, strategy, training jobs, every limit and
     completion criterion, and an estimated duration. Runs nothing.
 
@@ -162,6 +165,31 @@ def plan(spec: Annotated[Path | None, typer.Argument(
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
     _describe(js, json_out=json_out, warnings=warnings, warm=warm)
+    if not json_out:
+        _plan_devices(js, gpus)
+
+
+def _plan_devices(js: Any, gpus: str | None) -> None:
+    """``plan``'s slot layout, and for a built-in image job the device-hours a short probe of
+    real training steps predicts."""
+    from tunelab.devices import gpus_option, layout_for
+
+    layout = layout_for(js.limits, gpus_option(gpus))
+    console.print(f"slots: {layout.describe()}", markup=False, highlight=False)
+    if js.train is None or js.train.builtin != "image-classifier":
+        return
+    from tunelab.composition import build_search
+    from tunelab.vision.probe import estimate_job
+
+    size = build_search(js, js.space())[0].size()
+    n = min(js.limits.max_trials or size or 20, size or 10**9)
+    static = js.static_params()
+    epochs = js.space().to_dict().get("epochs", {}).get("high") or None
+    est = estimate_job(static, trials=int(n), device="cuda" if layout.gpus else "cpu",
+                       epochs=int(epochs) if epochs else None)
+    per = max(layout.gpus_per_trial, 1.0) if layout.gpus else 1.0
+    console.print(f"estimate: {est.describe(gpus_per_trial=per)}", markup=False,
+                  highlight=False)
 
 
 def _spec_or_data(spec: Path | None, data: str | None, command: str) -> None:
@@ -231,6 +259,12 @@ def _fit_batch_size(js: Any, d: dict[str, Any]) -> bool:
     from tunelab.vision.prepare import batch_size_limit
 
     searched = js.space().to_dict()
+    shaped = sorted(k for k in ("model", "width", "depth", "image_size") if k in searched)
+    if shaped:  # each trial fits its own model (tunelab.vision.batch_size.fit_batch_size)
+        err.print(f"notice: batch_size is searched with {', '.join(shaped)}: a trial whose "
+                  "batch does not fit its own model in memory trains with the largest that "
+                  "does, and says so", markup=False, highlight=False)
+        return False
     limit = batch_size_limit(js.static_params(), searched)
     capped = cap_batch_size_space(searched, limit)["batch_size"]
     if capped == searched["batch_size"]:
@@ -287,8 +321,9 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
     if warm is not None:
         out.print(f"warm start: {coverage_message(js.warm_start.type, warm)}", markup=False)
     grid = f" (grid of {size})" if js.strategy.type == "grid" else ""
-    out.print(f"training jobs: {n}{grid}, at most {js.limits.max_parallel} at a time",
-              markup=False)
+    at_once = (f"at most {js.limits.max_parallel} at a time" if js.limits.max_parallel
+               else "one at a time per GPU slot (1 on the CPU)")
+    out.print(f"training jobs: {n}{grid}, {at_once}", markup=False)
     for line in [*limit_lines(js, n), estimate_line(js, n)]:
         out.print(line, markup=False, highlight=False)
 
@@ -344,6 +379,7 @@ def tune(
     seed: SeedOpt = None,
     json_out: JsonOpt = False,
     artifacts: ArtifactsOpt = None,
+    gpus: GpusOpt = None,
 ) -> None:
     """Run a tuning job in the foreground with live progress, then print the leaderboard.
 
@@ -382,6 +418,10 @@ def tune(
         d.setdefault("limits", {})["max_trials"] = max_trials
     if max_parallel is not None:
         d.setdefault("limits", {})["max_parallel"] = max_parallel
+    if gpus is not None:
+        from tunelab.devices import gpus_option
+
+        d.setdefault("limits", {})["gpus"] = gpus_option(gpus)
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
     js = spec_from_dict(d)
@@ -412,19 +452,21 @@ def tune(
 
 @app.command()
 def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False,
-           artifacts: ArtifactsOpt = None) -> None:
+           artifacts: ArtifactsOpt = None, gpus: GpusOpt = None) -> None:
     """Continue a stopped or crashed job: interrupted trials re-run from their checkpoints.
 
     The job's checkpoints are found in the artifact folder it recorded, from any working
     directory; ``--artifacts`` points elsewhere (the shared folder is mounted at another path
     here) and is recorded."""
+    from tunelab.devices import gpus_option
     from tunelab.store import Store
     from tunelab.tuner import Tuner
 
+    chosen = gpus_option(gpus)
     st = Store.open(store, artifacts=artifacts)
 
     def go(progress: Any) -> str:
-        return Tuner.resume(name, st, progress=progress).run()
+        return Tuner.resume(name, st, progress=progress, gpus=chosen).run()
 
     with _ctrl_c_once(name) as interrupted:
         status = go(None) if json_out else _progress_runner(go)

@@ -101,7 +101,12 @@ class StrategySpec(BaseModel):
 
 class LimitsSpec(_Model):
     max_trials: int | None = Field(default=None, ge=1)
-    max_parallel: int = Field(default=1, ge=1)
+    #: None: 1 on the CPU, the number of GPU slots with GPUs (see tunelab.devices).
+    max_parallel: int | None = Field(default=None, ge=1)
+    #: GPUs per trial: None is 1 when GPUs exist, else 0; a fraction packs trials on a GPU.
+    gpus_per_trial: float | None = Field(default=None, ge=0)
+    #: Which GPUs the job may use: None (all found), "none", or a list of ids.
+    gpus: list[int] | Literal["all", "none"] | None = None
     max_runtime: float | None = None
     max_trial_runtime: float | None = None
     max_retries: int = Field(default=0, ge=0)

@@ -53,12 +53,14 @@ class Tuner:
         executor: Executor | None = None, progress: ProgressFn | None = None,
         search: tuple[Strategy, Scheduler] | None = None,
         objective: FunctionObjective | None = None,
+        gpus: str | list[int] | None = None,
     ) -> None:
         """``search``: a (strategy, scheduler) to use instead of building them from the spec
         (for schedulers and strategies with options no spec names; the contract tests).
         ``objective``: the training function to run instead of the spec's ``train.function``
         (one that :func:`tunelab.tune` sends by value)."""
         self.spec = spec
+        self._gpus = gpus  # --gpus: overrides limits.gpus (see tunelab.devices)
         self.store = store
         self.name = job_name
         self.space = spec.space()
@@ -125,9 +127,15 @@ class Tuner:
         try:
             preflight.prepare(self.spec, self.static, self.rec)
             if executor is None:
+                from tunelab.devices import layout_for, slot_names
                 from tunelab.executors.local import LocalExecutor
 
-                executor = LocalExecutor(self.spec.limits.max_parallel)
+                layout = layout_for(self.spec.limits, self._gpus)
+                with self.rec.unit() as u:  # device-hours are read back from this event
+                    u.event("slots", layout.describe(),
+                            data={"visible": layout.visible, "names": slot_names(layout),
+                                  "gpus_per_trial": layout.gpus_per_trial})
+                executor = LocalExecutor(layout.slots, devices=layout.visible)
                 executor.warm_up()  # worker start-up is not charged to the first trials
             self.artifacts = self.rec.artifacts = executor.artifacts(self.artifacts)
             self._loop(executor)

@@ -65,14 +65,16 @@ def _signal_name(code: int | None) -> str:
 class LocalExecutor(Executor):
     """Runs segments in ``slots`` worker processes on this machine.
 
-    ``gpus``: GPU ids to hand out round-robin (one per slot); ``threads``: CPU threads per slot
+    ``devices``: each slot's ``CUDA_VISIBLE_DEVICES`` (``""``: CPU), as laid out by
+    :func:`tunelab.devices.plan_slots`; or ``gpus``: GPU ids to hand out round-robin (one per
+    slot). ``threads``: CPU threads per slot
     (default: the machine's cores divided by the slots). ``grace``: seconds between SIGTERM and
     SIGKILL when a segment is stopped or times out.
     """
 
     def __init__(
         self, slots: int, *, gpus: list[int] | None = None, threads: int | None = None,
-        grace: float = 5.0, start_method: str = "spawn",
+        grace: float = 5.0, start_method: str = "spawn", devices: list[str] | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be >= 1")
@@ -84,7 +86,10 @@ class LocalExecutor(Executor):
         for i in range(slots):
             env = {"OMP_NUM_THREADS": str(per_slot), "MKL_NUM_THREADS": str(per_slot),
                    "TUNELAB_SLOT": str(i)}
-            if gpus:
+            if devices is not None:  # one CUDA_VISIBLE_DEVICES per slot (tunelab.devices)
+                env["CUDA_VISIBLE_DEVICES"] = devices[i]
+                env["TUNELAB_DEVICE"] = "cuda" if devices[i] else "cpu"
+            elif gpus:
                 env["CUDA_VISIBLE_DEVICES"] = str(gpus[i % len(gpus)])
                 env["TUNELAB_DEVICE"] = "cuda"
             else:

@@ -86,7 +86,10 @@ def render_summary(console: Console, s: dict[str, Any], *, top: int = 20) -> Non
     console.print(f"[bold]{s['name']}[/bold]: {s['status']}{reason}", highlight=False)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s["counts"].items()))
     console.print(f"objective: {obj['goal']} {obj['metric']} · trials: {counts or 'none'} · "
-                  f"device time {s['device_seconds']:.1f}s ({s['device_hours']:.4f} h)"
+                  f"device time {s['device_seconds']:.1f}s ({s['device_hours']:.4f} h"
+                  + "".join(f"; {escape(k)}: {v:.4g} h"
+                            for k, v in (s.get("device_hours_by_type") or {}).items())
+                  + ")"
                   + (f" · {s['epochs']} epochs" if s.get("epochs") else "")
                   + (f" · checkpoints {s['checkpoint_bytes'] / 1e6:.1f} MB"
                      if s.get("checkpoint_bytes") else ""), highlight=False)

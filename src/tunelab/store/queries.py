@@ -224,6 +224,7 @@ class Reader:
 
     def job_summary(self, name: str) -> JobSummary:
         """Everything ``tunelab show NAME --json`` prints, read in one snapshot."""
+        from tunelab.devices import device_hours_by_type
         from tunelab.jobstate import JobState
         from tunelab.report.summary import diagnoses, leaderboard, static_params, trial_dict
 
@@ -233,6 +234,7 @@ class Reader:
             state = JobState.load(tx, job)
             data = _last_event(conn, job.id, "data")
             warm = _last_event(conn, job.id, "warm_start")
+            slots = _last_event(conn, job.id, "slots")
         best = state.leader()  # the leaderboard's first, the trial `export` exports
         ranks = {tr.id: i for i, tr in enumerate(state.ranked(), 1)}
         dev = sum(tr.device_seconds for tr in state.trials.values())
@@ -244,6 +246,8 @@ class Reader:
                 number=best.number, params=best.params, value=finite(best.value)),
             static=static_params(job.spec), counts=state.counts(),
             device_seconds=round(dev, 3), device_hours=round(dev / 3600, 6),
+            device_hours_by_type=device_hours_by_type(
+                [(tr.device_seconds, tr.worker) for tr in state.trials.values()], slots),
             epochs=state.epochs_spent(),
             checkpoint_bytes=sum(c.size for tr in state.trials.values()
                                  for c in tr.live_checkpoints()),

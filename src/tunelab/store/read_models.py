@@ -65,6 +65,8 @@ class JobSummary(BaseModel):
     counts: dict[str, int]  # each trial once, in the state of its latest attempt
     device_seconds: float
     device_hours: float
+    #: Device-hours per device type ({"NVIDIA H200": 0.42, "CPU": 1.3}); see tunelab.devices.
+    device_hours_by_type: dict[str, float] = {}
     epochs: int
     checkpoint_bytes: int
     created_at: float

@@ -53,7 +53,8 @@ def train_spec(data: str, params: dict[str, Any], *, name: str, seed: int = 0) -
     """The spec of a one-trial manual training job on ``data`` with fixed ``params``."""
     return {"name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
             "train": {"builtin": "image-classifier", "data": data, **params},
-            "strategy": {"type": "manual", "seed": seed}, "limits": {"max_trials": 1}}
+            "strategy": {"type": "manual", "seed": seed},
+            "limits": {"max_trials": 1, "max_parallel": 1}}
 
 
 #: The time ``tunelab tune --data`` is given by default: what a laptop can spare in one sitting.
@@ -62,7 +63,8 @@ MIN_POPULATION, MAX_POPULATION = 4, 16
 
 
 def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
-                       max_parallel: int = 1, seed: int = 0, cache_dir: str | None = None,
+                       max_parallel: int | None = None, seed: int = 0,
+                       cache_dir: str | None = None,
                        budget_seconds: float = DEFAULT_BUDGET_SECONDS,
                        notify: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The spec ``tunelab tune --data DIR`` runs without a spec: Population Based Training over
@@ -105,7 +107,11 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
         probe = probe_training(cfg, channels=d.channels, num_classes=len(d.classes),
                                image_size=d.image_size, device=device)
         trial_s = probe.epoch_seconds(len(d.train_y), len(d.val_y)) * cfg.epochs
-        fits = int(budget_seconds * max_parallel // max(trial_s, 1e-9))
+        from tunelab.devices import layout_for
+        from tunelab.spec import LimitsSpec
+
+        slots = layout_for(LimitsSpec(max_parallel=max_parallel)).slots
+        fits = int(budget_seconds * slots // max(trial_s, 1e-9))
         max_trials = max(MIN_POPULATION, min(MAX_POPULATION, fits))
         say(f"budget {budget_seconds / 60:g} min: a trial of {cfg.epochs} epochs takes about "
             f"{trial_s:.0f} s here ({probe.device_name}, measured), so the population is "
@@ -115,8 +121,8 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
             "train": train, "search_space": space,
             "strategy": {"type": "pbt", "seed": seed, "population": max_trials,
                          "perturbation_interval": max(1, epochs // 5)},
-            "limits": {"max_trials": max_trials, "max_parallel": max_parallel,
-                       "max_runtime": float(budget_seconds)}}
+            "limits": {"max_trials": max_trials, "max_runtime": float(budget_seconds),
+                       **({"max_parallel": max_parallel} if max_parallel else {})}}
 
 
 def epoch_row(step: int, metrics: dict[str, float]) -> list[str]:
@@ -177,6 +183,9 @@ def train_command(
     store: Annotated[str | None, typer.Option(help="Store folder or URL.")] = None,
     out: Annotated[Path | None, typer.Option(help="Export the model here too.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+    gpus: Annotated[str | None, typer.Option(
+        "--gpus", help="GPUs it may use: all, none, or ids like 0,2 (default: all found; "
+                       "it trains on the first).")] = None,
 ) -> None:
     """Train one image classifier with fixed hyperparameters (stored as a one-trial job)."""
     from tunelab import api
@@ -188,6 +197,10 @@ def train_command(
     describe_data({**params, "data": data})
     name = name or time.strftime("train-%Y%m%d-%H%M%S")
     spec = train_spec(data, params, name=name, seed=seed)
+    if gpus is not None:
+        from tunelab.devices import gpus_option
+
+        spec["limits"]["gpus"] = gpus_option(gpus)
     console.print(f"training job {name} (a one-trial job in the store; "
                   f"`tunelab show {name}` for its summary)", markup=False, highlight=False)
     done = threading.Event()

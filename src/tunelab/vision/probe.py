@@ -55,14 +55,20 @@ def probe_training(cfg: TrainConfig, *, channels: int, num_classes: int, image_s
     ``image_size`` on ``device``, with ``cfg``'s batch size (64 for ``auto``), precision and
     augmentation; and as many evaluation passes."""
     from tunelab.vision.augment import build_augment
-    from tunelab.vision.train import (_augment_config, _autocast, make_model, make_optimizer,
-                                      resolve_precision)
+    from tunelab.vision.train import (
+        _augment_config,
+        _autocast,
+        make_model,
+        make_optimizer,
+        place_model,
+        resolve_precision,
+    )
 
     dev = torch.device(device)
     bs = cfg.batch_size if isinstance(cfg.batch_size, int) else 64
     model = make_model(cfg, channels, num_classes, image_size)
     fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
-    model.to(dev, memory_format=fmt)
+    place_model(model, dev)
     opt = make_optimizer(model, cfg)
     precision = resolve_precision(cfg.precision, dev)
     augment = build_augment(_augment_config(cfg, channels), channels)
@@ -109,3 +115,41 @@ def estimate_device_hours(probe: TrainingProbe, *, n_train: int, n_eval: int, ep
     """Device-hours of ``trials`` trials of ``epochs`` epochs each at the probed speed (a full
     budget: schedulers that stop trials early spend less)."""
     return probe.epoch_seconds(n_train, n_eval) * epochs * trials / 3600.0
+
+
+@dataclass(frozen=True)
+class JobEstimate:
+    """``plan``'s estimate of a built-in job: device-hours at full budget, and how they were
+    reached (a probe of real steps on the device the slots train on)."""
+
+    device_name: str
+    device_hours: float
+    trials: int
+    epochs: int
+    epoch_seconds: float
+
+    def describe(self, gpus_per_trial: float = 1.0) -> str:
+        hours = self.device_hours * gpus_per_trial
+        return (f"about {hours:.2g} device-hours on {self.device_name} "
+                f"({self.trials} trials x {self.epochs} epochs x {self.epoch_seconds:.1f} s per "
+                "epoch, measured by a short probe; early stopping spends less)")
+
+
+def estimate_job(static: dict[str, object], *, trials: int, device: str = "cpu",
+                 epochs: int | None = None) -> JobEstimate:
+    """Estimate a built-in image job before it runs: load its data (cached), probe a few
+    training steps of its model at its image size on ``device``, and scale to ``trials`` trials
+    of ``epochs`` (default: the static ``epochs``). For other helpers and ``tunelab plan``."""
+    from tunelab.vision.prepare import DATA_KEYS, load_config_data
+
+    cfg = TrainConfig.from_params(static)
+    data = load_config_data(TrainConfig.from_params(
+        {k: v for k, v in static.items() if k in DATA_KEYS}), warn_skipped=False)
+    probe = probe_training(cfg, channels=data.channels, num_classes=len(data.classes),
+                           image_size=data.image_size, device=device)
+    n_eval = len(data.val_y)
+    e = epochs or cfg.epochs
+    epoch_s = probe.epoch_seconds(len(data.train_y), n_eval)
+    hours = estimate_device_hours(probe, n_train=len(data.train_y), n_eval=n_eval, epochs=e,
+                                  trials=trials)
+    return JobEstimate(probe.device_name, hours, trials, e, epoch_s)
