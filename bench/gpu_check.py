@@ -148,7 +148,7 @@ def bare_loop(params: dict[str, Any], epochs: int) -> float:
             with _autocast(dev, precision):
                 loss = F.cross_entropy(model(x).float(), y_all[idx], label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
         if dev.type == "cuda":
             torch.cuda.synchronize()

@@ -131,7 +131,7 @@ def recipe(train_dir: str, test_dir: str, epochs: int, seed: int, threads: int) 
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
             loss = F.cross_entropy(net((x - mean) / std), ytr[idx], label_smoothing=0.1)
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             sched.step()
     net.eval()

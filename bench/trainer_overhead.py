@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from tunelab.objectives.context import TrialContext
-from tunelab.vision.augment import AugmentConfig, build_augment
+from tunelab.vision.augment import build_augment
 from tunelab.vision.config import TrainConfig
 from tunelab.vision.data import load_image_data
-from tunelab.vision.train import make_model, make_optimizer, train
+from tunelab.vision.train import _augment_config, make_model, make_optimizer, train
 
 SETTINGS: list[tuple[str, dict[str, Any]]] = [
     ("digits 8px, cnn w32 d2, batch 64", {"data": "builtin:digits", "model": "cnn", "width": 32,
@@ -45,8 +45,7 @@ def hand_loop_epoch(params: dict[str, Any], epochs: int, seed: int) -> list[floa
     torch.manual_seed(seed)
     model = make_model(cfg, d.channels, len(d.classes), d.image_size)
     opt = make_optimizer(model, cfg)
-    aug = build_augment(AugmentConfig(hflip=cfg.hflip,
-                                      random_resized_crop=cfg.random_resized_crop), d.channels)
+    aug = build_augment(_augment_config(cfg, d.channels), d.channels)
     mean = torch.tensor(d.mean).view(1, -1, 1, 1)
     std = torch.tensor(d.std).view(1, -1, 1, 1)
     bs, n = int(cfg.batch_size), len(d.train_y)
