@@ -13,8 +13,8 @@ needs only torch, numpy and Pillow, which the device image has.
    autocast, channels-last, SGD step. Ratio trainer / bare (goal >= 0.9).
 2. **GPU utilisation** while the trainer trains (``nvidia-smi`` sampled every 0.2 s, mean).
 3. **Time to 94 %**: the trainer on the full CIFAR-10 training set (50,000), scored on the
-   10,000 test images after every epoch, with a larger ResNet; training seconds (evaluation
-   excluded, as airbench counts) until the first epoch at >= 94 %, over airbench's 2.6 s (A100).
+   10,000 test images after every epoch (with test-time flips, as airbench does), with a larger
+   ResNet; training seconds (evaluation excluded, as airbench counts) until the first epoch at >= 94 %, over airbench's 2.6 s (A100).
    If it does not get there, the best accuracy and the time spent.
 
     PYTHONPATH=src python3 bench/gpu_check.py --tar ../shared/data/cifar10-jpg.tar.gz
@@ -240,7 +240,7 @@ def main() -> None:
         print(json.dumps(results["throughput"][-1]), flush=True)
     if not args.skip_tta:
         tta = {**large, "epochs": 2 if args.quick else args.tta_epochs,
-               "learning_rate": args.tta_lr}
+               "learning_rate": args.tta_lr, "flip_test": True}
         results["time_to_94"] = time_to(tta, 0.94, work)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "gpu_check.json").write_text(json.dumps(results, indent=2))

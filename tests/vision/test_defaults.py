@@ -214,3 +214,21 @@ def test_plan_prints_the_slot_layout_and_a_device_hours_estimate(tmp_path: Path,
     assert res.exit_code == 0, res.output
     assert "slots: 2 slots on the CPU" in res.output
     assert "device-hours on CPU (3 trials x 2 epochs" in res.output
+
+
+def test_flip_test_scores_the_mean_of_each_image_and_its_mirror() -> None:
+    from tunelab.vision.train import evaluate_split
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    x = torch.randint(0, 256, (20, 3, 4, 4), dtype=torch.uint8)
+    y = torch.randint(0, 3, (20,))
+    mean, std = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
+    xf = x.float() / 255
+    logits = (model(xf) + model(xf.flip(3))) / 2
+    loss, acc = evaluate_split(model, x, y, mean, std, torch.device("cpu"), flip=True)
+    assert loss == pytest.approx(float(nn.functional.cross_entropy(logits, y)), rel=1e-5)
+    assert acc == pytest.approx(float((logits.argmax(1) == y).float().mean()))
+    plain_loss, _ = evaluate_split(model, x, y, mean, std, torch.device("cpu"))
+    assert plain_loss != pytest.approx(loss)
+    assert TrainConfig.from_params({"flip_test": "true"}).flip_test is True

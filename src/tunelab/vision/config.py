@@ -63,7 +63,9 @@ class TrainConfig:
     Model: ``model`` (cnn or resnet), ``width``, ``depth``, ``dropout``, ``activation``,
     ``pretrained`` (path to local weights).
     Augmentation: ``hflip`` (``auto``: on for colour images, off for grey ones such as digits,
-    where a mirror changes the class), ``translate`` (random shift by up to this fraction of the
+    where a mirror changes the class), ``flip_test`` (score validation and test images as the
+    mean of the model on each image and its mirror image, when it trained with flips; doubles
+    evaluation time), ``translate`` (random shift by up to this fraction of the
     side, edges reflected), ``random_resized_crop`` with ``crop_scale``/``crop_ratio``,
     ``brightness``, ``contrast``, ``saturation``, ``hue`` (``color_jitter``: a number for the
     first three, or a mapping of any of the four).
@@ -103,6 +105,7 @@ class TrainConfig:
     pretrained: str | None = None
 
     hflip: bool | str = "auto"
+    flip_test: bool = False
     translate: float = 0.125
     random_resized_crop: bool = False
     crop_scale: tuple[float, float] = (0.5, 1.0)
@@ -250,7 +253,7 @@ _INTS = {"epochs", "width", "depth", "step_epochs", "patience", "split_seed",
 _FLOATS = {"validation_percent", "learning_rate", "momentum", "gamma", "warmup_epochs",
            "weight_decay", "l1", "label_smoothing", "dropout", "brightness", "contrast",
            "saturation", "hue", "min_delta", "color_jitter_amount", "translate"}
-_BOOLS = {"nesterov", "hflip", "random_resized_crop", "early_stop", "strict"}
+_BOOLS = {"nesterov", "hflip", "random_resized_crop", "early_stop", "strict", "flip_test"}
 
 
 def _coerce(name: str, value: Any) -> Any:

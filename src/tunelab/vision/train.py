@@ -156,8 +156,9 @@ def _augment_config(cfg: TrainConfig, channels: int) -> AugmentConfig:
 
 def evaluate_split(model: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
                    std: torch.Tensor, device: torch.device,
-                   precision: str = "fp32") -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on uint8 images (no augmentation)."""
+                   precision: str = "fp32", flip: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on uint8 images (no augmentation); with
+    ``flip``, of the mean logits of each image and its mirror image (test-time flips)."""
     model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -166,7 +167,10 @@ def evaluate_split(model: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, mean: 
         for i in range(0, len(y), EVAL_BATCH):
             xb = x_u8[i:i + EVAL_BATCH].to(device, torch.float32).div_(255).sub_(mean).div_(std)
             yb = y[i:i + EVAL_BATCH].to(device)
-            logits = model(xb.contiguous(memory_format=fmt)).float()
+            xb = xb.contiguous(memory_format=fmt)
+            logits = model(xb).float()
+            if flip:
+                logits = (logits + model(xb.flip(3)).float()) / 2
             loss_sum += F.cross_entropy(logits, yb, reduction="sum")
             correct += (logits.argmax(1) == yb).sum()
     n = max(len(y), 1)
@@ -203,6 +207,8 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
     augment = build_augment(_augment_config(cfg, channels), channels)
+    # Test-time flips only for a model that learnt with flips (it has seen mirror images).
+    flip_test = cfg.flip_test and resolve_hflip(cfg, channels)
 
     # Model and optimizer, then the checkpoint (own or a donor's) with cfg applied on top.
     model = make_model(cfg, channels, n_classes, size)
@@ -281,7 +287,7 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
         metrics = {"train_loss": train_loss, "train_accuracy": correct.item() / max(seen, 1)}
         if len(data.val_y):
             val_loss, val_acc = evaluate_split(model, val_x, data.val_y, mean, std, device,
-                                               precision)
+                                               precision, flip_test)
             metrics |= {"val_loss": val_loss, "val_accuracy": val_acc}
         metrics |= {"lr": lr, "images_per_second": seen / max(train_seconds, 1e-9),
                     "epoch_seconds": time.perf_counter() - t0}
@@ -295,7 +301,7 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
                 or (cfg.early_stop and bad_epochs >= cfg.patience))
         if last and data.test_x is not None and data.test_y is not None and len(data.test_y):
             test_loss, test_acc = evaluate_split(model, data.test_x, data.test_y, mean, std,
-                                                 device, precision)
+                                                 device, precision, flip_test)
             metrics |= {"test_loss": test_loss, "test_accuracy": test_acc}
         if not diverged:
             trial.save_checkpoint({
