@@ -76,9 +76,9 @@ def test_summary_is_the_show_json_shape(store: Any) -> None:
     with Reader.of(store) as reader:
         s = reader.job_summary("job-q").model_dump()
     assert list(s) == ["name", "status", "status_reason", "objective", "strategy", "best",
-                       "static", "counts", "device_seconds", "device_hours", "epochs",
-                       "checkpoint_bytes", "created_at", "ended_at", "trials", "diagnosis",
-                       "decisions", "data", "warm_start"]
+                       "static", "counts", "device_seconds", "device_hours",
+                       "device_hours_by_type", "epochs", "checkpoint_bytes", "created_at",
+                       "ended_at", "trials", "diagnosis", "decisions", "data", "warm_start"]
     assert s["best"] == {"number": 1, "params": {"x": 0.1}, "value": 1.0}
     assert [t["number"] for t in s["trials"]] == [1, 2, 0, 3]
     assert s["epochs"] == 12 and s["checkpoint_bytes"] == 100 + 101 + 102 + 103

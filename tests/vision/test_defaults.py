@@ -232,3 +232,41 @@ def test_flip_test_scores_the_mean_of_each_image_and_its_mirror() -> None:
     plain_loss, _ = evaluate_split(model, x, y, mean, std, torch.device("cpu"))
     assert plain_loss != pytest.approx(loss)
     assert TrainConfig.from_params({"flip_test": "true"}).flip_test is True
+
+
+def test_fine_tuning_trains_the_head_first_then_the_backbone_slower() -> None:
+    from tunelab.vision.train import lr_scales
+
+    assert lr_scales(TrainConfig(), 0.5) == (1.0, 1.0)
+    tuned = TrainConfig(pretrained="w.pt", head_epochs=1.0, backbone_lr=0.2)
+    assert lr_scales(tuned, 0.5) == (0.0, 1.0)
+    assert lr_scales(tuned, 1.5) == (0.2, 1.0)
+    with pytest.raises(SpecError, match="backbone_lr"):
+        TrainConfig.from_params({"backbone_lr": -1})
+
+
+def test_pretrained_backbone_is_still_during_the_head_epochs(tmp_path: Path, cache: str) -> None:
+    params = {"data": "builtin:digits", "cache_dir": cache, "epochs": 2, "batch_size": 128}
+    src = build_model("resnet", in_channels=1, num_classes=10, image_size=8, width=16, depth=1)
+    torch.save(src.state_dict(), tmp_path / "w.pt")
+    rows: list[dict[str, float]] = []
+    train({**params, "pretrained": str(tmp_path / "w.pt"), "head_epochs": 1},
+          _ctx(tmp_path / "run", rows))
+    first, second = (torch.load(sorted((tmp_path / "run").glob("*.pt"))[i], weights_only=True)
+                     ["model"] for i in (0, 1))
+    conv = "stem.0.weight"
+    assert torch.equal(first[conv], src.state_dict()[conv])  # backbone still in epoch 1
+    assert not torch.equal(first["head.weight"], src.state_dict()["head.weight"])
+    assert not torch.equal(second[conv], first[conv])  # then the whole network learns
+
+
+def test_pretrained_from_a_tunelab_export_folder(tmp_path: Path) -> None:
+    from tunelab.vision.models import load_pretrained
+
+    src = build_model("resnet", in_channels=3, num_classes=4, image_size=16, width=8, depth=1)
+    (tmp_path / "export").mkdir()
+    torch.jit.trace(src.eval(), torch.zeros(1, 3, 16, 16)).save(str(tmp_path / "export/model.pt"))
+    dst = build_model("resnet", in_channels=3, num_classes=7, image_size=16, width=8, depth=1)
+    rep = load_pretrained(dst, tmp_path / "export")
+    assert rep.skipped_head == ["head.weight", "head.bias"]
+    assert torch.equal(dst.state_dict()["stem.0.weight"], src.state_dict()["stem.0.weight"])

@@ -61,7 +61,9 @@ class TrainConfig:
     onecycle), ``warmup_epochs``, ``weight_decay``, ``l1``, ``label_smoothing``, ``precision``
     (``auto``: bf16 autocast on a GPU that has it, else fp16 with a grad scaler; fp32 on CPU).
     Model: ``model`` (cnn or resnet), ``width``, ``depth``, ``dropout``, ``activation``,
-    ``pretrained`` (path to local weights).
+    ``pretrained`` (a folder written by ``tunelab export``, or a weights file of the same
+    architecture: fine-tuning trains the new head alone for ``head_epochs``, then the whole
+    network with the backbone at ``backbone_lr`` times the learning rate).
     Augmentation: ``hflip`` (``auto``: on for colour images, off for grey ones such as digits,
     where a mirror changes the class), ``flip_test`` (score validation and test images as the
     mean of the model on each image and its mirror image, when it trained with flips; doubles
@@ -103,6 +105,8 @@ class TrainConfig:
     dropout: float = 0.0
     activation: str = "relu"
     pretrained: str | None = None
+    head_epochs: float = 1.0
+    backbone_lr: float = 0.1
 
     hflip: bool | str = "auto"
     flip_test: bool = False
@@ -224,7 +228,8 @@ class TrainConfig:
         if not 0 <= self.translate <= 0.5:
             raise SpecError.field("train.translate", "a fraction from 0 to 0.5", self.translate,
                                   "0 turns it off; 0.125 (4 pixels at 32) is a common choice.")
-        for name in ("weight_decay", "l1", "warmup_epochs", "min_delta"):
+        for name in ("weight_decay", "l1", "warmup_epochs", "min_delta", "head_epochs",
+                     "backbone_lr"):
             if getattr(self, name) < 0:
                 raise SpecError.field(f"train.{name}", ">= 0", getattr(self, name))
         for name, hi in (("dropout", 1.0), ("label_smoothing", 1.0), ("momentum", 1.0),
@@ -252,7 +257,8 @@ _INTS = {"epochs", "width", "depth", "step_epochs", "patience", "split_seed",
          "auto_batch_memory_mb"}
 _FLOATS = {"validation_percent", "learning_rate", "momentum", "gamma", "warmup_epochs",
            "weight_decay", "l1", "label_smoothing", "dropout", "brightness", "contrast",
-           "saturation", "hue", "min_delta", "color_jitter_amount", "translate"}
+           "saturation", "hue", "min_delta", "color_jitter_amount", "translate", "head_epochs",
+           "backbone_lr"}
 _BOOLS = {"nesterov", "hflip", "random_resized_crop", "early_stop", "strict", "flip_test"}
 
 

@@ -125,12 +125,22 @@ class PretrainedLoad:
 def load_pretrained(model: nn.Module, path: str | Path) -> PretrainedLoad:
     """Load local weights for transfer learning, with shape checks.
 
-    ``path`` holds a ``state_dict`` or a tunelab checkpoint (``{"model": state_dict, ...}``),
-    read with ``torch.load(weights_only=True)`` so a file cannot run code. Head tensors whose
+    ``path`` is a folder written by ``tunelab export`` (its TorchScript ``model.pt``, whose
+    tensors are read), or holds a ``state_dict`` or a tunelab checkpoint (``{"model":
+    state_dict, ...}``), read with ``torch.load(weights_only=True)`` so a file cannot run code. Head tensors whose
     shape differs (another class count) are skipped and stay freshly initialised; any other
     missing or mis-shaped tensor is an error, since it means another architecture.
     """
     p = Path(path)
+    if p.is_dir() and (p / "model.pt").is_file():
+        try:  # the exported TorchScript module holds the same named tensors
+            obj: object = dict(torch.jit.load(str(p / "model.pt"), map_location="cpu")
+                               .state_dict())
+        except Exception as e:
+            raise SpecError(f"`train.pretrained` {str(path)!r}: model.pt cannot be read as an "
+                            f"exported model ({e}). Export it again with `tunelab export`."
+                            ) from None
+        return _load_state(model, obj, path)
     if not p.is_file():
         raise SpecError.field("train.pretrained", "a local weights file", str(path),
                               "Give the path of a .pt state_dict or a tunelab checkpoint.")
@@ -141,6 +151,10 @@ def load_pretrained(model: nn.Module, path: str | Path) -> PretrainedLoad:
             f"`train.pretrained` {str(path)!r} cannot be read as weights ({e}). Save it with "
             "torch.save(model.state_dict(), path)."
         ) from None
+    return _load_state(model, obj, path)
+
+
+def _load_state(model: nn.Module, obj: object, path: str | Path) -> PretrainedLoad:
     state = obj.get("model", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SpecError.field("train.pretrained", "a state_dict of tensors", type(obj).__name__)

@@ -107,9 +107,11 @@ def check_pretrained_file(path: str) -> None:
     against the model each trial builds)."""
     from pathlib import Path
 
-    if not Path(path).expanduser().is_file():
+    p = Path(path).expanduser()
+    if not (p.is_file() or (p / "model.pt").is_file()):
         raise SpecError.field("train.pretrained", "a local weights file", path,
-                              "Give the path of a .pt state_dict or a tunelab checkpoint.")
+                              "Give a folder written by `tunelab export`, a .pt state_dict or a "
+                              "tunelab checkpoint.")
 
 
 def _largest(param: Mapping[str, Any] | None, fixed: Any) -> Any:

@@ -76,10 +76,19 @@ def describe_model(cfg: TrainConfig) -> str:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Two parameter groups: weights decay, biases and norm parameters don't."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    groups: list[dict[str, Any]] = [{"params": decay}, {"params": no_decay}]
+    """Parameter groups: weights decay, biases and norm parameters don't. Fine-tuning
+    (``pretrained``) splits each into backbone and head, so the backbone can learn at its own
+    rate (:func:`lr_scales`)."""
+    named = list(model.named_parameters())
+    if cfg.pretrained:
+        parts = [(name.startswith("head."), p.ndim >= 2, p) for name, p in named]
+        groups: list[dict[str, Any]] = [
+            {"params": [p for h, d, p in parts if h == head and d == decay],
+             "decay": decay, "head": head}
+            for head in (False, True) for decay in (True, False)]
+    else:
+        groups = [{"params": [p for _, p in named if p.ndim >= 2], "decay": True},
+                  {"params": [p for _, p in named if p.ndim < 2], "decay": False}]
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
             groups, lr=cfg.learning_rate, momentum=cfg.momentum,
@@ -95,13 +104,23 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 def apply_hyperparameters(opt: torch.optim.Optimizer, model: nn.Module, cfg: TrainConfig) -> None:
     """Set ``cfg``'s weight decay, momentum and dropout on a (possibly restored) optimizer/model."""
     for i, group in enumerate(opt.param_groups):
-        group["weight_decay"] = cfg.weight_decay if i == 0 else 0.0
+        group["weight_decay"] = cfg.weight_decay if group.get("decay", i == 0) else 0.0
         if cfg.optimizer == "sgd":
             group["momentum"] = cfg.momentum
             group["nesterov"] = cfg.nesterov and cfg.momentum > 0
     for m in model.modules():
         if isinstance(m, nn.Dropout):
             m.p = cfg.dropout
+
+
+def lr_scales(cfg: TrainConfig, epoch: float) -> tuple[float, float]:
+    """(backbone, head) multipliers of the learning rate at ``epoch``. Fine-tuning a pretrained
+    model trains the new head alone for ``head_epochs`` (the backbone is still: its features are
+    not disturbed by a random head's gradients), then the whole network, the backbone at
+    ``backbone_lr`` times the rate. Without ``pretrained`` both are 1."""
+    if not cfg.pretrained:
+        return 1.0, 1.0
+    return (0.0 if epoch < cfg.head_epochs else cfg.backbone_lr), 1.0
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -265,8 +284,9 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
         seen, lr = 0, cfg.learning_rate
         for i in range(steps):
             lr = lr_at(epoch + (i + 0.5) / steps, cfg)
+            backbone, head = lr_scales(cfg, epoch + (i + 0.5) / steps)
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * (head if group.get("head", True) else backbone)
             idx = perm[i * batch_size:(i + 1) * batch_size]
             x = augment(train_x[idx].to(torch.float32).div_(255)).sub_(mean).div_(std)
             y = train_y[idx]
