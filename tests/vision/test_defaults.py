@@ -265,7 +265,7 @@ def test_pretrained_from_a_tunelab_export_folder(tmp_path: Path) -> None:
 
     src = build_model("resnet", in_channels=3, num_classes=4, image_size=16, width=8, depth=1)
     (tmp_path / "export").mkdir()
-    torch.jit.trace(src.eval(), torch.zeros(1, 3, 16, 16)).save(str(tmp_path / "export/model.pt"))
+    torch.jit.trace(src.eval(), torch.zeros(1, 3, 16, 16)).save(str(tmp_path / "export/model.pt"))  # type: ignore[no-untyped-call]
     dst = build_model("resnet", in_channels=3, num_classes=7, image_size=16, width=8, depth=1)
     rep = load_pretrained(dst, tmp_path / "export")
     assert rep.skipped_head == ["head.weight", "head.bias"]

@@ -127,14 +127,15 @@ def load_pretrained(model: nn.Module, path: str | Path) -> PretrainedLoad:
 
     ``path`` is a folder written by ``tunelab export`` (its TorchScript ``model.pt``, whose
     tensors are read), or holds a ``state_dict`` or a tunelab checkpoint (``{"model":
-    state_dict, ...}``), read with ``torch.load(weights_only=True)`` so a file cannot run code. Head tensors whose
-    shape differs (another class count) are skipped and stay freshly initialised; any other
-    missing or mis-shaped tensor is an error, since it means another architecture.
+    state_dict, ...}``), read with ``torch.load(weights_only=True)`` so a file cannot run code.
+    Head tensors whose shape differs (another class count) are skipped and stay freshly
+    initialised; any other missing or mis-shaped tensor is an error, since it means another
+    architecture.
     """
     p = Path(path)
     if p.is_dir() and (p / "model.pt").is_file():
         try:  # the exported TorchScript module holds the same named tensors
-            obj: object = dict(torch.jit.load(str(p / "model.pt"), map_location="cpu")
+            obj: object = dict(torch.jit.load(str(p / "model.pt"), map_location="cpu")  # type: ignore[no-untyped-call]
                                .state_dict())
         except Exception as e:
             raise SpecError(f"`train.pretrained` {str(path)!r}: model.pt cannot be read as an "
