@@ -191,6 +191,11 @@ def time_to(params: dict[str, Any], target: float, work: Path) -> dict[str, Any]
             "ratio_to_airbench": None if reached_at is None else reached_at / AIRBENCH_SECONDS}
 
 
+def save(results: dict[str, Any], out: str) -> None:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "gpu_check.json").write_text(json.dumps(results, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -254,9 +259,15 @@ def main() -> None:
             epochs_tta = max(1, min(fits, epochs_tta))
         tta = {**large, "epochs": epochs_tta,
                "learning_rate": args.tta_lr, "flip_test": True}
-        results["time_to_94"] = time_to(tta, 0.94, work)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "gpu_check.json").write_text(json.dumps(results, indent=2))
+        save(results, args.out)  # what is measured so far survives a failure below
+        try:
+            results["time_to_94"] = time_to(tta, 0.94, work)
+        except Exception as e:  # report it, and still print the throughput summary
+            import traceback
+
+            traceback.print_exc()
+            results["time_to_94_error"] = repr(e)
+    save(results, args.out)
     print("\n=== summary ===")
     print(f"device: {results['device']}, torch {results['torch']}")
     for r in results["throughput"]:
