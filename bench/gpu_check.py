@@ -191,6 +191,19 @@ def time_to(params: dict[str, Any], target: float, work: Path) -> dict[str, Any]
             "ratio_to_airbench": None if reached_at is None else reached_at / AIRBENCH_SECONDS}
 
 
+def profile_both(params: dict[str, Any], work: Path) -> None:
+    """CPU time by operator over one epoch of the trainer and one of the bare loop."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for name, fn in (("trainer", lambda: run_trainer({**params, "epochs": 1}, work / "prof")),
+                     ("bare", lambda: bare_loop(params, 1))):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            fn()
+        print(f"[profile] {name}", flush=True)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18),
+              flush=True)
+
+
 def save(results: dict[str, Any], out: str) -> None:
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "gpu_check.json").write_text(json.dumps(results, indent=2))
@@ -208,6 +221,10 @@ def main() -> None:
     ap.add_argument("--tta-batch", type=int, default=512)
     ap.add_argument("--tta-lr", type=float, default=0.4)
     ap.add_argument("--skip-tta", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--profile", action="store_true",
+                    help="profile one epoch of the trainer and of the bare loop (large config) "
+                         "and print the operators by CPU time")
     ap.add_argument("--deadline", type=float, default=0.0,
                     help="seconds from the start the whole script should end by (0: none); "
                          "the time-to-94 run then gets as many epochs (at most --tta-epochs) as "
@@ -246,13 +263,26 @@ def main() -> None:
     for name, params in (("default (resnet w16 d1, batch 128)", default),
                          (f"large (resnet w{args.tta_width} d{args.tta_depth}, batch "
                           f"{args.tta_batch})", large)):
+        if args.skip_throughput:
+            break
         results["throughput"].append(throughput(name, params, epochs, work))
         print(json.dumps(results["throughput"][-1]), flush=True)
+    if args.profile:
+        profile_both(large, work)
     if not args.skip_tta:
         epochs_tta = 2 if args.quick else args.tta_epochs
         if args.deadline and not args.quick:
             left = args.deadline - (time.perf_counter() - t0) - 15
-            per_epoch = 50_000 / results["throughput"][-1]["trainer_img_s"] * 1.2  # + eval
+            if results["throughput"]:
+                ips = results["throughput"][-1]["trainer_img_s"]
+            else:  # the trainer's own probe (what `plan` uses): a few timed steps
+                from tunelab.vision.probe import probe_training
+
+                ips = 1 / probe_training(TrainConfig.from_params(large), channels=3,
+                                         num_classes=10, image_size=32, device=dev, steps=20,
+                                         warmup=5).seconds_per_image
+                print(f"probe: {ips:,.0f} img/s", flush=True)
+            per_epoch = 50_000 / ips * 1.25  # + evaluation with flips
             fits = int(left / per_epoch)
             print(f"time left {left:.0f} s, about {per_epoch:.1f} s per epoch: "
                   f"{min(fits, epochs_tta)} epochs", flush=True)
