@@ -264,15 +264,15 @@ def _fit_batch_size(js: Any, d: dict[str, Any]) -> bool:
         err.print(f"notice: batch_size is searched with {', '.join(shaped)}: a trial whose "
                   "batch does not fit its own model in memory trains with the largest that "
                   "does, and says so", markup=False, highlight=False)
-        return False
-    limit = batch_size_limit(js.static_params(), searched)
+    limit = batch_size_limit(js.static_params(), searched, memory=not shaped)
     capped = cap_batch_size_space(searched, limit)["batch_size"]
     if capped == searched["batch_size"]:
         return False
     now = (", ".join(map(str, capped["values"])) if "values" in capped
            else f"{capped['low']}..{capped['high']}")
-    err.print(f"notice: batch_size capped at {limit}, the largest that fits in memory (and the "
-              f"training set) for this job's largest model; searching {now}", markup=False,
+    why = ("the training set's size" if shaped else "the largest that fits in memory (and the "
+           "training set) for this job's largest model")
+    err.print(f"notice: batch_size capped at {limit}, {why}; searching {now}", markup=False,
               highlight=False)
     d["search_space"] = {**space, "batch_size": capped}
     return True

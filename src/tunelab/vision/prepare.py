@@ -126,20 +126,25 @@ def _largest(param: Mapping[str, Any] | None, fixed: Any) -> Any:
 
 
 def batch_size_limit(static: Mapping[str, Any],
-                     search_space: Mapping[str, Mapping[str, Any]]) -> int:
+                     search_space: Mapping[str, Mapping[str, Any]], *,
+                     memory: bool = True) -> int:
     """The largest power-of-two batch that fits for the largest model a job can build (what
     ``batch_size: auto`` would pick for it), to cap a searched ``batch_size`` range.
 
     On a GPU this probes real passes; on CPU it estimates against ``auto_batch_memory_mb``.
+    With ``memory=False`` only the training set's size caps it (when the model is searched,
+    each trial fits the batch to its own model instead).
     """
     import torch
 
-    from tunelab.vision.batch_size import auto_batch_size
+    from tunelab.vision.batch_size import MIN_BATCH, auto_batch_size, largest_power_of_two
     from tunelab.vision.train import make_model
 
     cfg = TrainConfig.from_params(static)
     data = load_config_data(TrainConfig.from_params(
         {k: v for k, v in static.items() if k in DATA_KEYS}), warn_skipped=False)
+    if not memory:
+        return largest_power_of_two(max(len(data.train_y), MIN_BATCH))
     models = search_space.get("model", {}).get("values", [cfg.model])
     largest = cfg.replace(
         model="resnet" if "resnet" in models else cfg.model,
