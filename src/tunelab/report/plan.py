@@ -34,7 +34,8 @@ def limit_lines(js: JobSpec, n_trials: int) -> list[str]:
         return "none" if v is None else fmt_duration(v)
 
     limits = (f"limits: max_trials {lim.max_trials if lim.max_trials else f'none ({n_trials})'}"
-              f" · max_parallel {lim.max_parallel} · max_runtime {dur(lim.max_runtime)}"
+              f" · max_parallel {lim.max_parallel or 'one per GPU slot, 1 on the CPU'}"
+              f" · max_runtime {dur(lim.max_runtime)}"
               f" · max_trial_runtime {dur(lim.max_trial_runtime)}"
               f" · max_retries {lim.max_retries}")
     extra = getattr(lim, "max_failures", None)  # present once the spec has it
@@ -68,7 +69,7 @@ def estimate_line(js: JobSpec, n_trials: int, *, epoch_seconds: float | None = N
     """The estimated duration: trials × epochs × measured seconds per epoch over the slots,
     capped by ``max_runtime``; without a measurement only the ``max_runtime`` bound."""
     epochs = epochs_per_trial(js)
-    parallel = max(1, min(js.limits.max_parallel, n_trials))
+    parallel = max(1, min(js.limits.max_parallel or 1, n_trials))
     cap = js.limits.max_runtime
     bound = f"; max_runtime ends it by {fmt_duration(cap)}" if cap is not None else ""
     if epoch_seconds is None or epochs is None:
