@@ -1,4 +1,4 @@
-"""The light commands start without importing torch (issue 17: start-up).
+"""The light commands start without importing torch or alembic (issue 17: start-up).
 
 Each command runs in a fresh interpreter; an ``atexit`` hook prints whether ``torch`` (and the
 other heavy libraries) ended up in ``sys.modules``. No timing is asserted: the start-up time is
@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from tunelab.cli import app
 
 TESTS = Path(__file__).resolve().parent
-HEAVY = ("torch", "botorch", "gpytorch", "sklearn", "kornia")
+HEAVY = ("torch", "botorch", "gpytorch", "sklearn", "kornia", "alembic")
 
 PROBE = """
 import atexit, json, sys
@@ -60,7 +60,7 @@ def _spec(tmp_path: Path, strategy: dict[str, object]) -> Path:
     return p
 
 
-def test_help_imports_no_torch(tmp_path: Path) -> None:
+def test_help_imports_no_torch_nor_alembic(tmp_path: Path) -> None:
     heavy, out = _heavy_modules(["--help"], tmp_path)
     assert "Usage" in out
     assert heavy == [], out
@@ -77,7 +77,7 @@ def test_plan_of_a_non_image_spec_imports_no_torch(tmp_path: Path,
     assert heavy == [], out
 
 
-def test_jobs_and_show_import_no_torch(tmp_path: Path) -> None:
+def test_jobs_and_show_import_no_torch_nor_alembic(tmp_path: Path) -> None:
     store = tmp_path / "runs"
     res = CliRunner().invoke(app, ["tune", str(_spec(tmp_path, {"type": "grid"})),
                                    "--store", str(store), "--json"])

@@ -14,16 +14,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from tunelab.errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_STORE = "tunelab-runs"
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -147,13 +147,54 @@ def _private_file(db: Path) -> None:
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
 
 
+_REVISION = re.compile(r"^(down_)?revision\s*=\s*['\"]?([^'\"\s]*)['\"]?", re.MULTILINE)
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the version files without importing alembic
+    (which costs every CLI start a large part of its time); None when the files do not read as
+    one straight chain, and the caller asks alembic."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for f in (_MIGRATIONS / "versions").glob("*.py"):
+        found = dict((bool(m.group(1)), m.group(2)) for m in _REVISION.finditer(f.read_text()))
+        if False in found:
+            revisions.add(found[False])
+            if found.get(True) not in (None, "None", ""):
+                parents.add(found[True])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: no schema yet), with a plain query."""
+    with engine.connect() as conn:  # an unreachable server raises here, once
+        try:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        except DBAPIError:  # no alembic_version table: a new store
+            return None
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade the schema to head (a no-op when it is current)."""
+    """Upgrade the schema to head (a no-op when it is current).
+
+    The common case, a store already at head, is answered without importing alembic.
+    """
+    head = head_revision()
+    if head is not None and _stored_revision(engine) == head:
+        return
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     cfg = _config()
     head = ScriptDirectory.from_config(cfg).get_current_head()
     with engine.connect() as conn:
