@@ -3,11 +3,14 @@
 ``manual``, ``grid``, ``random`` and ``bayesian`` are strategies run with the FIFO scheduler (or
 the median-stopping one with ``early_stopping: auto``); ``hyperband`` and ``pbt`` are schedulers
 whose configurations come from a searcher strategy (``searcher: random`` by default).
+
+It reads the spec through the small protocols below, not ``tunelab.spec``: the spec module
+calls :func:`build_search` to validate a spec, so importing it here would make a cycle.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tunelab.errors import SpecError
 from tunelab.schedulers.base import FIFOScheduler, Scheduler
@@ -15,14 +18,39 @@ from tunelab.space import SearchSpace
 from tunelab.strategies import make_strategy
 from tunelab.strategies.base import Strategy
 
-if TYPE_CHECKING:
-    from tunelab.spec import JobSpec
+
+class _StrategySection(Protocol):
+    @property
+    def type(self) -> str: ...
+    @property
+    def seed(self) -> int | None: ...
+    def options(self) -> dict[str, Any]: ...
+
+
+class _ObjectiveSection(Protocol):
+    @property
+    def metric(self) -> str: ...
+    @property
+    def goal(self) -> str: ...
+
+
+class SearchSpec(Protocol):
+    """What :func:`build_search` reads of a job spec (``tunelab.spec.JobSpec`` has it)."""
+
+    @property
+    def strategy(self) -> _StrategySection: ...
+    @property
+    def objective(self) -> _ObjectiveSection: ...
+    @property
+    def early_stopping(self) -> str: ...
+    def static_params(self) -> dict[str, Any]: ...
+
 
 SCHEDULER_TYPES = ("hyperband", "pbt")
 
 
 def build_search(
-    spec: JobSpec, space: SearchSpace, *, warm_start: Any = None
+    spec: SearchSpec, space: SearchSpace, *, warm_start: Any = None
 ) -> tuple[Strategy, Scheduler]:
     st = spec.strategy
     opts = st.options()

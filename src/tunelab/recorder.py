@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from tunelab.executors.base import Checkpoint
+from tunelab.checkpoint import Checkpoint
 from tunelab.jobstate import JobState
 from tunelab.lease import Lease
 from tunelab.retention import delete_checkpoint_files

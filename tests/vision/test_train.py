@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import torch
 
+from tunelab.checkpoint import Checkpoint
 from tunelab.errors import SpecError
-from tunelab.executors.base import Checkpoint
 from tunelab.objectives.context import TrialContext, TrialInterrupted
 from tunelab.trial import Decision
 from tunelab.vision.batch_size import cap_batch_size_space, largest_power_of_two

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tunelab.checkpoint import Checkpoint
 from tunelab.space import ParamValue
 from tunelab.trial import Decision
 
@@ -53,14 +54,6 @@ class EventKind(str, enum.Enum):
     TIMED_OUT = "timed_out"
     STOPPED = "stopped"  # stopped on executor.stop()
     DISK_FULL = "disk_full"  # no space left (error: where): the job stops, the trial re-runs
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    path: str
-    step: int
-    sha256: str
-    size: int
 
 
 @dataclass(frozen=True)

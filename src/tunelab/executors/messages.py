@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tunelab.executors.base import Checkpoint, SegmentSpec
+from tunelab.checkpoint import Checkpoint
+from tunelab.executors.base import SegmentSpec
 from tunelab.trial import Decision
 
 # executor -> worker ------------------------------------------------------------------------------

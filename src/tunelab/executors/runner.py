@@ -12,7 +12,8 @@ import time
 import traceback
 from typing import Any, Protocol
 
-from tunelab.executors.base import Checkpoint, SegmentSpec
+from tunelab.checkpoint import Checkpoint
+from tunelab.executors.base import SegmentSpec
 from tunelab.executors.messages import (
     DiskFull,
     Ended,

@@ -21,8 +21,9 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from tunelab.checkpoint import Checkpoint
 from tunelab.errors import CheckpointCorrupt
-from tunelab.executors.base import Checkpoint, Event, EventKind, Executor, SegmentSpec
+from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.space import ParamValue
 from tunelab.store.artifacts import Artifacts
 from tunelab.trial import Action, Decision

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab.executors.base import Checkpoint
+from tunelab.checkpoint import Checkpoint
 from tunelab.space import ParamValue
 from tunelab.trial import Action, Decision
 

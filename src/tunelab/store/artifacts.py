@@ -32,8 +32,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from tunelab.checkpoint import Checkpoint
 from tunelab.errors import CheckpointCorrupt, DiskFullError, UnsafeCheckpoint, UnsafePathError
-from tunelab.executors.base import Checkpoint
 
 FILE_MODE = 0o600  # checkpoints hold a job's weights: readable by their owner only
 
