@@ -173,7 +173,7 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def _stored_revision(engine: Engine) -> str | None:
+def stored_revision(engine: Engine) -> str | None:
     """The revision the database is at (None: no schema yet), with a plain query."""
     with engine.connect() as conn:  # an unreachable server raises here, once
         try:
@@ -189,7 +189,7 @@ def migrate(engine: Engine) -> None:
     The common case, a store already at head, is answered without importing alembic.
     """
     head = head_revision()
-    if head is not None and _stored_revision(engine) == head:
+    if head is not None and stored_revision(engine) == head:
         return
     from alembic import command
     from alembic.runtime.migration import MigrationContext

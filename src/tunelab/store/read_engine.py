@@ -11,12 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
 from tunelab.errors import StoreError
-from tunelab.store.engine import _config, _scrub, make_engine, redact
+from tunelab.store.engine import _scrub, head_revision, make_engine, redact, stored_revision
 
 
 def _sqlite_reader_setup(engine: Engine) -> None:
@@ -59,15 +57,14 @@ def make_read_engine(url: str) -> Engine:
             engine = create_engine(
                 url, pool_pre_ping=True, execution_options={"postgresql_readonly": True}
             )
-        head = ScriptDirectory.from_config(_config()).get_current_head()
-        with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+        head = head_revision()  # from the migration files: no alembic import at start-up
+        current = stored_revision(engine)
     except Exception as e:  # driver errors: unreachable server, bad URL, unreadable file
         detail = _scrub(" ".join(str(e).split()), url)  # never the password
         raise StoreError(
             f"cannot open the store at {redact(url)!r}: {e.__class__.__name__}: {detail}. "
             "Check the path or URL (a folder, or postgresql://user@host:port/db)."
         ) from None
-    if current != head:  # an older store: upgrade it once through a writer, then read
+    if head is None or current != head:  # an older store: upgrade once through a writer
         make_engine(url).dispose()
     return engine
