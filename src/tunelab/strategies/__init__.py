@@ -10,8 +10,10 @@ import importlib
 from typing import Any
 
 from tunelab.errors import SpecError
+from tunelab.options import parse_options
 from tunelab.space import SearchSpace
 from tunelab.strategies.base import Params, Strategy
+from tunelab.strategies.options import STRATEGY_OPTIONS
 
 # name -> "module:Class", imported on first use
 STRATEGIES: dict[str, str] = {
@@ -46,10 +48,9 @@ def make_strategy(
             "search_space", f"at least one parameter for strategy {name}", {},
             "Add a parameter to search, or use strategy: manual.",
         )
-    try:
-        return klass(space, seed=seed, **options)
-    except TypeError as e:
-        raise SpecError(f"strategy `{name}`: unknown or missing option ({e})") from None
+    extra = {"warm_start": options.pop("warm_start")} if "warm_start" in options else {}
+    opts = parse_options(STRATEGY_OPTIONS[name], options, prefix="strategy", name=name)
+    return klass(space, seed=seed, **opts.model_dump(exclude={"type"}), **extra)
 
 
 __all__ = ["STRATEGIES", "Params", "Strategy", "make_strategy", "strategy_class"]

@@ -42,6 +42,7 @@ import torch
 from scipy.stats import qmc
 
 from tunelab.errors import SpecError
+from tunelab.options import parse_options
 from tunelab.space import ParamValue, SearchSpace
 from tunelab.strategies.base import Params, Strategy
 from tunelab.strategies.bayes_encoding import SpaceEncoder, row_keys
@@ -55,6 +56,7 @@ from tunelab.strategies.bayes_model import (
     robust_transform,
 )
 from tunelab.strategies.bayes_polish import Polisher
+from tunelab.strategies.options import BayesianOptions
 from tunelab.strategies.warm_start import WarmStart
 from tunelab.trial import History, TrialState, TrialView
 
@@ -137,38 +139,27 @@ class BayesianStrategy(Strategy):
         n_polish: int = 0,
     ) -> None:
         super().__init__(space, seed=seed)
-        if n_initial is not None and (
-            isinstance(n_initial, bool) or not isinstance(n_initial, int) or n_initial < 1
-        ):
-            raise SpecError.field("strategy.n_initial", "an integer >= 1", n_initial)
-        if acquisition not in ("auto", "logei", "lognei"):
-            raise SpecError.field("strategy.acquisition", "auto, logei or lognei", acquisition)
-        for opt, val in (("n_candidates", n_candidates), ("max_enumerate", max_enumerate),
-                         ("convergence_patience", convergence_patience),
-                         ("mc_samples", mc_samples)):
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise SpecError.field(f"strategy.{opt}", "an integer >= 1", val)
-        if isinstance(n_polish, bool) or not isinstance(n_polish, int) or n_polish < 0:
-            raise SpecError.field("strategy.n_polish", "an integer >= 0", n_polish)
-        if not (isinstance(convergence_tol, (int, float)) and convergence_tol > 0):
-            raise SpecError.field("strategy.convergence_tol", "a number > 0", convergence_tol)
-        if not (isinstance(transfer_noise, (int, float)) and transfer_noise >= 0):
-            raise SpecError.field("strategy.transfer_noise", "a number >= 0", transfer_noise)
+        o = parse_options(BayesianOptions, {
+            "n_initial": n_initial, "acquisition": acquisition, "n_candidates": n_candidates,
+            "max_enumerate": max_enumerate, "convergence_tol": convergence_tol,
+            "convergence_patience": convergence_patience, "transfer_noise": transfer_noise,
+            "mc_samples": mc_samples, "n_polish": n_polish,
+        }, prefix="strategy", name="bayesian")
         if warm_start is not None and not isinstance(warm_start, WarmStart):
             raise SpecError.field("strategy.warm_start", "a WarmStart", warm_start)
         self.encoder = SpaceEncoder(space)
-        self.n_initial = default_n_initial(len(space)) if n_initial is None else n_initial
+        self.n_initial = default_n_initial(len(space)) if o.n_initial is None else o.n_initial
         self.warm_start = warm_start
-        self.acquisition = acquisition
-        self.n_candidates = n_candidates
-        self.max_enumerate = max_enumerate
-        self.convergence_tol = float(convergence_tol)
-        self.convergence_patience = convergence_patience
-        self.transfer_noise = float(transfer_noise)
-        self.mc_samples = mc_samples
-        self.n_polish = n_polish
+        self.acquisition = o.acquisition
+        self.n_candidates = o.n_candidates
+        self.max_enumerate = o.max_enumerate
+        self.convergence_tol = float(o.convergence_tol)
+        self.convergence_patience = o.convergence_patience
+        self.transfer_noise = float(o.transfer_noise)
+        self.mc_samples = o.mc_samples
+        self.n_polish = o.n_polish
         self._polisher = Polisher(self.encoder)
-        self._all_points = self.encoder.enumerate_unit(max_enumerate)
+        self._all_points = self.encoder.enumerate_unit(o.max_enumerate)
         self._keep = 256
         self._converged_cache: dict[tuple[object, ...], bool] = {}
         self._warm = self._warm_observations()

@@ -8,9 +8,10 @@ from typing import ClassVar
 import numpy as np
 from scipy.stats import qmc
 
-from tunelab.errors import SpecError
+from tunelab.options import parse_options
 from tunelab.space import SearchSpace
 from tunelab.strategies.base import Params, Strategy
+from tunelab.strategies.options import RandomOptions
 from tunelab.trial import History
 
 
@@ -28,9 +29,8 @@ class RandomStrategy(Strategy):
         self, space: SearchSpace, *, seed: int | None = None, sampler: str = "sobol"
     ) -> None:
         super().__init__(space, seed=seed)
-        if sampler not in ("sobol", "uniform"):
-            raise SpecError.field("strategy.sampler", "sobol or uniform", sampler)
-        self.sampler = sampler
+        self.sampler = parse_options(RandomOptions, {"sampler": sampler}, prefix="strategy",
+                                     name="random").sampler
 
     def unit_points(self, start: int, n: int) -> np.ndarray:
         """Points ``start .. start+n-1`` of this strategy's sequence in the unit cube."""
