@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import TypeAdapter
 
@@ -42,7 +44,7 @@ def test_a_misspelt_strategy_option_gets_a_suggestion() -> None:
      "`strategy.configs` must be a list of mappings of parameters, like [{lr: 0.01}]; "
      "got {'x': 0.5}."),
 ])
-def test_strategy_option_errors_follow_the_template(kind: str, options: dict[str, object],
+def test_strategy_option_errors_follow_the_template(kind: str, options: dict[str, Any],
                                                     message: str) -> None:
     with pytest.raises(SpecError) as e:
         make_strategy(kind, SPACE, **options)
@@ -56,9 +58,10 @@ def test_strategy_option_errors_follow_the_template(kind: str, options: dict[str
     ("pbt", {"synchronous": "yes"}, "`strategy.synchronous` must be true or false; got 'yes'."),
     ("hyperband", {"max_resource": 9, "brackets": 1.5},
      "`strategy.brackets` must be an integer >= 1; got 1.5."),
-    ("median", {"grace_period": 0}, "`early_stopping.grace_period` must be an integer >= 1; got 0."),
+    ("median", {"grace_period": 0},
+     "`early_stopping.grace_period` must be an integer >= 1; got 0."),
 ])
-def test_scheduler_option_errors_follow_the_template(kind: str, options: dict[str, object],
+def test_scheduler_option_errors_follow_the_template(kind: str, options: dict[str, Any],
                                                      message: str) -> None:
     with pytest.raises(SpecError) as e:
         make_scheduler(kind, SPACE, **options)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tunelab.checkpoint import Checkpoint
+from tunelab.checkpoint import Checkpoint as Checkpoint  # re-exported: part of the contract
 from tunelab.space import ParamValue
 from tunelab.trial import Decision
 
