@@ -502,7 +502,11 @@ def _ctrl_c_once(name: str) -> Iterator[list[bool]]:
     try:
         yield pressed
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # After a Ctrl-C the command is ending: a second press that lands between here and the
+        # process's exit (the stop can take well under the 50 ms between two presses) must not
+        # turn exit 130 into a death by SIGINT. In-process callers get their handler back.
+        ending = pressed and _ENTRY_POINT
+        signal.signal(signal.SIGINT, signal.SIG_IGN if ending else previous)
 
 
 def _exit_for(name: str, status: str, interrupted: list[bool]) -> None:
@@ -623,8 +627,13 @@ def _register_server() -> None:
 _register_server()
 
 
+_ENTRY_POINT = False  # True when this process is the `tunelab` command itself (main())
+
+
 def main() -> None:
     """Entry point of the `tunelab` script."""
+    global _ENTRY_POINT
+    _ENTRY_POINT = True
     try:
         app()
     except TunelabError as e:  # raised outside a command (e.g. while parsing)
