@@ -48,9 +48,9 @@ from tunelab.objectives.context import TrialContext  # noqa: E402
 from tunelab.trial import Decision  # noqa: E402
 from tunelab.vision.config import TrainConfig  # noqa: E402
 from tunelab.vision.data import load_image_data  # noqa: E402
+from tunelab.vision.models import make_model  # noqa: E402
 from tunelab.vision.train import (  # noqa: E402
     _autocast,
-    make_model,
     place_model,
     resolve_precision,
     train,

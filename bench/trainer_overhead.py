@@ -27,7 +27,8 @@ from tunelab.objectives.context import TrialContext
 from tunelab.vision.augment import build_augment
 from tunelab.vision.config import TrainConfig
 from tunelab.vision.data import load_image_data
-from tunelab.vision.train import _augment_config, make_model, make_optimizer, train
+from tunelab.vision.models import make_model
+from tunelab.vision.train import _augment_config, make_optimizer, train
 
 SETTINGS: list[tuple[str, dict[str, Any]]] = [
     ("digits 8px, cnn w32 d2, batch 64", {"data": "builtin:digits", "model": "cnn", "width": 32,

@@ -29,6 +29,16 @@ from typing import Any
 from tunelab.errors import SpecError
 
 
+def available_cpus() -> int:
+    """The CPU cores this process may run on: its affinity mask where the platform has one
+    (``taskset``, a container's cpuset), else ``os.cpu_count()``. Threads are sized from this,
+    so a job pinned to 2 of 16 cores runs 2 threads, not 16 fighting over 2."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
 def detect_gpus() -> list[int]:
     """The CUDA GPUs torch sees (ids as numbered under the current ``CUDA_VISIBLE_DEVICES``);
     empty without torch's CUDA or when ``CUDA_VISIBLE_DEVICES`` is set empty."""

@@ -108,6 +108,22 @@ def test_train_show_export_predict_evaluate(tmp_path: Path) -> None:
     res = runner.invoke(app, ["evaluate", str(tmp_path / "model"), "--data", str(test)])
     assert res.exit_code == 0, res.output
     assert "on 6 images" in res.output and "confusion matrix" in res.output
+    # colour images train with flips (hflip auto), so test-time flips may be asked for
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "model"), "--data", str(test), "--flip"])
+    assert res.exit_code == 0, res.output
+    assert "on 6 images (each averaged with its mirror image)" in _text(res.output)
+    # a one-class folder is a valid test set (nothing is held out when evaluating)
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "model"), "--data",
+                              str(test / "light"), "--json"])
+    assert res.exit_code != 0  # a folder of images, not of class folders: said in one line
+    assert "Traceback" not in res.output
+    only = tmp_path / "only-light"
+    (only / "light").mkdir(parents=True)
+    (only / "light" / "0.png").write_bytes(image.read_bytes())
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "model"), "--data", str(only),
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n"] == 1
 
 
 def test_error_text_in_brackets_is_printed(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from tunelab.objectives.context import TrialContext
 from tunelab.vision.config import TrainConfig
 from tunelab.vision.data import load_image_data
 from tunelab.vision.export import MODEL_FILE, evaluate, export_model, predict
-from tunelab.vision.train import make_model, train
+from tunelab.vision.models import make_model
+from tunelab.vision.train import train
 
 
 def _write(folder: Path, name: str, rgb: tuple[int, int, int], seed: int) -> Path:
@@ -48,6 +49,8 @@ def test_export_predict_round_trip(tmp_path: Path, colours: Path) -> None:
     meta = json.loads((out / "model.json").read_text())
     assert meta["classes"] == ["blue", "red"] and meta["channels"] == 3
     assert meta["image_size"] == 12 and len(meta["mean"]) == len(meta["std"]) == 3
+    # colour images train with flips (hflip auto); the job scored without test-time flips
+    assert meta["trained_with_flips"] is True and meta["flip_test"] is False
 
     # The TorchScript model gives what the checkpoint's eager model gives on the same pixels.
     data = load_image_data(str(colours), cache_dir=tmp_path / "cache")
@@ -109,6 +112,70 @@ def test_evaluate_numbers_on_a_known_set(tmp_path: Path) -> None:
     assert ev.precision == pytest.approx({"dark": 1.0, "light": 2 / 3})
     assert ev.recall == pytest.approx({"dark": 0.75, "light": 1.0})
     assert predict(model, [test / "light" / "l0.png"])[0].top[0][0] == "light"
+
+
+def test_evaluate_a_one_class_test_folder(tmp_path: Path) -> None:
+    # nothing is held out when evaluating, so a folder of one class (even one image) is a
+    # test of the model's recall on that class
+    model = _known_model(tmp_path / "model")
+    _grey(tmp_path / "test" / "light", "l0", 240)
+    _grey(tmp_path / "test" / "light", "l1", 10)  # predicted dark
+    ev = evaluate(model, tmp_path / "test", cache_dir=tmp_path / "cache")
+    assert ev.n == 2 and ev.accuracy == pytest.approx(0.5)
+    assert ev.confusion == [[0, 0], [1, 1]]
+    assert ev.recall == pytest.approx({"dark": 0.0, "light": 0.5})
+    assert ev.precision == pytest.approx({"dark": 0.0, "light": 1.0})
+
+
+class _LeftBright(nn.Module):
+    """Class 'left' by how much brighter the left half is than the right: a mirror image
+    gives the opposite logits, so flip averaging cancels them exactly."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        half = x.shape[3] // 2
+        d = x[..., :half].mean(dim=(1, 2, 3)) - x[..., half:].mean(dim=(1, 2, 3))
+        return torch.stack([d, -d], dim=1) * 20
+
+
+def _flip_model(folder: Path, *, trained_with_flips: bool, flip_test: bool) -> Path:
+    folder.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(_LeftBright()).save(  # type: ignore[no-untyped-call]
+            str(folder / MODEL_FILE))
+    (folder / "model.json").write_text(json.dumps({
+        "format": 1, "classes": ["left", "right"], "channels": 1, "image_size": 8,
+        "mean": [0.0], "std": [1.0], "trained_with_flips": trained_with_flips,
+        "flip_test": flip_test}))
+    return folder
+
+
+def test_flip_averaging_in_predict_and_evaluate(tmp_path: Path) -> None:
+    img = np.zeros((8, 8), np.uint8)
+    img[:, :4] = 250  # bright on the left
+    (tmp_path / "test" / "left").mkdir(parents=True)
+    Image.fromarray(img, "L").save(tmp_path / "test" / "left" / "a.png")
+    image = tmp_path / "test" / "left" / "a.png"
+    plain = _flip_model(tmp_path / "plain", trained_with_flips=True, flip_test=False)
+    [p] = predict(plain, [image])
+    assert p.top[0][0] == "left" and p.top[0][1] > 0.99
+    # with flips the image and its mirror image vote for opposite classes: a tie
+    [p] = predict(plain, [image], flip=True)
+    assert p.top[0][1] == pytest.approx(0.5, abs=1e-6)
+    assert evaluate(plain, tmp_path / "test", cache_dir=tmp_path / "c").flip is False
+    assert evaluate(plain, tmp_path / "test", cache_dir=tmp_path / "c", flip=True).flip is True
+    # by default, as the job scored validation (its flip_test)
+    job_flips = _flip_model(tmp_path / "jobflips", trained_with_flips=True, flip_test=True)
+    [p] = predict(job_flips, [image])
+    assert p.top[0][1] == pytest.approx(0.5, abs=1e-6)
+    [p] = predict(job_flips, [image], flip=False)
+    assert p.top[0][1] > 0.99
+    # a model that never saw a mirror image is not averaged with one
+    never = _flip_model(tmp_path / "never", trained_with_flips=False, flip_test=False)
+    with pytest.raises(SpecError, match="trained with horizontal flips"):
+        predict(never, [image], flip=True)
+    with pytest.raises(SpecError, match="trained with horizontal flips"):
+        evaluate(never, tmp_path / "test", cache_dir=tmp_path / "c", flip=True)
 
 
 def test_evaluate_rejects_unknown_classes_and_bad_dirs(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from tunelab.devices import available_cpus
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.executors.messages import (
     DiskFull,
@@ -81,7 +82,7 @@ class LocalExecutor(Executor):
         self._ctx: Any = mp.get_context(start_method)
         self._spawn = start_method == "spawn"
         self.grace = grace
-        per_slot = threads or max(1, (os.cpu_count() or 1) // slots)
+        per_slot = threads or max(1, available_cpus() // slots)
         self._slots: list[_Slot] = []
         for i in range(slots):
             env = {"OMP_NUM_THREADS": str(per_slot), "MKL_NUM_THREADS": str(per_slot),

@@ -80,8 +80,8 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
 
     from tunelab.vision.batch_size import cap_batch_size_space, fit_batch_size
     from tunelab.vision.data import load_image_data
+    from tunelab.vision.models import describe_model, make_model
     from tunelab.vision.probe import probe_training
-    from tunelab.vision.train import describe_model, make_model
 
     say = notify or (lambda _msg: None)
     d = load_image_data(data, cache_dir=cache_dir)
@@ -250,6 +250,9 @@ def predict_command(
     images: Annotated[list[Path], typer.Argument(help="Image files.")],
     top: Annotated[int, typer.Option(help="How many classes to show.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.", metavar="")] = False,
+    flip: Annotated[bool | None, typer.Option(
+        "--flip/--no-flip", help="Average each image with its mirror image (models trained "
+        "with hflip). Default: as the job scored validation (its flip_test).")] = None,
 ) -> None:
     """Print the top classes with probabilities for each image.
 
@@ -257,7 +260,7 @@ def predict_command(
     """
     from tunelab.vision.export import predict
 
-    preds = predict(model_dir, [str(p) for p in images], top_k=top)
+    preds = predict(model_dir, [str(p) for p in images], top_k=top, flip=flip)
     if as_json:
         typer.echo(json.dumps([
             {"image": p.image, "error": p.error} if p.error else
@@ -282,15 +285,19 @@ def evaluate_command(
     model_dir: Annotated[Path, typer.Argument(help="Folder written by `tunelab export`.")],
     data: Annotated[str, typer.Option("--data", help="Unseen images: folder or .csv.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.", metavar="")] = False,
+    flip: Annotated[bool | None, typer.Option(
+        "--flip/--no-flip", help="Average each image with its mirror image (models trained "
+        "with hflip). Default: as the job scored validation (its flip_test).")] = None,
 ) -> None:
     """Accuracy, per-class precision and recall, and the confusion matrix on unseen data."""
     from tunelab.vision.export import evaluate
 
-    ev = evaluate(model_dir, data)
+    ev = evaluate(model_dir, data, flip=flip)
     if as_json:
         typer.echo(json.dumps(ev.to_dict(), indent=2))
         return
-    console.print(f"accuracy {ev.accuracy:.2%} on {ev.n} images")
+    console.print(f"accuracy {ev.accuracy:.2%} on {ev.n} images"
+                  + (" (each averaged with its mirror image)" if ev.flip else ""))
     per_class = Table("class", "precision", "recall", "images")
     for i, c in enumerate(ev.classes):
         if c in ev.recall:

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tunelab.devices import available_cpus
 from tunelab.errors import DataError, SpecError
 from tunelab.vision.cache import (
     IMAGES_FILE,
@@ -391,7 +392,7 @@ def _decoded(src: _Source, size: int | None, root: Path) -> tuple[torch.Tensor, 
         log.info("decoding %d images from %s at %dx%d", len(src.files), src.name, resolved,
                  resolved)
         return decode_into(folder, src.files, src.labels, src.open_item, resolved,
-                           workers=min(8, os.cpu_count() or 1))
+                           workers=min(8, available_cpus()))
 
     return open_or_build(root, key, build)
 
@@ -538,6 +539,31 @@ def load_image(path: str | Path, *, image_size: int, channels: int) -> torch.Ten
                         "TIFF or WebP file.") from None
     t = torch.from_numpy(np.array(arr[:1] if grey else arr)).unsqueeze(0)  # a writable copy
     return match_channels(t, channels)[0].contiguous()
+
+
+def load_labelled_images(
+    source: str, *, image_size: int, cache_dir: str | Path | None = None
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every readable image of ``source`` with its label, unsplit: what ``evaluate`` scores.
+
+    Unlike :func:`load_image_data` nothing is held out, so one class is enough (a test folder
+    of cats alone measures the model's recall on cats). Returns uint8 images [N, C, S, S],
+    labels indexing the returned class names, and those names.
+    """
+    root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir())
+    src = _resolve_source(source, "data")
+    if not src.classes:
+        raise DataError(f"The data {src.name!r} holds no class folders (or labels). Put the "
+                        "images in one folder per class.")
+    images, meta = _decoded(src, image_size, root / "images")
+    if images.shape[0] == 0:
+        raise DataError(
+            f"The data must hold readable images; none of the {len(src.files)} files in "
+            f"{src.name!r} could be decoded (see {Path(meta['entry']) / 'skipped.txt'}).")
+    if meta["skipped"]:
+        log.warning("skipped %d unreadable image files (listed in %s)", len(meta["skipped"]),
+                    Path(meta["entry"]) / "skipped.txt")
+    return images, torch.tensor(meta["labels"], dtype=torch.int64), list(src.classes)
 
 
 def load_image_data(

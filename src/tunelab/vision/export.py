@@ -21,8 +21,8 @@ import torch
 
 from tunelab.errors import CheckpointCorrupt, DataError, SpecError
 from tunelab.vision.config import TrainConfig
-from tunelab.vision.data import ImageData, load_image, load_image_data, match_channels
-from tunelab.vision.train import make_model
+from tunelab.vision.data import ImageData, load_image, load_labelled_images, match_channels
+from tunelab.vision.models import make_model
 
 MODEL_FILE = "model.pt"
 META_FILE = "model.json"
@@ -49,6 +49,7 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *,
                               str(path), "Export a job trained with `builtin: image-classifier`.")
     cfg = TrainConfig.from_params(state["config"])
     d = state["data"]
+    flips = d["channels"] == 3 if cfg.hflip == "auto" else bool(cfg.hflip)
     model = make_model(cfg, d["channels"], len(d["classes"]), d["image_size"])
     model.load_state_dict(state["model"])
     model.eval()
@@ -69,6 +70,9 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *,
                   "grey to 3 equal channels) to match channels; pixels/255, then "
                   "(x - mean) / std",
         "model": {k: cfg.to_dict()[k] for k in ("model", "width", "depth", "activation")},
+        # test-time flips: allowed when the model learnt with mirror images; on by default
+        # when the job scored its validation that way, so evaluate agrees with the job
+        "trained_with_flips": flips, "flip_test": bool(cfg.flip_test and flips),
         "epoch": int(state["epoch"]), "metrics": state.get("metrics", {}),
         "sha256": file_sha256(out / MODEL_FILE),
     }
@@ -86,6 +90,8 @@ class ExportedModel:
     image_size: int
     mean: torch.Tensor
     std: torch.Tensor
+    trained_with_flips: bool = False
+    flip_test: bool = False
 
     @classmethod
     def load(cls, model_dir: str | Path) -> ExportedModel:
@@ -126,15 +132,34 @@ class ExportedModel:
                 f"({e.__class__.__name__}: {first}). Export the model again.",
                 path=str(model_file)) from None
         module.eval()
-        return cls(module, classes, c, size, mean, std)
+        return cls(module, classes, c, size, mean, std,
+                   trained_with_flips=bool(meta.get("trained_with_flips", False)),
+                   flip_test=bool(meta.get("flip_test", False)))
 
-    def probabilities(self, x_u8: torch.Tensor, batch: int = 256) -> torch.Tensor:
-        """Class probabilities [N, classes] for uint8 images [N, C, H, W]."""
+    def use_flips(self, flip: bool | None) -> bool:
+        """Whether to average each image with its mirror image: ``None`` follows the job (on
+        when it scored validation with ``flip_test``); ``True`` needs a model that learnt with
+        flips (to one that never saw a mirror image, it is a different picture)."""
+        if flip is None:
+            return self.flip_test
+        if flip and not self.trained_with_flips:
+            raise SpecError.field(
+                "flip", "a model trained with horizontal flips (hflip)", "a model trained "
+                "without them", "Leave out --flip, or train with hflip: true.")
+        return flip
+
+    def probabilities(self, x_u8: torch.Tensor, batch: int = 256, *,
+                      flip: bool = False) -> torch.Tensor:
+        """Class probabilities [N, classes] for uint8 images [N, C, H, W]; with ``flip``, of
+        the mean logits of each image and its mirror image (as the trainer's ``flip_test``)."""
         out = []
         with torch.no_grad():
             for i in range(0, len(x_u8), batch):
                 x = x_u8[i:i + batch].to(torch.float32).div(255).sub(self.mean).div(self.std)
-                out.append(torch.softmax(self.module(x), dim=1))
+                logits = self.module(x)
+                if flip:
+                    logits = (logits + self.module(x.flip(3))) / 2
+                out.append(torch.softmax(logits, dim=1))
         return torch.cat(out) if out else torch.zeros(0, len(self.classes))
 
 
@@ -147,14 +172,16 @@ class Prediction:
     error: str | None = None  # why the image could not be read (``top`` is then empty)
 
 
-def predict(model_dir: str | Path, images: Sequence[str | Path], *, top_k: int = 3) -> list[
-        Prediction]:
+def predict(model_dir: str | Path, images: Sequence[str | Path], *, top_k: int = 3,
+            flip: bool | None = None) -> list[Prediction]:
     """Top-``top_k`` classes and probabilities for each image file, in the order given.
 
     An unreadable file gets a :class:`Prediction` with its ``error`` and no classes; the
-    others are still predicted.
+    others are still predicted. ``flip``: test-time flip averaging (see
+    :meth:`ExportedModel.use_flips`).
     """
     m = ExportedModel.load(model_dir)
+    use_flip = m.use_flips(flip)
     out: list[Prediction] = [Prediction(str(p), []) for p in images]
     tensors: list[torch.Tensor] = []
     ok: list[int] = []
@@ -166,7 +193,7 @@ def predict(model_dir: str | Path, images: Sequence[str | Path], *, top_k: int =
             out[i] = Prediction(str(p), [], error=str(e))
     if not tensors:
         return out
-    probs = m.probabilities(torch.stack(tensors))
+    probs = m.probabilities(torch.stack(tensors), flip=use_flip)
     k = min(max(top_k, 1), len(m.classes))
     values, idx = probs.topk(k, dim=1)
     for i, vs, js in zip(ok, values, idx, strict=True):
@@ -186,38 +213,45 @@ class Evaluation:
     precision: dict[str, float]
     recall: dict[str, float]
     confusion: list[list[int]]
+    flip: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "accuracy": self.accuracy, "classes": self.classes,
-                "precision": self.precision, "recall": self.recall, "confusion": self.confusion}
+                "precision": self.precision, "recall": self.recall, "confusion": self.confusion,
+                "flip": self.flip}
 
 
 def evaluate(model_dir: str | Path, data: str | Path | ImageData, *,
-             cache_dir: str | Path | None = None) -> Evaluation:
+             cache_dir: str | Path | None = None, flip: bool | None = None) -> Evaluation:
     """Evaluate an exported model on unseen data: every image of ``data`` (a folder, a .csv
     manifest, or loaded :class:`ImageData`, whose splits are all used).
 
-    Classes are matched by name; the data may hold a subset of the model's classes.
-    Precision of a class never predicted is 0.
+    Classes are matched by name; the data may hold a subset of the model's classes, one class
+    included. Precision of a class never predicted is 0. ``flip``: test-time flip averaging
+    (see :meth:`ExportedModel.use_flips`).
     """
     m = ExportedModel.load(model_dir)
-    if not isinstance(data, ImageData):
-        data = load_image_data(str(data), image_size=m.image_size, cache_dir=cache_dir)
-    if data.image_size != m.image_size:
-        raise DataError(f"The data's image size is {data.image_size}; the model expects "
-                        f"{m.image_size}. Load it with image_size={m.image_size}.")
-    unknown = [c for c in data.classes if c not in m.classes]
+    use_flip = m.use_flips(flip)
+    if isinstance(data, ImageData):
+        if data.image_size != m.image_size:
+            raise DataError(f"The data's image size is {data.image_size}; the model expects "
+                            f"{m.image_size}. Load it with image_size={m.image_size}.")
+        parts = [(data.train_x, data.train_y), (data.val_x, data.val_y)]
+        if data.test_x is not None and data.test_y is not None:
+            parts.append((data.test_x, data.test_y))
+        x, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        classes = list(data.classes)
+    else:
+        x, labels, classes = load_labelled_images(str(data), image_size=m.image_size,
+                                                  cache_dir=cache_dir)
+    unknown = [c for c in classes if c not in m.classes]
     if unknown:
         raise DataError(f"The data has classes the model does not know: {unknown}; the model's "
                         f"classes are {m.classes}. Rename or remove those folders.")
-    parts = [(data.train_x, data.train_y), (data.val_x, data.val_y)]
-    if data.test_x is not None and data.test_y is not None:
-        parts.append((data.test_x, data.test_y))
-    x = torch.cat([p[0] for p in parts])
-    remap = torch.tensor([m.classes.index(c) for c in data.classes])
-    y = remap[torch.cat([p[1] for p in parts])]
+    remap = torch.tensor([m.classes.index(c) for c in classes])
+    y = remap[labels]
     x = match_channels(x, m.channels)  # grey data for a colour model, or the other way round
-    pred = m.probabilities(x).argmax(1)
+    pred = m.probabilities(x, flip=use_flip).argmax(1)
     k = len(m.classes)
     conf = torch.bincount(y * k + pred, minlength=k * k).view(k, k)
     tp = conf.diag().double()
@@ -229,5 +263,5 @@ def evaluate(model_dir: str | Path, data: str | Path | ImageData, *,
         n=len(y), accuracy=float(tp.sum() / max(len(y), 1)), classes=list(m.classes),
         precision={m.classes[i]: float(precision[i]) for i in present},
         recall={m.classes[i]: float(recall[i]) for i in present},
-        confusion=conf.tolist(),
+        confusion=conf.tolist(), flip=use_flip,
     )

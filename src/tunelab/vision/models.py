@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from tunelab.errors import SpecError
+from tunelab.vision.config import TrainConfig
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -112,6 +113,18 @@ def build_model(kind: str, *, in_channels: int, num_classes: int, image_size: in
         raise SpecError.field("model", f"one of {sorted(classes)}", kind)
     return classes[kind](in_channels, num_classes, image_size, width=width, depth=depth,
                          dropout=dropout, activation=activation)
+
+
+def make_model(cfg: TrainConfig, channels: int, num_classes: int, image_size: int) -> nn.Module:
+    """The model a config describes (the same call rebuilds it for export)."""
+    return build_model(cfg.model, in_channels=channels, num_classes=num_classes,
+                       image_size=image_size, width=cfg.width, depth=cfg.depth,
+                       dropout=cfg.dropout, activation=cfg.activation)
+
+
+def describe_model(cfg: TrainConfig) -> str:
+    """``resnet width 16 depth 1``: the model a config builds, for messages."""
+    return f"{cfg.model} width {cfg.width} depth {cfg.depth}"
 
 
 @dataclass

@@ -138,7 +138,7 @@ def batch_size_limit(static: Mapping[str, Any],
     import torch
 
     from tunelab.vision.batch_size import MIN_BATCH, auto_batch_size, largest_power_of_two
-    from tunelab.vision.train import make_model
+    from tunelab.vision.models import make_model
 
     cfg = TrainConfig.from_params(static)
     data = load_config_data(TrainConfig.from_params(

@@ -55,10 +55,10 @@ def probe_training(cfg: TrainConfig, *, channels: int, num_classes: int, image_s
     ``image_size`` on ``device``, with ``cfg``'s batch size (64 for ``auto``), precision and
     augmentation; and as many evaluation passes."""
     from tunelab.vision.augment import build_augment
+    from tunelab.vision.models import make_model
     from tunelab.vision.train import (
         _augment_config,
         _autocast,
-        make_model,
         make_optimizer,
         place_model,
         resolve_precision,

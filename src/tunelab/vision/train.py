@@ -27,7 +27,7 @@ from tunelab.objectives.context import TrialContext
 from tunelab.vision.augment import AugmentConfig, build_augment
 from tunelab.vision.batch_size import fit_batch_size
 from tunelab.vision.config import TrainConfig
-from tunelab.vision.models import build_model, load_pretrained
+from tunelab.vision.models import describe_model, load_pretrained, make_model
 from tunelab.vision.prepare import load_config_data
 
 log = logging.getLogger(__name__)
@@ -61,18 +61,6 @@ def lr_at(epoch: float, cfg: TrainConfig) -> float:
         progress = min((epoch - cfg.warmup_epochs) / span, 1.0)
         return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
     return cfg.learning_rate
-
-
-def make_model(cfg: TrainConfig, channels: int, num_classes: int, image_size: int) -> nn.Module:
-    """The model a config describes (the same call rebuilds it for export)."""
-    return build_model(cfg.model, in_channels=channels, num_classes=num_classes,
-                       image_size=image_size, width=cfg.width, depth=cfg.depth,
-                       dropout=cfg.dropout, activation=cfg.activation)
-
-
-def describe_model(cfg: TrainConfig) -> str:
-    """``resnet width 16 depth 1``: the model a config builds, for messages."""
-    return f"{cfg.model} width {cfg.width} depth {cfg.depth}"
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -259,6 +247,10 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
             ) from None
         if state["config"]["optimizer"] == cfg.optimizer:
             opt.load_state_dict(state["optimizer"])
+        if scaler.is_enabled() and state.get("scaler"):
+            # fp16's loss scale, found over many steps: a resumed segment starts from it
+            # instead of relearning it from 65536 with a burst of skipped steps
+            scaler.load_state_dict(state["scaler"])
         apply_hyperparameters(opt, model, cfg)
         start_epoch = int(state["epoch"])
         best_val, bad_epochs = state["early_stop"]
@@ -333,6 +325,7 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
                 "data": {"classes": list(data.classes), "channels": channels, "image_size": size,
                          "mean": list(data.mean), "std": list(data.std)},
                 "metrics": dict(metrics), "batch_size": batch_size,
+                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
             }, step=epoch + 1)
         trial.report(step=epoch + 1, **metrics)
         if last:
