@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,16 +37,31 @@ class SafeJSON(JSONResponse):
                           separators=(",", ":")).encode("utf-8")
 
 
-def create_app(reader: Reader, access: Access) -> FastAPI:
-    """The dashboard over ``reader`` (read-only but for stop requests) under ``access``."""
+def create_app(reader: Reader, access: Access, *, data_root: str | Path | None = None,
+               launch_dir: Path | None = None) -> FastAPI:
+    """The dashboard over ``reader`` (read-only: changes go through the job's own tuner
+    process, or a stop request) under ``access``; the training page reads data only under
+    ``data_root`` and keeps its launches in ``launch_dir``."""
     from tunelab import __version__
+    from tunelab.server.control import Control, build_control_router
+    from tunelab.server.dataroot import DataRoot
+    from tunelab.server.launcher import Launcher, default_launch_dir
+    from tunelab.server.modelops import Models
+    from tunelab.server.planner import Planner
+
+    root = DataRoot(data_root)
+    folder = launch_dir or default_launch_dir(reader)
+    control = Control(Planner(reader, root), Launcher(reader, folder),
+                      Models(reader, root, folder))
 
     app = FastAPI(title="tunelab", version=__version__, default_response_class=SafeJSON,
-                  description="Read-only REST API over a tunelab store (plus stopping a job). "
+                  description="REST API over a tunelab store: read-only, plus stopping, "
+                              "launching and resuming jobs (each in its own tuner process). "
                               "Send the server's token in the `X-Tunelab-Token` header.")
     if access.allowed_hosts != ("*",):
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(access.allowed_hosts))
     app.include_router(build_router(reader, access))
+    app.include_router(build_control_router(control, access))
     app.include_router(build_pages(access))
     # scikit-learn takes seconds to import on a busy machine: do it before the first
     # importance request needs it

@@ -21,8 +21,12 @@ def ui_command(
     token: Annotated[str | None, typer.Option(
         "--token", envvar="TUNELAB_UI_TOKEN",
         help="Token the API requires (default: generated and printed once).")] = None,
+    data_root: Annotated[Path | None, typer.Option(
+        "--data-root", help="Folder whose image folders the training page (/new) may use; "
+                            "the server reads no data outside it (default: builtin:digits "
+                            "only).")] = None,
 ) -> None:
-    """Serve the web dashboard and REST API over a store (read-only, but for stop requests)."""
+    """Serve the web dashboard, the training page (/new) and the REST API over a store."""
     import uvicorn
 
     from tunelab.server.app import create_app
@@ -31,7 +35,7 @@ def ui_command(
 
     reader = Reader.open(store)  # a store that cannot be opened: one line, exit 2
     access, generated = Access.for_host(host, token)
-    app = create_app(reader, access)
+    app = create_app(reader, access, data_root=data_root)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     console.print(f"tunelab dashboard on {url}  (API docs: {url}docs; store: {reader.url})",

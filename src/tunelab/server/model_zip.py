@@ -9,15 +9,32 @@ import io
 import json
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tunelab.errors import SpecError, StoreError
 from tunelab.store.artifacts import LocalArtifacts
 from tunelab.store.queries import Reader
 
 
-def best_model_zip(reader: Reader, name: str) -> tuple[bytes, str]:
-    """``(zip bytes, file name)`` of the best model of job ``name``."""
+@dataclass(frozen=True)
+class BestCheckpoint:
+    """The checkpoint a job's best model is exported from (checked, read once)."""
+
+    path: Path
+    data: bytes
+    sha256: str
+    trial: int
+    step: int
+    params: dict[str, Any]
+    value: float | None
+    builtin: bool  # the built-in image classifier's checkpoint (exportable as TorchScript)
+
+
+def best_checkpoint(reader: Reader, name: str) -> BestCheckpoint:
+    """The best trial's best-scored checkpoint of job ``name``: inside the artifact root
+    (else :class:`~tunelab.errors.UnsafePathError`) and matching its recorded sha256."""
     head = reader.job_header(name)
     if head.best_trial is None:
         raise SpecError(f"job {name!r} has no finished trial with a value to export yet.")
@@ -42,20 +59,27 @@ def best_model_zip(reader: Reader, name: str) -> tuple[bytes, str]:
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != ck.sha256:  # changed since verify
         raise StoreError(f"checkpoint {str(path)!r} changed while it was read; try again.")
+    builtin = (job.spec.get("train") or {}).get("builtin") == "image-classifier"
+    return BestCheckpoint(path, data, ck.sha256, tr.number, ck.step,
+                          {**head.static, **tr.params}, by_step.get(ck.step), builtin)
+
+
+def best_model_zip(reader: Reader, name: str) -> tuple[bytes, str]:
+    """``(zip bytes, file name)`` of the best model of job ``name``."""
+    best = best_checkpoint(reader, name)
     buf = io.BytesIO()
-    spec = job.spec
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        if (spec.get("train") or {}).get("builtin") == "image-classifier":
+        if best.builtin:
             from tunelab.vision.export import export_model
 
             with tempfile.TemporaryDirectory() as tmp:
-                out = export_model(path, Path(tmp) / "model")
+                out = export_model(best.path, Path(tmp) / "model")
                 for f in sorted(out.rglob("*")):
                     if f.is_file():
                         z.write(f, f"{name}-model/{f.relative_to(out)}")
         else:
-            z.writestr(f"{name}-model/checkpoint.pt", data)
+            z.writestr(f"{name}-model/checkpoint.pt", best.data)
             z.writestr(f"{name}-model/params.json", json.dumps(
-                {"trial": tr.number, "step": ck.step, "params": {**head.static, **tr.params},
-                 "value": by_step.get(ck.step)}, indent=2))
+                {"trial": best.trial, "step": best.step, "params": best.params,
+                 "value": best.value}, indent=2))
     return buf.getvalue(), f"{name}-model.zip"
