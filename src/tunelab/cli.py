@@ -87,6 +87,9 @@ def _version(value: bool) -> None:
             v = "unknown (not installed)"
         print(f"tunelab {v}")
         raise typer.Exit()
+ExecutorOpt = Annotated[str | None, typer.Option(
+    "--executor", help="Where trials run: local, ray (the spec's executor.address, else auto) "
+                       "or ray:ADDRESS (ray:10.0.0.5:6380, ray:ray://head:10001).")]
 GpusOpt = Annotated[str | None, typer.Option(
     "--gpus", help="GPUs the trials may use: all, none, or ids like 0,2 (default: "
                    "limits.gpus, else all found).")]
@@ -380,6 +383,7 @@ def tune(
     json_out: JsonOpt = False,
     artifacts: ArtifactsOpt = None,
     gpus: GpusOpt = None,
+    executor: ExecutorOpt = None,
 ) -> None:
     """Run a tuning job in the foreground with live progress, then print the leaderboard.
 
@@ -422,6 +426,14 @@ def tune(
         from tunelab.devices import gpus_option
 
         d.setdefault("limits", {})["gpus"] = gpus_option(gpus)
+    if executor is not None:
+        from tunelab.executors.factory import executor_choice
+        from tunelab.spec import ExecutorSpec
+
+        current = d.get("executor")
+        chosen = executor_choice(executor, ExecutorSpec.model_validate(current)
+                                 if isinstance(current, dict) else None)
+        d["executor"] = chosen.model_dump() if chosen is not None else None
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
     js = spec_from_dict(d)
@@ -452,7 +464,8 @@ def tune(
 
 @app.command()
 def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False,
-           artifacts: ArtifactsOpt = None, gpus: GpusOpt = None) -> None:
+           artifacts: ArtifactsOpt = None, gpus: GpusOpt = None,
+           executor: ExecutorOpt = None) -> None:
     """Continue a stopped or crashed job: interrupted trials re-run from their checkpoints.
 
     The job's checkpoints are found in the artifact folder it recorded, from any working
@@ -466,7 +479,13 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
     st = Store.open(store, artifacts=artifacts)
 
     def go(progress: Any) -> str:
-        return Tuner.resume(name, st, progress=progress, gpus=chosen).run()
+        t = Tuner.resume(name, st, progress=progress, gpus=chosen)
+        if executor is not None:  # this run only: the job's recorded spec stays as it was
+            from tunelab.executors.factory import executor_choice
+
+            t.spec = t.spec.model_copy(
+                update={"executor": executor_choice(executor, t.spec.executor)})
+        return t.run()
 
     with _ctrl_c_once(name) as interrupted:
         status = go(None) if json_out else _progress_runner(go)

@@ -14,6 +14,7 @@ exits non-zero without a traceback (unless ``--debug``).
     │       └── UnsafeCheckpoint  would build Python objects beyond tensors (could run code)
     ├── JobBusyError         another tuner holds the job (live lease)
     ├── ObjectiveError       the training code cannot be loaded or run as declared
+    ├── ClusterError         no Ray cluster at the address, or none of its nodes fits a trial
     └── DataError            a data set folder or manifest is unusable
 """
 
@@ -78,6 +79,10 @@ class UnsafeCheckpoint(ArtifactError):
 
 class JobBusyError(TunelabError):
     """Another live tuner process holds the job."""
+
+
+class ClusterError(TunelabError):
+    """The Ray cluster cannot be reached, went away, or has no node that fits one trial."""
 
 
 class ObjectiveError(TunelabError):

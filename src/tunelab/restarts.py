@@ -104,6 +104,17 @@ def exploit_start(state: JobState, tr: TrialRecord, donor: int | None,
                     if src is not None and donor_step is not None else None)
 
 
+def lost_start(state: JobState, tr: TrialRecord) -> Start:
+    """Where a trial whose worker died mid-segment (its Ray node went down) continues: an
+    exploit copy that has not reported since the decision starts again from the donor's
+    checkpoint; any other trial from its own last checkpoint (as :func:`recover` does)."""
+    d = state.last_decision(tr.number)
+    if d is not None and d.action == Action.EXPLOIT.value \
+            and not any(r.at > d.at for r in tr.reports):
+        return exploit_start(state, tr, d.donor, d.donor_step)
+    return Start.at(tr, resume_point(state, tr))
+
+
 def recover(u: Unit) -> list[Start]:
     """What a starting tuner must run again, in trial order (recorded in ``u``).
 

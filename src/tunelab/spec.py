@@ -135,6 +135,18 @@ class LimitsSpec(_Model):
         return parse_duration(v, f"limits.{info.field_name}")
 
 
+class ExecutorSpec(_Model):
+    """Where trials run: ``local`` worker processes (the default) or a ``ray`` cluster at
+    ``address`` (``auto``, ``HOST:PORT``, ``ray://HOST:10001``), each trial asking Ray for
+    ``cpus_per_trial`` CPUs, ``limits.gpus_per_trial`` GPUs and the custom ``resources``
+    (docs/ray.md)."""
+
+    type: Literal["local", "ray"] = "local"
+    address: str = Field(default="auto", min_length=1)
+    cpus_per_trial: float = Field(default=1.0, ge=0)
+    resources: dict[str, float] = {}
+
+
 class CompletionSpec(_Model):
     target: float | None = None
     no_improvement_trials: int | None = Field(default=None, ge=1)
@@ -159,6 +171,7 @@ class JobSpec(_Model):
     limits: LimitsSpec = LimitsSpec()
     completion: CompletionSpec = CompletionSpec()
     warm_start: WarmStartSpec | None = None
+    executor: ExecutorSpec | None = None  # None: local worker processes
 
     @model_validator(mode="before")
     @classmethod

@@ -85,6 +85,7 @@ class Tuner:
         self._runtime_total: float | None = None
         self.artifacts: Artifacts  # the job's checkpoint files (set when the lease is taken)
         self._disk_full: str | None = None  # where the disk filled up, once it has
+        self._opened: Executor | None = None  # a cluster's executor opened by create()
 
     # construction -----------------------------------------------------------------------------
     @classmethod
@@ -100,9 +101,20 @@ class Tuner:
             given.resolve()  # a function passed by value (tunelab.tune) must load here too
         parents = warm_start_parents(spec, store)
         root = store.artifact_root()  # a PostgreSQL store without one is refused here
-        JobRecorder.create_job(store, spec, artifact_root=str(root))
-        tuner = cls(spec, store, spec.name, **kw)
+        opened = None
+        if kw.get("executor") is None:  # no cluster, or a trial no node fits: nothing written
+            from tunelab.executors.factory import open_for_spec
+
+            opened = open_for_spec(spec, str(root))
+        try:
+            JobRecorder.create_job(store, spec, artifact_root=str(root))
+            tuner = cls(spec, store, spec.name, **kw)
+        except BaseException:
+            if opened is not None:
+                opened.shutdown()
+            raise
         tuner._parents = parents  # run() need not read them again
+        tuner._opened = opened
         return tuner
 
     @classmethod
@@ -122,10 +134,27 @@ class Tuner:
         """Run the job to its end; returns the final job status."""
         if isinstance(self.objective, FunctionObjective):
             self.objective.resolve()  # a bad train.function fails here once, not in every trial
-        self._acquire()
+        if self._executor is None and self._opened is None:  # resume: the cluster before a write
+            from tunelab.executors.factory import open_for_spec
+
+            root = self.store.artifact_root(self.store.read().job(self.name))
+            self._opened = open_for_spec(self.spec, str(root))
+        try:
+            self._acquire()
+        except BaseException:
+            if self._opened is not None:
+                self._opened.shutdown()
+            raise
         executor = self._executor
         try:
             preflight.prepare(self.spec, self.static, self.rec)
+            if executor is None:  # a cluster's executor (checked before the job was written)
+                from tunelab.executors.factory import record_executor
+
+                executor = self._opened
+                self._opened = None
+                if executor is not None:
+                    record_executor(self.rec, executor)
             if executor is None:
                 from tunelab.devices import layout_for, slot_names
                 from tunelab.executors.local import LocalExecutor
@@ -155,6 +184,8 @@ class Tuner:
         finally:
             if executor is not None and self._executor is None:
                 executor.shutdown()
+            elif self._opened is not None:
+                self._opened.shutdown()
             try:
                 with self.store.transaction() as tx:
                     self.lease.release(tx, self.state.job.id)
@@ -308,6 +339,16 @@ class Tuner:
                 self._stopping = str(disk_full_error(self._disk_full, self.name))
                 self._final_status = JobStatus.STOPPED
                 u.event("disk_full", self._stopping, trial=tr.number)
+        elif ev.kind is EventKind.LOST:  # its node died (Ray): re-run it from its checkpoint
+            u.set_state(tr, TrialState.LOST)
+            u.event("lost", f"{ev.error}; re-running", trial=tr.number)
+            self._ready.append(restarts.lost_start(self.state, tr))
+        elif ev.kind is EventKind.CLUSTER_GONE:  # like a full disk: stop, resume re-runs it
+            u.set_state(tr, TrialState.LOST)
+            if self._final_status is not JobStatus.STOPPED or self._stopping is None:
+                self._stopping = ev.error or "the cluster went away"
+                self._final_status = JobStatus.STOPPED
+                u.event("cluster_gone", self._stopping, trial=tr.number)
         elif ev.kind is EventKind.STOPPED:
             u.end(tr, TrialState.STOPPED, ev.at, error=self._stopping or "stopped")
         else:  # FAILED, TIMED_OUT

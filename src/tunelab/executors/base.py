@@ -54,6 +54,8 @@ class EventKind(str, enum.Enum):
     TIMED_OUT = "timed_out"
     STOPPED = "stopped"  # stopped on executor.stop()
     DISK_FULL = "disk_full"  # no space left (error: where): the job stops, the trial re-runs
+    LOST = "lost"  # its worker's node died (Ray): the trial re-runs from its checkpoint now
+    CLUSTER_GONE = "cluster_gone"  # the cluster went away: the job stops, resume re-runs it
 
 
 @dataclass(frozen=True)

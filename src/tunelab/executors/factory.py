@@ -1,0 +1,66 @@
+"""Which executor runs a job's trials: the spec's ``executor`` section, read in one place.
+
+The local executor is built by the tuner itself (its slots follow the GPUs found, see
+:mod:`tunelab.devices`); a cluster executor is opened here — *before* the job is written, so a
+cluster that is not there, a trial no node fits or an artifact folder the nodes cannot write is
+refused in one line with nothing in the store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tunelab.executors.base import Executor
+
+if TYPE_CHECKING:
+    from tunelab.recorder import JobRecorder
+    from tunelab.spec import ExecutorSpec, JobSpec
+
+
+def executor_choice(value: str, current: ExecutorSpec | None) -> ExecutorSpec | None:
+    """The ``--executor`` option of ``tune`` and ``resume``: ``local``, ``ray`` (the spec's
+    address, else ``auto``) or ``ray:ADDRESS`` (``ray:10.0.0.5:6380``, ``ray:ray://h:10001``)."""
+    from tunelab.errors import SpecError
+    from tunelab.spec import ExecutorSpec
+
+    if value == "local":
+        return None
+    if value == "ray" or value.startswith("ray:"):
+        base = current if current is not None and current.type == "ray" else ExecutorSpec()
+        address = value[4:] if value.startswith("ray:") else base.address
+        if not address:
+            raise SpecError.field("--executor", "local, ray or ray:ADDRESS", value,
+                                  "E.g. --executor ray:127.0.0.1:6380.")
+        return base.model_copy(update={"type": "ray", "address": address})
+    raise SpecError.field("--executor", "local, ray or ray:ADDRESS", value,
+                          "E.g. --executor ray, or --executor ray:ray://head:10001.")
+
+
+def open_for_spec(spec: JobSpec, artifact_root: str | None) -> Executor | None:
+    """The cluster executor the spec asks for, connected and checked (None: local)."""
+    ex = spec.executor
+    if ex is None or ex.type == "local":
+        return None
+    from tunelab.executors.ray_executor import RayExecutor
+    from tunelab.executors.ray_nodes import check_artifact_root
+
+    executor = RayExecutor(
+        ex.address, max_parallel=spec.limits.max_parallel, cpus_per_trial=ex.cpus_per_trial,
+        gpus_per_trial=spec.limits.gpus_per_trial or 0.0, resources=ex.resources)
+    try:
+        if artifact_root is not None:
+            check_artifact_root(artifact_root)
+        executor.warm_up()  # actor start-up is not charged to the first trials
+    except BaseException:
+        executor.shutdown()
+        raise
+    return executor
+
+
+def record_executor(rec: JobRecorder, executor: Executor) -> None:
+    """The job's event saying where its trials run (``tunelab show``, the dashboard)."""
+    describe = getattr(executor, "describe", None)
+    if describe is None:
+        return
+    with rec.unit() as u:
+        u.event("executor", str(describe()))

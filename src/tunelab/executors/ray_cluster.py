@@ -1,0 +1,171 @@
+"""Reaching a Ray cluster and reading what it offers, with one clear line for each failure.
+
+The Ray executor and ``tunelab plan`` both start here: :func:`connect` joins the cluster at an
+address (``auto``, ``HOST:PORT`` or ``ray://HOST:10001``) or says in one line that there is none;
+:func:`read_cluster` lists its live nodes and their resources; :meth:`ClusterInfo.fits` counts
+how many trials fit at once for a per-trial request, and :meth:`ClusterInfo.check` refuses a
+request no node can hold *before* any trial is written (a trial that asks for a resource no
+node has would otherwise wait forever in Ray's queue).
+
+    >>> connect("127.0.0.1:6380")                                           # doctest: +SKIP
+    >>> info = read_cluster()                                               # doctest: +SKIP
+    >>> info.fits({"CPU": 1.0, "GPU": 0.5})                                 # doctest: +SKIP
+    4
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunelab.errors import ClusterError
+
+#: how long a silent GCS may keep the driver waiting before Ray ends the process; the executor
+#: notices a gone cluster within seconds and stops the job cleanly long before that
+_GCS_RECONNECT_S = "300"
+_INTERNAL = ("memory", "object_store_memory")
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else e.__class__.__name__
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or one line saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError("the ray executor needs Ray, which is not installed: "
+                           "pip install 'tunelab[ray]'") from None
+    return ray
+
+
+def gcs_reachable(address: str, timeout: float = 3.0) -> bool:
+    """True when something accepts a TCP connection at ``HOST:PORT``."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at ``address`` as a driver (once per process).
+
+    A ``HOST:PORT`` nobody listens on is refused at once (Ray itself would retry for minutes);
+    ``auto`` with no local cluster, and a ``ray://`` address that does not answer, are refused
+    with Ray's reason. Nothing is written to the store before this succeeds."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return
+    fix = ("Start one with `ray start --head --port PORT` and set executor.address to "
+           "HOST:PORT (or ray://HOST:10001), or run with `--executor local`.")
+    plain = address not in ("auto", "local") and "://" not in address
+    if plain and not gcs_reachable(address):
+        raise ClusterError(f"no Ray cluster at {address!r}: nothing accepts connections "
+                           f"there. {fix}")
+    os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", _GCS_RECONNECT_S)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(address=address, logging_level="ERROR", log_to_driver=False,
+                 include_dashboard=False if address == "local" else None)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+        raise ClusterError(f"no Ray cluster at {address!r} ({_first_line(e)}). {fix}") from None
+
+
+def disconnect() -> None:
+    ray = import_ray()
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def gcs_address() -> str | None:
+    """The connected cluster's GCS ``HOST:PORT`` (None through a ``ray://`` client)."""
+    ray = import_ray()
+    try:
+        addr = ray.get_runtime_context().gcs_address
+    except Exception:
+        return None
+    return str(addr) if addr else None
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node_id: str
+    address: str
+    resources: Mapping[str, float]
+
+    def fits(self, need: Mapping[str, float]) -> int:
+        """How many trials asking ``need`` fit on this node at once."""
+        counts = [math.floor(self.resources.get(k, 0.0) / v + 1e-9)
+                  for k, v in need.items() if v > 0]
+        return min(counts) if counts else 10**6
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    address: str
+    nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
+
+    def total(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for n in self.nodes:
+            for k, v in n.resources.items():
+                out[k] = out.get(k, 0.0) + v
+        return out
+
+    def fits(self, need: Mapping[str, float]) -> int:
+        return sum(n.fits(need) for n in self.nodes)
+
+    def describe(self) -> str:
+        """``2 nodes: 2 CPU, 1 node2`` (the resources a trial can ask for)."""
+        tot = self.total()
+        parts = [f"{_num(v)} {k}" for k, v in sorted(tot.items(), key=lambda kv: kv[0] != "CPU")
+                 if k not in _INTERNAL and not k.startswith("node:") and v > 0]
+        nodes = len(self.nodes)
+        return f"{nodes} node{'s' if nodes != 1 else ''}: {', '.join(parts) or 'no resources'}"
+
+    def check(self, need: Mapping[str, float]) -> int:
+        """The number of trials that fit at once; raises :class:`ClusterError` (one line)
+        when not even one does, naming what no node has."""
+        n = self.fits(need)
+        if n > 0:
+            return n
+        short = [f"{_num(v)} {k}" for k, v in need.items() if v > 0 and
+                 max((nd.resources.get(k, 0.0) for nd in self.nodes), default=0.0) < v]
+        raise ClusterError(
+            f"no node of the Ray cluster at {self.address!r} can run a trial: each trial asks "
+            f"for {', '.join(short) or _need_text(need)}, and the cluster has "
+            f"{self.describe()}. Lower executor.cpus_per_trial / limits.gpus_per_trial / "
+            "executor.resources, or add a node that has them (`ray start --resources`).")
+
+
+def _num(v: float) -> str:
+    return f"{v:g}"
+
+
+def _need_text(need: Mapping[str, float]) -> str:
+    return ", ".join(f"{_num(v)} {k}" for k, v in need.items() if v > 0) or "nothing"
+
+
+def trial_need(cpus: float, gpus: float, resources: Mapping[str, float]) -> dict[str, float]:
+    """The Ray resources one trial asks for."""
+    need = {"CPU": float(cpus), "GPU": float(gpus)}
+    need.update({k: float(v) for k, v in resources.items()})
+    return {k: v for k, v in need.items() if v > 0}
+
+
+def read_cluster(address: str) -> ClusterInfo:
+    """The live nodes of the connected cluster and their resources."""
+    ray = import_ray()
+    nodes = tuple(
+        NodeInfo(str(n["NodeID"]), str(n.get("NodeManagerAddress", "")),
+                 {str(k): float(v) for k, v in (n.get("Resources") or {}).items()})
+        for n in ray.nodes() if n.get("Alive"))
+    return ClusterInfo(address, nodes)

@@ -1,0 +1,130 @@
+"""A real two-node Ray cluster for the whole test session, started and stopped here.
+
+The head runs ``ray start --head`` on a free port (6379 is Redis's on these machines); a second
+node joins it with ``ray start --address`` and the custom resource ``node2``. Each node has one
+CPU, a small object store, no dashboard and its own temp folder, and runs in a process group
+of its own, so a test can kill every process of the second node (a node dying mid-trial) and
+start it again, and the session ends by killing exactly the groups it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+RAY = str(Path(sys.executable).parent / "ray")
+OBJECT_STORE = str(80 * 1000 * 1000)  # bytes: Ray's minimum is about 75 MiB
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # the workers import tunelab from this tree and the test objectives from this folder
+    paths = [str(ROOT / "src"), str(ROOT / "tests")]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+@dataclass
+class Node:
+    args: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([RAY, "start", "--block", *self.args], stdout=out,
+                                         stderr=subprocess.STDOUT, env=_env(),
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while "Ray runtime started" not in self.log.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ray start failed:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL every process of this node (its process group), as a dying machine."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+
+@dataclass
+class Cluster:
+    address: str
+    head: Node
+    second: Node
+    temp: list[Path] = field(default_factory=list)
+
+    def restart_second(self) -> None:
+        self.second.kill()
+        self.second.start()
+        _wait_nodes(self.address, 2)
+
+
+def _wait_nodes(address: str, n: int, timeout: float = 60.0) -> None:
+    """Wait until ``n`` live nodes are registered (asked in a child: this process stays no
+    Ray driver, so each test's executor connects afresh)."""
+    code = ("import ray,sys,time\n"
+            f"ray.init(address={address!r}, logging_level='ERROR', log_to_driver=False)\n"
+            f"t=time.time()\n"
+            f"while sum(1 for x in ray.nodes() if x['Alive']) < {n} and time.time()-t < "
+            f"{timeout}: time.sleep(0.2)\n"
+            f"sys.exit(0 if sum(1 for x in ray.nodes() if x['Alive']) >= {n} else 1)\n")
+    subprocess.run([sys.executable, "-c", code], env=_env(), check=True, timeout=timeout + 30)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Cluster]:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--num-cpus", "1", "--object-store-memory", OBJECT_STORE,
+              "--disable-usage-stats", "--dashboard-agent-listen-port", "0"]
+    h_tmp = Path(tempfile.mkdtemp(prefix="tlrh"))  # short: Ray's socket paths must fit 107
+    w_tmp = Path(tempfile.mkdtemp(prefix="tlrw"))
+    head = Node(["--head", "--port", str(port), "--include-dashboard=false",
+                 "--ray-client-server-port", str(free_port()), "--temp-dir", str(h_tmp),
+                 # a dead node is noticed in about two seconds, not fifteen
+                 "--system-config",
+                 '{"health_check_period_ms":500,"health_check_failure_threshold":4}',
+                 *common], h_tmp / "start.log")
+    second = Node(["--address", address, "--resources", '{"node2": 1}', "--temp-dir",
+                   str(w_tmp), *common], w_tmp / "start.log")
+    cluster = Cluster(address, head, second, [h_tmp, w_tmp])
+    try:
+        head.start()
+        second.start()
+        _wait_nodes(address, 2)
+        yield cluster
+    finally:
+        second.kill()
+        head.kill()
+        for p in cluster.temp:
+            shutil.rmtree(p, ignore_errors=True)
