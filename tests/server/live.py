@@ -27,14 +27,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(store: str | Path, *, host: str = "127.0.0.1",
-          token: str | None = None) -> Iterator[tuple[str, Access]]:
-    """Serve the dashboard over ``store`` on a free port; yields (base URL, access rules)."""
+def serve(store: str | Path, *, host: str = "127.0.0.1", token: str | None = None,
+          data_root: Path | None = None) -> Iterator[tuple[str, Access]]:
+    """Serve the dashboard over ``store`` on a free port (the training page reading under
+    ``data_root``); yields (base URL, access rules)."""
     reader = Reader.open(store)
     access, _ = Access.for_host(host, token)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(reader, access), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    app = create_app(reader, access, data_root=data_root)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
     th = threading.Thread(target=server.run, daemon=True)
     th.start()
     deadline = time.monotonic() + 20

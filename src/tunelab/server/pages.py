@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from tunelab.server.security import Access
 
 STATIC = Path(__file__).with_name("static")
-_FILES = {"dashboard.js": "text/javascript", "style.css": "text/css"}
+_FILES = {"dashboard.js": "text/javascript", "style.css": "text/css", "new.js": "text/javascript",
+          "jobctl.js": "text/javascript"}
 
 
 @cache
@@ -32,14 +33,15 @@ def _json_for_script(obj: Any) -> str:
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-_NAV = ('<nav><a href="/">Jobs</a><a href="/compare">Compare</a>'
-        '<a href="/docs">API</a></nav>')
+_NAV = ('<nav><a href="/">Jobs</a><a href="/new" id="nav-new">New job</a>'
+        '<a href="/compare">Compare</a><a href="/docs">API</a></nav>')
 
 
 def page_html(kind: str, title: str, ctx: dict[str, Any], *, data: dict[str, Any] | None = None,
-              inline: bool = False) -> str:
+              inline: bool = False, extra: tuple[str, ...] = ()) -> str:
     """One page: ``kind`` picks what dashboard.js draws; ``data`` (report mode) answers its API
-    calls from the page itself; ``inline`` puts plotly.js, the script and the styles inside."""
+    calls from the page itself; ``inline`` puts plotly.js, the script and the styles inside;
+    ``extra`` names more static scripts (served pages only: the training page, job controls)."""
     from html import escape
 
     boot = {**ctx, "page": kind}
@@ -53,7 +55,8 @@ def page_html(kind: str, title: str, ctx: dict[str, Any], *, data: dict[str, Any
     else:
         head = ('<link rel="stylesheet" href="/static/style.css">'
                 '<script src="/static/plotly.min.js"></script>')
-        script = '<script src="/static/dashboard.js"></script>'
+        script = "".join(f'<script src="/static/{f}"></script>'
+                         for f in ("dashboard.js", *extra))
         nav = _NAV
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -73,11 +76,16 @@ def build_pages(access: Access) -> APIRouter:
 
     @pages.get("/jobs/{name}", response_class=HTMLResponse)
     def job_page(name: str) -> str:
-        return page_html("job", name, {**base, "job": name})
+        return page_html("job", name, {**base, "job": name}, extra=("jobctl.js",))
 
     @pages.get("/jobs/{name}/trials/{number}", response_class=HTMLResponse)
     def trial_page(name: str, number: int) -> str:
         return page_html("trial", f"{name} #{number}", {**base, "job": name, "trial": number})
+
+    @pages.get("/new", response_class=HTMLResponse)
+    def new_page(from_job: str | None = Query(default=None, alias="from",
+                                               max_length=200)) -> str:
+        return page_html("new", "new job", {**base, "from": from_job}, extra=("new.js",))
 
     @pages.get("/compare", response_class=HTMLResponse)
     def compare_page(jobs: list[str] = Query(default_factory=list)) -> str:  # noqa: B008

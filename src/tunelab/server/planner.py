@@ -39,7 +39,7 @@ class Planner:
         try:
             self.reader.job(js.name)
         except JobNotFound:
-            return js.to_dict(), js
+            return d, js
         raise SpecError.field("name", "a name no job in this store has", js.name,
                               "Pick another name (the job of that name is on the Jobs page).")
 

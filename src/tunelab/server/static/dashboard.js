@@ -33,9 +33,15 @@ async function api(path, opts) {
   init.headers = Object.assign({"X-Tunelab-Token": token()}, init.headers || {});
   const r = await fetch("/api/v1" + path, init);
   if (!r.ok) {
-    let msg = r.statusText;
-    try { const b = await r.json(); msg = typeof b.detail === "string" ? b.detail : JSON.stringify(b.detail); } catch (e) { /* not JSON */ }
-    throw new ApiError(r.status, msg);
+    let msg = r.statusText, detail = null;
+    try {
+      const b = await r.json();
+      detail = b.detail;
+      msg = typeof detail === "string" ? detail : (detail && detail.message) || JSON.stringify(detail);
+    } catch (e) { /* not JSON */ }
+    const err = new ApiError(r.status, msg);
+    err.detail = detail;  // a form's errors by field (the training page)
+    throw err;
   }
   return r.json();
 }
@@ -537,4 +543,12 @@ async function comparePage() {
 }
 
 const PAGES = {jobs: jobsPage, job: jobPage, trial: trialPage, compare: comparePage};
-(PAGES[T.page] || jobsPage)().catch(showError);
+// pages and additions from other scripts (new.js, jobctl.js) register in window.TUNELAB_PAGES
+// and window.TUNELAB_AFTER; they load after this one, so start once the document is parsed
+function startPage() {
+  const extra = window.TUNELAB_PAGES || {};
+  (PAGES[T.page] || extra[T.page] || jobsPage)().catch(showError);
+  (window.TUNELAB_AFTER || []).forEach(fn => fn(T.page));
+}
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startPage);
+else startPage();

@@ -1,0 +1,192 @@
+"""The training page (/new) and the job controls in real headless Chromium: fill the form on a
+small generated image folder, see the job count and device-hours follow, launch, watch the job
+finish, export and evaluate its model; an out-of-range value shows its error next to its field;
+monochrome data greys out saturation and hue; the advanced box takes a SageMaker JSON.
+
+Screenshots go to ./screenshots (ignored by git)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.support.ui import Select
+
+from server.images import image_folder
+from server.live import browser, chromium_missing, serve, shot
+from server.test_browser import wait_for
+from tunelab.store import Store
+
+pytestmark = pytest.mark.skipif(chromium_missing() is not None,
+                                reason=chromium_missing() or "")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    base = tmp_path_factory.mktemp("newpage")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TUNELAB_CACHE_DIR", str(base / "cache"))
+    data = base / "data"
+    image_folder(data / "colour", per_class=10)
+    image_folder(data / "grey", per_class=8, grey=True)
+    image_folder(data / "test-colour", per_class=4, seed=7)
+    store = base / "runs"
+    Store.open(store).close()
+    try:
+        with serve(store, data_root=data) as (url, _access), browser() as d:
+            yield url, d
+    finally:
+        mp.undo()
+
+
+def planned(d: Any) -> int:
+    return int(d.execute_script("return Number(document.body.dataset.planned || 0)"))
+
+
+def settle(d: Any, since: int) -> None:
+    """Wait for a plan newer than ``since`` (the page re-plans 250 ms after the last change)."""
+    wait_for(lambda: planned(d) > since and d.execute_script(
+        "return document.body.dataset.planned == String(window.__seq || 0) || true"),
+        "the plan to follow the form")
+
+
+def type_into(d: Any, element_id: str, text: str) -> None:
+    el = d.find_element("id", element_id)
+    el.clear()
+    el.send_keys(text)
+
+
+def param(d: Any, name: str, css: str) -> Any:
+    return d.find_element("css selector", f'tr[data-param="{name}"] {css}')
+
+
+def open_page(url: str, d: Any, data: str = "colour") -> None:
+    d.get(url + "/new")
+    wait_for(lambda: d.execute_script("return document.body.dataset.previewed") == "colour",
+             "the preview of the first data set")
+    if data != "colour":
+        n = planned(d)
+        Select(d.find_element("id", "data")).select_by_value(data)
+        wait_for(lambda: d.execute_script("return document.body.dataset.previewed") == data,
+                 f"the preview of {data}")
+        settle(d, n)
+    wait_for(lambda: planned(d) > 0, "the first plan")
+
+
+def small_random_job(d: Any, name: str) -> None:
+    n = planned(d)
+    type_into(d, "name", name)
+    Select(d.find_element("id", "strategy")).select_by_value("random")
+    type_into(d, "epochs", "1")
+    type_into(d, "batch_size", "16")
+    type_into(d, "max_trials", "2")
+    p = param(d, "width", ".p-value")
+    p.clear()
+    p.send_keys("4")
+    settle(d, n)
+
+
+def text(d: Any, element_id: str) -> str:
+    return str(d.find_element("id", element_id).text)
+
+
+def test_fill_the_form_launch_watch_export_evaluate(site: tuple[str, Any]) -> None:
+    url, d = site
+    open_page(url, d)
+    preview = text(d, "preview")
+    assert "30 images in 3 classes" in preview and "colour" in preview
+    assert len(d.find_elements("css selector", "#class-table img.thumb")) == 12
+    small_random_job(d, "from-page")
+    wait_for(lambda: text(d, "job-count") == "2", "two training jobs")
+    hours2 = wait_for(lambda: text(d, "device-hours") not in ("", "—") and text(
+        d, "device-hours"), "an estimate")
+    assert "builtin: image-classifier" in text(d, "spec-yaml")
+    n = planned(d)
+    type_into(d, "max_trials", "6")
+    settle(d, n)
+    wait_for(lambda: text(d, "job-count") == "6", "six training jobs")
+    hours6 = text(d, "device-hours")
+    assert float(hours6) == pytest.approx(3 * float(hours2), rel=0.1)
+    n = planned(d)
+    type_into(d, "max_trials", "2")
+    settle(d, n)
+    wait_for(lambda: text(d, "job-count") == "2", "back to two")
+    shot(d, "new-filled")
+    wait_for(lambda: d.find_element("id", "launch").is_enabled(), "the launch button")
+    d.find_element("id", "launch").click()
+    wait_for(lambda: d.current_url.endswith("/jobs/from-page"), "the job page", 60)
+    wait_for(lambda: d.execute_script(
+        "const b = document.querySelector('#head .badge'); return b && b.textContent")
+        == "completed", "the job to finish", 120)
+    wait_for(lambda: d.find_elements("id", "export-btn"), "the export button")
+    d.find_element("id", "export-btn").click()
+    done = wait_for(lambda: d.find_elements("id", "export-done"), "the export", 60)
+    assert "from-page-model.zip" in done[0].text
+    Select(d.find_element("id", "eval-data")).select_by_value("test-colour")
+    d.find_element("id", "eval-btn").click()
+    acc = wait_for(lambda: d.find_elements("id", "eval-accuracy"), "the evaluation", 60)
+    assert "on 12 images of test-colour" in acc[0].text
+    assert len(d.find_elements("css selector", "#eval-classes tr")) == 4  # header + 3 classes
+    assert d.execute_script(
+        "return document.getElementById('chart-confusion').data[0].z.length") == 3
+    shot(d, "job-controls")
+
+
+def test_out_of_range_value_shows_its_error_next_to_the_field(site: tuple[str, Any]) -> None:
+    url, d = site
+    open_page(url, d)
+    small_random_job(d, "bad-dropout")
+    n = planned(d)
+    v = param(d, "dropout", ".p-mode")
+    Select(v).select_by_value("value")
+    box = param(d, "dropout", ".p-value")
+    box.clear()
+    box.send_keys("1.5")
+    settle(d, n)
+    err = wait_for(lambda: param(d, "dropout", '.field-error[data-for="param.dropout"]').text,
+                   "the dropout error")
+    assert err == "`train.dropout` must be in [0, 1); got 1.5."
+    assert not d.find_element("id", "launch").is_enabled()
+    assert text(d, "job-count") == "—"
+    shot(d, "new-error")
+
+
+def test_monochrome_data_greys_out_saturation_and_hue(site: tuple[str, Any]) -> None:
+    url, d = site
+    open_page(url, d, data="grey")
+    assert "monochrome" in text(d, "preview")
+    assert not d.find_element("id", "saturation").is_enabled()
+    assert not d.find_element("id", "hue").is_enabled()
+    assert d.find_element("id", "brightness").is_enabled()
+    assert "monochrome" in text(d, "mono-note")
+    shot(d, "new-monochrome")
+    n = planned(d)
+    Select(d.find_element("id", "data")).select_by_value("colour")
+    settle(d, n)
+    wait_for(lambda: d.find_element("id", "saturation").is_enabled(), "colour again")
+
+
+def test_the_advanced_box_accepts_a_sagemaker_json(site: tuple[str, Any]) -> None:
+    url, d = site
+    open_page(url, d)
+    sm = {"Strategy": "Bayesian",
+          "HyperParameterTuningJobObjective": {"Type": "Maximize",
+                                               "MetricName": "val_accuracy"},
+          "ResourceLimits": {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 1},
+          "ParameterRanges": {"ContinuousParameterRanges": [
+              {"Name": "learning_rate", "MinValue": "0.001", "MaxValue": "0.1",
+               "ScalingType": "Logarithmic"}]},
+          "StaticHyperParameters": {"epochs": "1", "width": "4"}}
+    n = planned(d)
+    type_into(d, "name", "from-sagemaker")
+    d.find_element("css selector", "#advanced-box summary").click()
+    d.find_element("id", "advanced").send_keys(json.dumps(sm))
+    settle(d, n)
+    wait_for(lambda: text(d, "job-count") == "3", "three training jobs from the JSON")
+    yaml_text = text(d, "spec-yaml")
+    assert "type: bayesian" in yaml_text and "scale: log" in yaml_text
+    assert str(Path("colour")) in yaml_text
+    shot(d, "new-sagemaker")
