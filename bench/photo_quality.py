@@ -16,13 +16,17 @@ folder (CIFAR-10 test images). It prints each one's held-out accuracy and wall-c
 start to exit, decoding included) and the ratios tunelab / recipe (goals: accuracy >= 1.0, time
 <= 1.2).
 
-``--tune-budget SECONDS`` also runs, each for that wall-clock budget: ``tunelab tune --data TRAIN``
-with its defaults (the budget as ``limits.max_runtime``), and Optuna TPE with a median pruner
-over the same trainer (tunelab's ``train`` function in-process) and the same search space; it
-prints each one's best model's held-out accuracy against the recipe's single run.
+``--tune-budget SECONDS`` also runs, each for that wall-clock budget: ``tunelab tune --data TRAIN
+--max-runtime SECONDS`` with its defaults (its own 20 % validation split chooses the best trial),
+and Optuna TPE with a median pruner over the same trainer (tunelab's ``train`` function, in its
+own process) and the same search space and split; it prints each one's best model's held-out
+accuracy against the recipe's single run. ``--side-by-side`` (with ``--tune-budget``) runs the
+recipe, the tune and Optuna at the same time, each pinned to its own ``--threads`` cores (a
+machine with at least 3x that many), and skips the train-defaults comparison.
 
     .venv/bin/python bench/photo_quality.py --per-class 300 --epochs 10
     .venv/bin/python bench/photo_quality.py --per-class 300 --epochs 10 --tune-budget 600
+    python3 bench/photo_quality.py --per-class 1000 --epochs 10 --tune-budget 900 --side-by-side
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARBALL = ROOT.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
+TL = [sys.executable, "-m", "tunelab"]  # the tunelab command of the interpreter running this
 
 
 def subset(cifar: Path, out: Path, split: str, per_class: int) -> Path:
@@ -57,10 +62,10 @@ def subset(cifar: Path, out: Path, split: str, per_class: int) -> Path:
 
 def find_cifar(arg: str | None, work: Path) -> Path:
     """The unpacked ``cifar10`` folder: given, or unpacked from the shared tarball."""
-    if arg:
+    if arg and not arg.endswith(".tar.gz"):
         p = Path(arg)
         return p / "cifar10" if (p / "cifar10").is_dir() else p
-    with tarfile.open(TARBALL) as tar:
+    with tarfile.open(arg or TARBALL) as tar:
         tar.extractall(work, filter="data")
     return work / "cifar10"
 
@@ -165,13 +170,18 @@ def timed(cmd: list[str], env: dict[str, str], label: str = "") -> tuple[float, 
     return wall, proc.stdout
 
 
-def side_by_side(cmds: dict[str, list[str]], env: dict[str, str]) -> dict[str, tuple[float, str]]:
+def side_by_side(cmds: dict[str, list[str]], env: dict[str, str],
+                 pins: dict[str, set[int]] | None = None) -> dict[str, tuple[float, str]]:
     """Start every command at once and wait for all: each one's wall seconds and stdout (its CPU
-    seconds go to ``CPU_SECONDS``). Run together, they share whatever else loads the machine."""
+    seconds go to ``CPU_SECONDS``). Run together, they share whatever else loads the machine;
+    ``pins`` gives a command its own cores (``sched_setaffinity``, inherited by its workers)."""
     procs = {}
     for label, cmd in cmds.items():
+        cores = (pins or {}).get(label)
+        pre = (lambda c=cores: os.sched_setaffinity(0, c)) if cores else None
         procs[label] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True, env=env, cwd=ROOT), time.perf_counter())
+                                         text=True, env=env, cwd=ROOT, preexec_fn=pre),
+                        time.perf_counter())
     out: dict[str, tuple[float, str]] = {}
     for label, (proc, t0) in procs.items():
         _pid, status, usage = os.wait4(proc.pid, 0)
@@ -192,7 +202,7 @@ def recipe_cmd(train: Path, test: Path, epochs: int, seed: int, threads: int) ->
 
 
 def tunelab_train_cmd(train: Path, test: Path, epochs: int, seed: int, work: Path) -> list[str]:
-    return [str(ROOT / ".venv" / "bin" / "tunelab"), "train", "--data", str(train), "--set",
+    return [*TL, "train", "--data", str(train), "--set",
             f"epochs={epochs}", "--set", f"validation_data={test}", "--store",
             str(work / "store-train"), "--name", "defaults", "--seed", str(seed)]
 
@@ -206,10 +216,9 @@ def run_recipe(train: Path, test: Path, epochs: int, seed: int, threads: int,
 def job_test_accuracy(store: Path, name: str, test: Path, work: Path, env: dict[str, str]
                       ) -> float:
     """Export the job's best model and score it on the held-out folder (`tunelab evaluate`)."""
-    tl = str(ROOT / ".venv" / "bin" / "tunelab")
     model = work / f"{name}-model"
-    timed([tl, "export", name, "--out", str(model), "--store", str(store)], env)
-    _w, out = timed([tl, "evaluate", str(model), "--data", str(test), "--json"], env)
+    timed([*TL, "export", name, "--out", str(model), "--store", str(store)], env)
+    _w, out = timed([*TL, "evaluate", str(model), "--data", str(test), "--json"], env)
     return float(json.loads(out)["accuracy"])
 
 
@@ -219,30 +228,30 @@ def run_tunelab_train(train: Path, test: Path, epochs: int, seed: int, work: Pat
     return job_test_accuracy(work / "store-train", "defaults", test, work, env), wall
 
 
-def run_tunelab_tune(train: Path, test: Path, budget: float, work: Path,
-                     env: dict[str, str]) -> tuple[float, float, int]:
-    """`tunelab tune --data` with its defaults, cut at ``budget`` seconds (its own max_runtime
-    is set to the budget through a spec that is exactly the default one)."""
+def tune_cmd(train: Path, budget: float, work: Path) -> list[str]:
+    """`tunelab tune --data` with its defaults, cut at ``budget`` seconds: its own validation
+    split picks the best trial; the held-out folder is only used to score that trial's model."""
+    return [*TL, "tune", "--data", str(train), "--max-runtime", f"{budget:g}s", "--store",
+            str(work / "store-tune"), "--name", "tune-defaults", "--json"]
+
+
+def tune_summary(stdout: str) -> int:
+    """Trials the tune ran, from its ``--json`` summary."""
+    try:
+        return len(json.loads(stdout).get("trials", []))
+    except (ValueError, AttributeError):
+        return -1
+
+
+def optuna_cmd(train: Path, test: Path, budget: float, threads: int) -> list[str]:
+    return [sys.executable, __file__, "optuna", str(train), str(test), str(budget), str(threads)]
+
+
+def run_optuna(train: str, test: str, budget: float, threads: int) -> dict[str, Any]:
+    """Optuna TPE + median pruner over the same trainer, space and validation split, same wall
+    clock; the best trial (by its val_accuracy) is scored on ``test`` (the trainer's
+    test_data, scored once after its last epoch)."""
     sys.path.insert(0, str(ROOT / "src"))
-    import yaml
-
-    from tunelab.vision.commands import default_image_spec
-
-    spec = default_image_spec(str(train), name="tune-defaults", budget_seconds=budget)
-    spec["train"]["validation_data"] = str(test)
-    path = work / "tune.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    store = work / "store-tune"
-    tl = str(ROOT / ".venv" / "bin" / "tunelab")
-    wall, _ = timed([tl, "tune", str(path), "--store", str(store), "--json"], env)
-    n = int(spec["limits"]["max_trials"])
-    return job_test_accuracy(store, "tune-defaults", test, work, env), wall, n
-
-
-def run_optuna(train: Path, test: Path, budget: float, work: Path, threads: int
-               ) -> tuple[float, int]:
-    """Optuna TPE + median pruner over the same trainer and space, same wall clock; the best
-    trial's held-out accuracy is its last epoch's score on ``test`` (the trainer's test_data)."""
     import optuna
     import torch
 
@@ -250,9 +259,11 @@ def run_optuna(train: Path, test: Path, budget: float, work: Path, threads: int
     from tunelab.vision.train import train as tl_train
 
     torch.set_num_threads(threads)
-    spec = default_image_spec(str(train), name="optuna", budget_seconds=budget)
+    t0 = time.perf_counter()
+    deadline = t0 + budget
+    spec = default_image_spec(train, name="optuna", budget_seconds=budget)
     static = {k: v for k, v in spec["train"].items() if k != "builtin"}
-    static |= {"validation_data": str(test), "test_data": str(test)}
+    static |= {"test_data": test}
     space = spec["search_space"]
 
     class Ctx:
@@ -270,7 +281,9 @@ def run_optuna(train: Path, test: Path, budget: float, work: Path, threads: int
 
         def report(self, step: int | None = None, **m: float) -> None:
             self.t.report(m["val_accuracy"], step or 0)
-            if self.t.should_prune():
+            # Optuna's timeout is only checked between trials; like tunelab's max_runtime, a
+            # trial still running at the end of the budget is cut (it does not count)
+            if self.t.should_prune() or time.perf_counter() > deadline:
                 raise optuna.TrialPruned()
 
     def objective(trial: optuna.Trial) -> float:
@@ -288,10 +301,48 @@ def run_optuna(train: Path, test: Path, budget: float, work: Path, threads: int
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
                                 pruner=optuna.pruners.MedianPruner(n_warmup_steps=2))
-    study.optimize(objective, timeout=budget)
+    # the same wall clock as the tune, counted from the start (the probe included)
+    study.optimize(objective, timeout=max(1.0, budget - (time.perf_counter() - t0)))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        return {"accuracy": 0.0, "trials": len(study.trials), "complete": 0}
     best = max(done, key=lambda t: t.value or 0.0)
-    return float(best.user_attrs["test_accuracy"]), len(study.trials)
+    return {"accuracy": float(best.user_attrs["test_accuracy"]), "trials": len(study.trials),
+            "complete": len(done)}
+
+
+def compare_tuning(train: Path, test: Path, args: argparse.Namespace, work: Path,
+                   env: dict[str, str], acc_r: float | None) -> None:
+    """tunelab tune --data vs Optuna TPE + median (and the recipe, when ``acc_r`` is None:
+    run beside them), each on its own ``--threads`` cores when ``--side-by-side``."""
+    b, th = args.tune_budget, args.threads
+    cmds = {"tune": tune_cmd(train, b, work), "optuna": optuna_cmd(train, test, b, th)}
+    if acc_r is None:
+        cmds["recipe"] = recipe_cmd(train, test, args.epochs, args.seed, th)
+    pins = None
+    if args.side_by_side:
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < th * len(cmds):
+            sys.exit(f"--side-by-side needs {th * len(cmds)} cores; this process has "
+                     f"{len(cores)}")
+        pins = {label: set(cores[i * th:(i + 1) * th]) for i, label in enumerate(cmds)}
+        res = side_by_side(cmds, env, pins)
+    else:
+        res = {label: timed(cmd, env, label) for label, cmd in cmds.items()}
+    if acc_r is None:
+        acc_r = json.loads(res["recipe"][1].strip().splitlines()[-1])["accuracy"]
+        print(f"recipe (hand-written, {args.epochs} epochs): {acc_r:.2%} in "
+              f"{res['recipe'][0]:.0f} s")
+    acc_tune = job_test_accuracy(work / "store-tune", "tune-defaults", test, work, env)
+    n = tune_summary(res["tune"][1])
+    opt = json.loads(res["optuna"][1].strip().splitlines()[-1])
+    print(f"tunelab tune --data defaults ({n} trials, {res['tune'][0]:.0f} s wall, "
+          f"{CPU_SECONDS['tune']:.0f} CPU s): best model {acc_tune:.2%} held out; vs recipe "
+          f"{acc_tune / acc_r:.3f} (goal > 1)")
+    print(f"Optuna TPE + median pruner ({opt['trials']} trials, {opt['complete']} complete, "
+          f"{res['optuna'][0]:.0f} s wall, {CPU_SECONDS['optuna']:.0f} CPU s): best "
+          f"{opt['accuracy']:.2%} held out; tunelab/optuna "
+          f"{acc_tune / max(opt['accuracy'], 1e-9):.3f} (goal > 1)")
 
 
 def main() -> None:
@@ -307,6 +358,9 @@ def main() -> None:
                          "both then see the same load)")
     ap.add_argument("--tune-budget", type=float, default=0.0,
                     help="seconds for tunelab tune --data and Optuna each (0: skip)")
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="with --tune-budget: recipe, tune and Optuna at once, each pinned to "
+                         "its own --threads cores; skips the train-defaults comparison")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="photo_quality-"))
@@ -314,12 +368,15 @@ def main() -> None:
         cifar = find_cifar(args.cifar, work)
         train = subset(cifar, work / "data", "train", args.per_class)
         test = subset(cifar, work / "data", "test", args.test_per_class)
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "CUDA_VISIBLE_DEVICES": "",
                "TUNELAB_CACHE_DIR": str(work / "cache")}
         load = os.getloadavg()[0]
         print(f"CIFAR-10 subset: {args.per_class}/class train, {args.test_per_class}/class "
               f"held out; {args.epochs} epochs; {args.threads} torch threads; load {load:.1f} "
               f"on {os.cpu_count()} CPUs; {'together' if args.together else 'one after the other'}")
+        if args.side_by_side and args.tune_budget > 0:
+            compare_tuning(train, test, args, work, env, None)
+            return
         if args.together:
             res = side_by_side({
                 "recipe": recipe_cmd(train, test, args.epochs, args.seed, args.threads),
@@ -338,12 +395,7 @@ def main() -> None:
               f"time ratio {t_t / t_r:.3f} wall, {c_t / c_r:.3f} CPU (goal <= 1.2); load now "
               f"{os.getloadavg()[0]:.1f}")
         if args.tune_budget > 0:
-            acc_tune, t_tune, n = run_tunelab_tune(train, test, args.tune_budget, work, env)
-            acc_o, n_o = run_optuna(train, test, args.tune_budget, work, args.threads)
-            print(f"tunelab tune --data defaults ({n} trials, {t_tune:.0f} s): best model "
-                  f"{acc_tune:.2%}; vs recipe {acc_tune / acc_r:.3f}")
-            print(f"Optuna TPE + median pruner ({n_o} trials, {args.tune_budget:.0f} s): best "
-                  f"{acc_o:.2%}; tunelab/optuna {acc_tune / acc_o:.3f} (goal > 1)")
+            compare_tuning(train, test, args, work, env, acc_r)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -352,5 +404,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "recipe":
         a = sys.argv[2:]
         print(json.dumps(recipe(a[0], a[1], int(a[2]), int(a[3]), int(a[4]))))
+    elif len(sys.argv) > 1 and sys.argv[1] == "optuna":
+        a = sys.argv[2:]
+        print(json.dumps(run_optuna(a[0], a[1], float(a[2]), int(a[3]))))
     else:
         main()

@@ -10,14 +10,23 @@ hits both alike. Printed per setting:
   the validation pass, the checkpoint write and the report (harsher: the hand loop does none).
 
     .venv/bin/python bench/trainer_overhead.py [--rounds 8] [--epochs 2] [--threads 2]
+
+``--photos`` measures at photo sizes instead (issue 18: at 64 and 100 px): a CIFAR-10 subset
+(``--per-class`` images of each class, from the shared tarball or an unpacked folder given with
+``--cifar``) resized to each of ``--sizes``, the trainer's default model and augmentation::
+
+    .venv/bin/python bench/trainer_overhead.py --photos --sizes 64,100 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import tarfile
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,6 +46,29 @@ SETTINGS: list[tuple[str, dict[str, Any]]] = [
      {"data": "builtin:digits", "image_size": 32, "model": "resnet", "width": 16, "depth": 1,
       "batch_size": 128, "hflip": True, "random_resized_crop": True}),
 ]
+
+
+TARBALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
+
+
+def photo_settings(cifar: str | None, per_class: int, sizes: list[int], work: Path
+                   ) -> list[tuple[str, dict[str, Any]]]:
+    """The trainer's defaults (resnet w16 d1, batch 128, flips, translation) on a CIFAR-10
+    subset resized to each size."""
+    src = Path(cifar) if cifar and not cifar.endswith(".tar.gz") else None
+    if src is None:
+        with tarfile.open(cifar or TARBALL) as tar:
+            tar.extractall(work, filter="data")
+        src = work / "cifar10"
+    src = src / "cifar10" if (src / "cifar10").is_dir() else src
+    folder = work / "photos"
+    for cls_dir in sorted((src / "train").iterdir()):
+        (folder / cls_dir.name).mkdir(parents=True, exist_ok=True)
+        for f in sorted(cls_dir.glob("*.jpg"))[:per_class]:
+            shutil.copyfile(f, folder / cls_dir.name / f.name)
+    return [(f"CIFAR-10 photos at {s}px, trainer defaults (resnet w16 d1, batch 128, hflip)",
+             {"data": str(folder), "image_size": s, "batch_size": 128, "hflip": True})
+            for s in sizes]
 
 
 def hand_loop_epoch(params: dict[str, Any], epochs: int, seed: int) -> list[float]:
@@ -86,11 +118,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--photos", action="store_true", help="CIFAR-10 photos at --sizes")
+    ap.add_argument("--cifar", help="unpacked CIFAR-10 folder or the tarball (default: shared)")
+    ap.add_argument("--per-class", type=int, default=100)
+    ap.add_argument("--sizes", default="64,100")
     args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="trainer_overhead-"))
+    settings = SETTINGS
+    if args.photos:
+        settings = photo_settings(args.cifar, args.per_class,
+                                  [int(v) for v in args.sizes.split(",")], work)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.rounds} rounds x {args.epochs} epochs (first epoch of each run dropped)")
-    for label, params in SETTINGS:
+    for label, params in settings:
         load_image_data(params["data"], image_size=params.get("image_size"))  # warm the cache
         t_ips, t_epoch, h_ips = [], [], []
         pair_ratios = []
@@ -116,6 +157,7 @@ def main() -> None:
               f"{min(pair_ratios):.2f}-{max(pair_ratios):.2f})\n  whole epoch: trainer "
               f"{trainer_epoch:.3f} s (incl. validation, checkpoint, report), hand loop "
               f"{hand_epoch:.3f} s -> ratio {hand_epoch / trainer_epoch:.3f}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

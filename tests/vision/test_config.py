@@ -59,3 +59,16 @@ def test_unknown_name_without_a_close_match_lists_the_names() -> None:
 def test_image_size_range_is_named_as_a_train_key() -> None:
     with pytest.raises(SpecError, match=r"`train.image_size` must be an integer from 4 to 1024"):
         TrainConfig.from_params({"image_size": 2})
+
+
+def test_every_field_reads_its_own_default_back_from_its_annotation() -> None:
+    # the coercion is driven by the dataclass's annotations: a field added with a type the
+    # reader does not know would come back as a string here
+    import dataclasses
+
+    from tunelab.vision.config import _coerce
+
+    for f in dataclasses.fields(TrainConfig):
+        assert _coerce(f.name, f.default) == f.default, f.name
+        if f.default is not None and not isinstance(f.default, (str, tuple)):
+            assert type(_coerce(f.name, str(f.default).lower())) is type(f.default), f.name

@@ -220,11 +220,8 @@ class TrainConfig:
         if not 0 < self.validation_percent < 100:
             raise SpecError.field("train.validation_percent", "between 0 and 100 (exclusive)",
                                   self.validation_percent)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _choice("model", self.model, MODELS)
-        _choice("activation", self.activation, ACTIVATIONS)
-        _choice("precision", self.precision, PRECISIONS)
+        for name, options in _CHOICES.items():
+            _choice(name, getattr(self, name), options)
         if not 0 <= self.translate <= 0.5:
             raise SpecError.field("train.translate", "a fraction from 0 to 0.5", self.translate,
                                   "0 turns it off; 0.125 (4 pixels at 32) is a common choice.")
@@ -253,21 +250,26 @@ class TrainConfig:
         return self
 
 
-_INTS = {"epochs", "width", "depth", "step_epochs", "patience", "split_seed",
-         "auto_batch_memory_mb"}
-_FLOATS = {"validation_percent", "learning_rate", "momentum", "gamma", "warmup_epochs",
-           "weight_decay", "l1", "label_smoothing", "dropout", "brightness", "contrast",
-           "saturation", "hue", "min_delta", "color_jitter_amount", "translate", "head_epochs",
-           "backbone_lr"}
-_BOOLS = {"nesterov", "hflip", "random_resized_crop", "early_stop", "strict", "flip_test"}
+#: Each field's type, read from the dataclass itself (one home: a new field needs no entry here).
+_TYPES: dict[str, str] = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+#: The fields that are one of a fixed set of words (lower-cased when read).
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "model": MODELS,
+    "activation": ACTIVATIONS, "precision": PRECISIONS}
 
 
 def _coerce(name: str, value: Any) -> Any:
-    """Turn spec values (YAML, CLI ``--set`` strings, searched floats) into the field's type."""
+    """Turn spec values (YAML, CLI ``--set`` strings, searched floats) into the field's type,
+    as its annotation says: ``int``, ``float``, ``bool``, ``str``, a ``(min, max)`` tuple;
+    ``| None`` admits None and ``| str`` (batch_size, hflip) admits ``auto``."""
     where = f"train.{name}"
-    if name == "hflip" and isinstance(value, str) and value.lower() == "auto":
+    kinds = _TYPES.get(name, "float").split(" | ")  # color_jitter_amount: a float
+    base = kinds[0].split("[")[0]
+    if value is None and "None" in kinds:
+        return None
+    if "str" in kinds[1:] and isinstance(value, str) and value.lower() == "auto":
         return "auto"
-    if name in _BOOLS:
+    if base == "bool":
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no",
@@ -275,28 +277,25 @@ def _coerce(name: str, value: Any) -> Any:
             return value.lower() in ("true", "yes", "1", "on")
         if isinstance(value, (int, float)) and value in (0, 1):
             return bool(value)
-        raise SpecError.field(where, "true or false" + (" or auto" if name == "hflip" else ""),
+        raise SpecError.field(where, "true or false" + (" or auto" if "str" in kinds else ""),
                               value)
-    if name in _INTS or name in ("batch_size", "image_size"):
-        if name == "batch_size" and value == "auto":
-            return value
-        if name == "image_size" and value is None:
-            return None
+    if base == "int":
         try:
             f = float(value)
         except (TypeError, ValueError):
-            raise SpecError.field(where, "an integer", value) from None
+            raise SpecError.field(where, "an integer" + (" or 'auto'" if "str" in kinds else ""),
+                                  value) from None
         if isinstance(value, bool) or f != int(f):
             raise SpecError.field(where, "an integer", value)
         return int(f)
-    if name in _FLOATS:
+    if base == "float":
         try:
             if isinstance(value, bool):
                 raise ValueError
             return float(value)
         except (TypeError, ValueError):
             raise SpecError.field(where, "a number", value) from None
-    if name in ("crop_scale", "crop_ratio"):
+    if base == "tuple":
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             try:
                 v = float(value)
@@ -310,13 +309,11 @@ def _coerce(name: str, value: Any) -> Any:
             except (TypeError, ValueError):
                 pass
         raise SpecError.field(where, "a number or [min, max]", value)
-    if name in ("optimizer", "lr_schedule", "model", "activation", "precision"):
+    if name in _CHOICES:
         if not isinstance(value, str):
             raise SpecError.field(where, "a string", value)
         return value.lower()
-    if name in ("data", "cache_dir", "pretrained", "validation_data", "test_data"):
-        return None if value is None else str(value)
-    return value
+    return str(value)  # paths: data, cache_dir, pretrained, validation_data, test_data
 
 
 def _positive(name: str, value: float) -> None:
