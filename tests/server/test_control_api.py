@@ -202,3 +202,44 @@ def test_launch_watch_evaluate_predict_tune_again_delete(env: dict[str, Any]) ->
     d = post(env, "/jobs/page-job/delete")
     assert d.status_code == 200, d.text
     assert env["client"].get("/api/v1/jobs/page-job").status_code == 404
+
+
+@pytest.mark.slow
+def test_a_launched_job_outlives_the_server_and_resumes_after_its_tuner_dies(
+        env: dict[str, Any]) -> None:
+    import os
+    import signal
+
+    long = form(name="outlives", epochs="400", max_trials="1", strategy="random")
+    assert post(env, "/launch", {"form": long}).status_code == 200
+    reader = Reader.open(env["store"])  # a second server over the same store: a restart
+    access, _ = Access.for_host("127.0.0.1")
+    try:
+        with TestClient(create_app(reader, access, data_root=env["data"]),
+                        base_url="http://127.0.0.1") as c2:
+            assert c2.get("/api/v1/jobs/outlives").json()["status"] == "running"
+            proc = c2.get("/api/v1/jobs/outlives/process").json()
+            assert proc["kind"] == "launch" and proc["alive"] is True
+            assert proc["tuner_gone"] is False
+            os.killpg(proc["pid"], signal.SIGKILL)  # the tuner dies (its workers with it)
+            deadline = time.monotonic() + 30
+            while not (gone := c2.get("/api/v1/jobs/outlives/process").json())["tuner_gone"]:
+                assert time.monotonic() < deadline, gone
+                time.sleep(0.2)
+            assert gone["alive"] is False
+            r = c2.post("/api/v1/jobs/outlives/resume", headers={HEADER: access.token})
+            assert r.status_code == 200, r.text
+            again = c2.post("/api/v1/jobs/outlives/resume", headers={HEADER: access.token})
+            assert again.status_code in (409, 422)  # one tuner per job
+            deadline = time.monotonic() + 60
+            # the resumed tuner holds the job once its lease owner is alive again
+            while (p := c2.get("/api/v1/jobs/outlives/process").json())["tuner_gone"] or \
+                    p["kind"] != "resume":
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            assert c2.post("/api/v1/jobs/outlives/stop",
+                           headers={HEADER: access.token}).status_code == 200
+            h = wait_status({**env, "client": c2}, "outlives", ("stopped",), 60)
+            assert h["status"] == "stopped"
+    finally:
+        reader.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.errors import JobBusyError, JobNotFound, SpecError
+from tunelab.lease import dead_local_owner
 from tunelab.server.form import spec_yaml
 from tunelab.store.queries import Reader, job_status
 
@@ -84,6 +85,8 @@ class Launcher:
         """Start ``tunelab resume NAME`` for a stopped, failed or interrupted job."""
         job = self.reader.job(name)
         status = job_status(job)
+        if status == "running" and dead_local_owner(job.lease_owner):
+            status = "interrupted"  # its tuner died moments ago; the lease is taken over
         if status in ("running", "completed"):
             raise SpecError.field(f"job {name}", "stopped, failed or interrupted", status,
                                   "Only a job that did not finish can be resumed.")
@@ -136,11 +139,18 @@ class Launcher:
                 return line[len("error:"):].strip()
         return None
 
-    def process(self, name: str) -> dict[str, Any] | None:
-        """The page's view of the last process started for job ``name`` (None: none)."""
+    def process(self, name: str) -> dict[str, Any]:
+        """The page's view of job ``name``'s tuner: ``tuner_gone`` when the job's status says
+        running but its tuner process on this host has died (shown as interrupted at once,
+        not after its lease runs out), and the last process this page started for it."""
+        try:
+            job = self.reader.job(name)
+            gone = job_status(job) == "running" and dead_local_owner(job.lease_owner)
+        except JobNotFound:
+            gone = False
         rec_path = self.folder / f"{name}.json"
         if not rec_path.is_file():
-            return None
+            return {"name": name, "tuner_gone": gone, "kind": None}
         rec = json.loads(rec_path.read_text())
         with self._lock:
             proc = self._procs.get(name)
@@ -149,7 +159,7 @@ class Launcher:
             alive = code is None
         else:  # started before a restart of the server
             code, alive = None, _alive(int(rec["pid"]))
-        return {**rec, "alive": alive, "returncode": code,
+        return {**rec, "tuner_gone": gone, "alive": alive, "returncode": code,
                 "error": None if alive else self._failure(name), "log": self.log_tail(name)}
 
     def delete(self, name: str) -> str:
@@ -178,10 +188,15 @@ class Launcher:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a dead child not yet reaped counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -62,12 +62,13 @@ function jobControls() {
     try {
       const [h, p] = await Promise.all([api(jobApi(name)), api(jobApi(name) + "/process")]);
       const best = h.best_trial ? h.best_trial.number : null;
-      if (h.status !== S.status || best !== S.best) { S.status = h.status; S.best = best; buttons(); }
+      const status = p.tuner_gone ? "interrupted" : h.status;
+      if (status !== S.status || best !== S.best) { S.status = status; S.best = best; buttons(); }
       let text = "";
-      if (p) text = `${p.kind === "resume" ? "resumed" : "launched"} from this page: process ${p.pid}, ` +
+      if (p.kind) text = `${p.kind === "resume" ? "resumed" : "launched"} from this page: process ${p.pid}, ` +
         (p.alive ? "running" : `ended${p.returncode !== null ? " (exit " + p.returncode + ")" : ""}`) +
         (p.error ? ` — error: ${p.error}` : "");
-      if (h.status === "interrupted") text += (text ? "; " : "") + "its tuner is gone (its lease ran out): Resume continues the job from its checkpoints";
+      if (status === "interrupted") text += (text ? "; " : "") + "its tuner is gone (its lease ran out): Resume continues the job from its checkpoints";
       $("ctl-process").textContent = text;
     } catch (e) { fail(e); }
   }
