@@ -14,6 +14,7 @@ from tunelab.store import CheckpointRecord, DecisionRow, JobRecord, TrialRecord,
 from tunelab.trial import (
     RANKED,
     Action,
+    ChangeFeed,
     Decision,
     DecisionRecord,
     Goal,
@@ -22,6 +23,8 @@ from tunelab.trial import (
     is_better,
 )
 
+_ACTIONS = frozenset(a.value for a in Action)
+
 
 @dataclass
 class JobState:
@@ -29,15 +32,24 @@ class JobState:
     trials: dict[int, TrialRecord] = field(default_factory=dict)  # by number
     decisions: list[DecisionRow] = field(default_factory=list)
     _history: History | None = None
-    # trial id -> (the record it was built from, its view); see changed()
-    _views: dict[int, tuple[TrialRecord, TrialView]] = field(default_factory=dict, repr=False)
+    # the History's parts, kept up to date change by change (not rebuilt at every report):
+    # the trials' views in id order, their index by trial id, the trials changed since the
+    # last History, the decisions as the History shows them, and the feed schedulers follow
+    _views: list[TrialView] = field(default_factory=list, repr=False)
+    _index: dict[int, int] = field(default_factory=dict, repr=False)
+    _dirty: dict[int, TrialRecord] = field(default_factory=dict, repr=False)
+    _records: list[DecisionRecord] = field(default_factory=list, repr=False)
+    _feed: ChangeFeed = field(default_factory=ChangeFeed, repr=False)
+    _top_id: int = -1  # the highest trial id in _views
 
     @classmethod
     def load(cls, tx: Tx, job: JobRecord) -> JobState:
         st = cls(job)
         for tr in tx.trials(job.id):
             st.trials[tr.number] = tr
-        st.decisions = tx.decisions(job.id)
+        for d in tx.decisions(job.id):
+            st.add_decision(d)
+        st.changed()
         return st
 
     @property
@@ -45,13 +57,31 @@ class JobState:
         return "maximize" if self.job.goal == "maximize" else "minimize"
 
     def by_id(self, trial_id: int) -> TrialRecord:
+        if (tr := self._dirty.get(trial_id)) is not None:
+            return tr
+        i = self._index.get(trial_id)
+        if i is not None:
+            tr = self.trials.get(self._views[i].number)
+            if tr is not None and tr.id == trial_id:
+                return tr
         for tr in self.trials.values():
             if tr.id == trial_id:
                 return tr
         raise KeyError(trial_id)
 
+    def add_decision(self, d: DecisionRow) -> None:
+        """A decision acted on (already written to the store)."""
+        self.decisions.append(d)
+        if d.action in _ACTIONS:  # "resume" rows are the tuner's, not a scheduler's
+            dec = Decision(Action(d.action), d.reason or "", d.donor, d.donor_step, d.params)
+            self._records.append(DecisionRecord(d.trial_number, d.step, dec))
+            self._feed.last_decision[d.trial_number] = dec
+        tr = self.trials.get(d.trial_number)
+        if tr is not None:
+            self.changed(tr)
+
     def changed(self, *trials: TrialRecord) -> None:
-        """Say the mirror changed: the next :meth:`history` is rebuilt.
+        """Say the mirror changed: the next :meth:`history` shows it.
 
         With trials given, only those (and trials added since) changed, and the other trials'
         views are reused; with none, everything is rebuilt.
@@ -59,8 +89,17 @@ class JobState:
         self._history = None
         if not trials:
             self._views.clear()
-        for tr in trials:
-            self._views.pop(tr.id, None)
+            self._index.clear()
+            self._top_id = -1
+            self._dirty = {t.id: t for t in sorted(self.trials.values(), key=lambda t: t.id)}
+            self._feed = ChangeFeed()  # a new feed: whoever follows the old one rebuilds
+            self._feed.log.extend(t.number for t in self._dirty.values())
+            for d in self._records:
+                self._feed.last_decision[d.trial] = d.decision
+            return
+        for tr in trials:  # logged now: an older History is no longer the newest one
+            self._dirty[tr.id] = tr
+            self._feed.log.append(tr.number)
 
     def view(self, tr: TrialRecord) -> TrialView:
         return TrialView(
@@ -71,28 +110,28 @@ class JobState:
         )
 
     def history(self) -> History:
+        """The job as strategies and schedulers see it. Only the trials that changed since the
+        last call are viewed again; the feed says which they were."""
         if self._history is None:
-            recs = tuple(
-                DecisionRecord(
-                    d.trial_number, d.step,
-                    Decision(Action(d.action), d.reason or "", d.donor, d.donor_step, d.params),
-                )
-                for d in self.decisions if d.action in {a.value for a in Action}
-            )
-            self._history = History(
-                tuple(self._cached_view(t)
-                      for t in sorted(self.trials.values(), key=lambda t: t.id)),
-                self.goal, recs,
-            )
+            views, feed = self._views, self._feed
+            for tid in sorted(self._dirty):
+                tr = self._dirty[tid]
+                v = self.view(tr)
+                i = self._index.get(tid)
+                if i is None:
+                    if tid < self._top_id:  # never: ids only grow (else: rebuild in order)
+                        self.changed()
+                        return self.history()
+                    self._top_id = tid
+                    i = self._index[tid] = len(views)
+                    views.append(v)
+                    feed.position[tr.number] = i
+                else:
+                    views[i] = v
+            self._dirty.clear()
+            self._history = History(tuple(views), self.goal, tuple(self._records),
+                                    feed=feed, revision=len(feed.log))
         return self._history
-
-    def _cached_view(self, tr: TrialRecord) -> TrialView:
-        hit = self._views.get(tr.id)
-        if hit is not None and hit[0] is tr:
-            return hit[1]
-        v = self.view(tr)
-        self._views[tr.id] = (tr, v)
-        return v
 
     # counts -----------------------------------------------------------------------------------
     def first_attempts(self) -> int:

@@ -118,9 +118,8 @@ class Unit:
         params = dict(params) if params else None
         self.tx.add_decision(self.job_id, tr.number, step, action, reason=reason, donor=donor,
                              donor_step=donor_step, params=params, at=at)
-        self.state.decisions.append(
+        self.state.add_decision(
             DecisionRow(tr.number, step, action, reason, donor, donor_step, params, at))
-        self.state.changed(tr)
 
     def delete_checkpoints(self, tr: TrialRecord, checkpoints: Sequence[CheckpointRecord]) -> None:
         """Record the deletions; the files go once the unit has committed."""

@@ -48,8 +48,7 @@ def unneeded(trial: TrialRecord, state: JobState, scheduler: Scheduler,
              queued: Iterable[str | None]) -> list[CheckpointRecord]:
     """:func:`checkpoints_to_delete` for ``trial`` of a running job: the scheduler's protected
     steps of it, and the files the ``queued`` restarts will load, are kept."""
-    protected = {step for (n, step) in scheduler.protected_checkpoints(state.history())
-                 if n == trial.number}
+    protected = scheduler.protected_steps(state.history(), trial.number)
     return checkpoints_to_delete(trial, state.goal, protected_steps=protected,
                                  needed_paths={p for p in queued if p})
 

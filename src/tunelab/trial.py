@@ -171,18 +171,47 @@ class DecisionRecord:
     decision: Decision
 
 
+class ChangeFeed:
+    """Which trials of a job changed, in order: kept by the history's owner (the tuner's
+    :class:`~tunelab.jobstate.JobState`) so that a scheduler can keep its bookkeeping (ASHA's
+    rungs, epoch counts) in step with the history instead of recomputing it at every report.
+
+    Append-only: ``log`` gets a trial number whenever that trial's view changes (a report, a
+    state, a decision); ``position`` maps a trial number to its index in ``History.trials``
+    (a trial keeps its index); ``last_decision`` is each trial's latest decision in
+    ``History.decisions``. A History built from it carries ``revision = len(log)``.
+    """
+
+    def __init__(self) -> None:
+        self.log: list[int] = []
+        self.position: dict[int, int] = {}
+        self.last_decision: dict[int, Decision] = {}
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a reader of a :class:`ChangeFeed` got to (see :meth:`History.changed_since`)."""
+
+    feed: ChangeFeed
+    revision: int
+
+
 @dataclass(frozen=True)
 class History:
     """All trials of a job in creation order, plus the objective's goal.
 
     Strategies decide from a History alone, so a restarted tuner that rebuilds the History from
-    the store gets the same suggestions (same seed, same history, same answer).
+    the store gets the same suggestions (same seed, same history, same answer). A History may
+    carry its owner's :class:`ChangeFeed`; it only makes lookups faster and lets bookkeeping
+    follow the changes (:meth:`changed_since`), never changes an answer.
     """
 
     trials: Sequence[TrialView] = ()
     goal: Goal = "minimize"
     decisions: Sequence[DecisionRecord] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    feed: ChangeFeed | None = field(default=None, compare=False, repr=False)
+    revision: int = field(default=0, compare=False, repr=False)
 
     def __iter__(self) -> Iterator[TrialView]:
         return iter(self.trials)
@@ -205,10 +234,40 @@ class History:
         return min(done, key=lambda t: s * float(t.value))  # type: ignore[arg-type]
 
     def by_number(self, number: int) -> TrialView:
+        if self.feed is not None:  # a trial keeps its index: O(1) for the tuner's histories
+            i = self.feed.position.get(number)
+            if i is not None and i < len(self.trials) and self.trials[i].number == number:
+                return self.trials[i]
         for t in self.trials:
             if t.number == number:
                 return t
         raise KeyError(number)
+
+    # following changes ------------------------------------------------------------------------
+    def _current(self) -> bool:
+        """True if this is the newest History of its feed (the feed's extras describe it)."""
+        return self.feed is not None and self.revision == len(self.feed.log)
+
+    def cursor(self) -> Cursor | None:
+        """Where a reader that has taken in this History stands, or None without a feed."""
+        return Cursor(self.feed, self.revision) if self.feed is not None else None
+
+    def changed_since(self, cursor: Cursor | None) -> list[TrialView] | None:
+        """The trials (current views, each once) that changed after ``cursor``, or None when
+        that cannot be told (no feed, another feed, an older History than the cursor's or
+        not the newest): the reader then rebuilds from :attr:`trials`."""
+        if cursor is None or not self._current() or cursor.feed is not self.feed \
+                or cursor.revision > self.revision:
+            return None
+        assert self.feed is not None
+        return [self.by_number(n) for n in dict.fromkeys(self.feed.log[cursor.revision:])]
+
+    def last_decisions(self) -> Mapping[int, Decision]:
+        """Each trial's latest decision in :attr:`decisions`, by trial number."""
+        if self._current():
+            assert self.feed is not None
+            return self.feed.last_decision
+        return {d.trial: d.decision for d in self.decisions}
 
 
 def _finite(v: float | None) -> bool:

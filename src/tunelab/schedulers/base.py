@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from tunelab.space import ParamValue
-from tunelab.trial import Action, Decision, History, TrialState, TrialView
+from tunelab.trial import Decision, History, TrialView
 
 
 @dataclass(frozen=True)
@@ -75,52 +75,12 @@ class Scheduler:
         last and best checkpoint. The default needs none."""
         return set()
 
+    def protected_steps(self, history: History, number: int) -> set[int]:
+        """The steps of trial ``number`` among :meth:`protected_checkpoints` (what checkpoint
+        retention asks at each report; a scheduler with bookkeeping answers without building
+        the whole set)."""
+        return {step for n, step in self.protected_checkpoints(history) if n == number}
+
 
 class FIFOScheduler(Scheduler):
     """Every trial runs to its end: no early stopping."""
-
-
-# Helpers for median stopping, ASHA and PBT ------------------------------------------------------
-
-
-def epochs_spent(history: History) -> int:
-    """Units of work (epochs) trained so far across all trials: one per reported step."""
-    return sum(len(t.values) for t in history.trials)
-
-
-_IN_FLIGHT = (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST)
-
-
-def in_flight(history: History, *, besides: int | None = None) -> int:
-    """Running segments (other than trial ``besides``): each will train at least one more step."""
-    last: dict[int, Decision] = {d.trial: d.decision for d in history.decisions}
-    return sum(
-        1 for t in history.trials
-        if t.number != besides and (
-            t.state in _IN_FLIGHT
-            # an exploit that was decided but whose segment has not started yet
-            or (t.state is TrialState.PAUSED and t.number in last
-                and last[t.number].action is Action.EXPLOIT)
-        )
-    )
-
-
-def budget_allows(history: History, max_epochs: int | None, *, besides: int | None = None) -> bool:
-    """True if one more epoch fits in ``max_epochs`` on top of the epochs spent and in flight.
-
-    Called at a report of trial ``besides`` (may it train one more step?) or, with ``besides``
-    None, before starting or resuming a segment. Keeping ``spent + in flight <= max_epochs``
-    at every decision means the budget is never exceeded, also after a restart.
-    """
-    if max_epochs is None:
-        return True
-    return epochs_spent(history) + in_flight(history, besides=besides) + 1 <= max_epochs
-
-
-def budget_spent(history: History, max_epochs: int | None) -> str | None:
-    """The reason to end the job once the epoch budget is spent and nothing runs, else None."""
-    if max_epochs is None or budget_allows(history, max_epochs):
-        return None
-    if any(t.state is TrialState.RUNNING for t in history.trials):
-        return None
-    return f"epoch budget ({max_epochs}) spent"

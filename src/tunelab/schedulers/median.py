@@ -18,7 +18,8 @@ import statistics
 from collections.abc import Mapping
 from typing import ClassVar
 
-from tunelab.schedulers.base import Scheduler, budget_allows, budget_spent
+from tunelab.schedulers.base import Scheduler
+from tunelab.schedulers.bookkeeping import Budget
 from tunelab.trial import Decision, Goal, History, TrialState, TrialView, is_better
 
 _IGNORED = (TrialState.FAILED, TrialState.TIMED_OUT)
@@ -61,11 +62,12 @@ class MedianStoppingScheduler(Scheduler):
         self.grace_period = grace_period
         self.min_trials = min_trials
         self.max_epochs = max_epochs
+        self._budget = Budget()
 
     def on_report(
         self, trial: TrialView, step: int, metrics: Mapping[str, float], history: History
     ) -> Decision:
-        if not budget_allows(history, self.max_epochs, besides=trial.number):
+        if not self._budget.allows(history, self.max_epochs, besides=trial.number):
             return Decision.stop(f"epoch budget ({self.max_epochs}) spent")
         if step < self.grace_period or not trial.values or trial.values[-1][0] != step:
             return Decision.cont()
@@ -86,7 +88,7 @@ class MedianStoppingScheduler(Scheduler):
         return Decision.cont()
 
     def accepts_new_trials(self, history: History) -> bool:
-        return budget_allows(history, self.max_epochs)
+        return self._budget.allows(history, self.max_epochs)
 
     def finished(self, history: History) -> str | None:
-        return budget_spent(history, self.max_epochs)
+        return self._budget.spent(history, self.max_epochs)

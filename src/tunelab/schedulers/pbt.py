@@ -42,7 +42,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tunelab.schedulers.base import Resume, Scheduler, budget_allows, budget_spent
+from tunelab.schedulers.base import Resume, Scheduler
+from tunelab.schedulers.bookkeeping import Budget
 from tunelab.space import Choice, Float, Int, ParamValue, SearchSpace
 from tunelab.trial import Action, Decision, Goal, History, TrialState, TrialView
 
@@ -141,6 +142,7 @@ class PBTScheduler(Scheduler):
         self.max_epochs = max_epochs
         self.max_steps = max_steps
         self.synchronous = bool(synchronous)
+        self._budget = Budget()
 
     # who is in the population ------------------------------------------------------------------
     def members(self, history: History) -> list[TrialView]:
@@ -150,7 +152,7 @@ class PBTScheduler(Scheduler):
         return sum(1 for t in history.trials if t.attempt == 1)
 
     def _room_for_new(self, history: History) -> bool:
-        return self._started(history) < self.population and budget_allows(
+        return self._started(history) < self.population and self._budget.allows(
             history, self.max_epochs
         )
 
@@ -253,7 +255,7 @@ class PBTScheduler(Scheduler):
     def on_report(
         self, trial: TrialView, step: int, metrics: Mapping[str, float], history: History
     ) -> Decision:
-        if not budget_allows(history, self.max_epochs, besides=trial.number):
+        if not self._budget.allows(history, self.max_epochs, besides=trial.number):
             return Decision.stop(f"epoch budget ({self.max_epochs}) spent")
         if not self._due(step) or not trial.values or trial.values[-1][0] != step:
             return Decision.cont()
@@ -284,7 +286,7 @@ class PBTScheduler(Scheduler):
         return Decision.cont()
 
     def next_resume(self, history: History) -> Resume | None:
-        if self._forming(history) or not budget_allows(history, self.max_epochs):
+        if self._forming(history) or not self._budget.allows(history, self.max_epochs):
             return None
         waiting = sorted(self._waiting(history), key=lambda t: (t.last_step or 0, t.number))
         if not waiting:
@@ -337,7 +339,7 @@ class PBTScheduler(Scheduler):
         return self._room_for_new(history)
 
     def finished(self, history: History) -> str | None:
-        return budget_spent(history, self.max_epochs)
+        return self._budget.spent(history, self.max_epochs)
 
     def protected_checkpoints(self, history: History) -> set[tuple[int, int]]:
         """Paused members' own checkpoints, every member's latest one (a possible donor), and
