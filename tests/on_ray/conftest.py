@@ -31,6 +31,11 @@ RAY = str(Path(sys.executable).parent / "ray")
 OBJECT_STORE = str(80 * 1000 * 1000)  # bytes: Ray's minimum is about 75 MiB
 
 
+#: a token in ~/.ray/auth_token (Ray writes one when a local ``ray.init()`` starts a cluster)
+#: would switch drivers and nodes to token authentication; this cluster runs without
+_RAY_ENV = {"RAY_AUTH_MODE": "disabled"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,6 +48,7 @@ def _env() -> dict[str, str]:
     paths = [str(ROOT / "src"), str(ROOT / "tests")]
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env.update(_RAY_ENV)
     env.pop("RAY_ADDRESS", None)
     return env
 
@@ -99,6 +105,19 @@ def _wait_nodes(address: str, n: int, timeout: float = 60.0) -> None:
             f"{timeout}: time.sleep(0.2)\n"
             f"sys.exit(0 if sum(1 for x in ray.nodes() if x['Alive']) >= {n} else 1)\n")
     subprocess.run([sys.executable, "-c", code], env=_env(), check=True, timeout=timeout + 30)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ray_driver_env() -> Iterator[None]:
+    """This process is the tuner, a Ray driver: it joins the test clusters as they run."""
+    saved = {k: os.environ.get(k) for k in _RAY_ENV}
+    os.environ.update(_RAY_ENV)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -112,14 +112,14 @@ def test_pbt_copies_cross_nodes(ray_cluster: Cluster, tmp_path: Path) -> None:
 def test_same_decisions_as_the_local_executor(ray_cluster: Cluster, tmp_path: Path) -> None:
     """One slot each (so the order of reports is fixed): the same trials, reports and ASHA
     decisions on Ray as on local worker processes."""
-    asha = {"type": "hyperband", "seed": 7, "min_resource": 1, "max_resource": 9,
-            "reduction_factor": 3, "max_epochs": 24}
+    asha = {"type": "hyperband", "seed": 7, "min_resource": 1, "max_resource": 4,
+            "reduction_factor": 2, "max_epochs": 12}
     seen: list[Any] = []
     for cluster in (None, ray_cluster):
         store = Store.open(tmp_path / ("ray" if cluster else "local"))
         try:
-            assert run(store, ray_spec("same", cluster, asha, trials=6, parallel=1,
-                                       epochs=9)) == "completed"
+            assert run(store, ray_spec("same", cluster, asha, trials=4, parallel=1,
+                                       epochs=4)) == "completed"
             tx = store.read()
             job = tx.job("same")
             trials = sorted(tx.trials(job.id), key=lambda t: t.number)
@@ -133,3 +133,22 @@ def test_same_decisions_as_the_local_executor(ray_cluster: Cluster, tmp_path: Pa
     local, ray = seen
     assert local[1], "no decisions at all: proves nothing"
     assert ray == local
+
+
+def test_plan_shows_the_cluster_and_how_many_trials_fit(ray_cluster: Cluster,
+                                                         tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from tunelab.cli import app
+
+    spec = ray_spec("planned", ray_cluster, {"type": "random"}, trials=4, parallel=8)
+    spec["executor"]["resources"] = {"node2": 0.5}  # only the second node has it: 2 fit there
+    path = tmp_path / "planned.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    res = CliRunner().invoke(app, ["plan", str(path)])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert f"cluster: ray at {ray_cluster.address}: 2 nodes: 2 CPU, 1 node2" in out, out
+    # one CPU per trial caps the second node at one trial although node2 has room for two
+    assert "slots: 1 trials at once; the cluster fits 1 of 1 CPU, 0.5 node2 each" in out, out

@@ -58,11 +58,11 @@ class TrialActor:
         self._replies: queue.Queue[ExecutorMessage] = queue.Queue()
         self._busy = threading.Lock()
 
-    def where(self) -> str:
-        """``node 1a2b3c4d pid 1234``: where the segments of this actor run."""
+    def where(self) -> tuple[str, int]:
+        """(Ray node id, process id): where the segments of this actor run."""
         import ray
 
-        return f"node {ray.get_runtime_context().get_node_id()[:8]} pid {os.getpid()}"
+        return str(ray.get_runtime_context().get_node_id()), os.getpid()
 
     def run(self, segment: SegmentSpec) -> None:
         """Run ``segment`` to its end (in this actor's thread pool); its messages, the last

@@ -16,6 +16,11 @@ What happens when things break, as events for the tuner:
   trial — the tuner stops the job cleanly and ``tunelab resume`` continues it;
 - a stop or a time limit kills the actor (``STOPPED``/``TIMED_OUT``), which a fresh one
   replaces on the next start.
+
+Slots follow the cluster: the slot of an actor that died unasked *cools* (takes no trial)
+until Ray says whether its node is dead — then the slot goes (a fresh actor would wait forever
+for resources the cluster no longer has, while the warm actors hold the rest) — or alive; and
+slots come back, up to ``max_parallel``, when nodes join again.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ MAX_LOSSES = 3  # a trial whose worker dies this often in a row is failed, not r
 _LONG_POLL = 5.0  # seconds a messages() call waits in the actor before it returns empty
 _HEALTH_EVERY = 1.0  # seconds between two looks at the cluster's GCS
 _STARTUP_ALLOWANCE = 120.0  # seconds an actor may take to be placed and start
+_COOL_MAX = 60.0  # seconds a dead actor's slot waits for Ray to declare its node dead
+_RESIZE_EVERY = 2.0  # seconds between two looks at the cluster's size
 
 
 @dataclass
@@ -61,6 +68,8 @@ class _Slot:
     index: int
     actor: Any = None
     where: str | None = None
+    node: str | None = None  # the actor's Ray node id
+    cooling: float | None = None  # since when its actor died unasked (monotonic)
     trial_id: int | None = None
     msg_ref: Any = None  # the outstanding messages() call while busy
     run_ref: Any = None
@@ -104,7 +113,11 @@ class RayExecutor(Executor):
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial,
             resources={k: v for k, v in self.need.items() if k not in ("CPU", "GPU")},
             max_concurrency=4, max_restarts=0)(TrialActor)
-        self._slots = [_Slot(i) for i in range(max(1, n))]
+        self._target = max(1, n)
+        self._slots = [_Slot(i) for i in range(self._target)]
+        self._next_index = self._target
+        self._last_resize = 0.0
+        self._dead_nodes: set[str] = set()
         self._by_trial: dict[int, _Slot] = {}
         self._losses: dict[int, int] = {}
         self._gone: str | None = None
@@ -124,7 +137,7 @@ class RayExecutor(Executor):
     def free_slots(self) -> int:
         if self._gone is not None:
             return 0
-        return sum(1 for s in self._slots if s.trial_id is None)
+        return sum(1 for s in self._slots if s.trial_id is None and s.cooling is None)
 
     def now(self) -> float:
         return time.time()
@@ -136,7 +149,9 @@ class RayExecutor(Executor):
                 s.actor = self._actor_class.remote(self._env)
 
     def start(self, segment: SegmentSpec) -> None:
-        slot = next((s for s in self._slots if s.trial_id is None), None)
+        free = [s for s in self._slots if s.trial_id is None and s.cooling is None]
+        # a warm actor first; a fresh one may wait for Ray to place it
+        slot = next((s for s in free if s.actor is not None), free[0] if free else None)
         if slot is None:
             raise RuntimeError("no free slot")
         slot.trial_id = segment.trial_id
@@ -150,6 +165,7 @@ class RayExecutor(Executor):
             return
         try:
             if slot.actor is None:
+                slot.node = slot.where = None
                 slot.actor = self._actor_class.remote(self._env)
             slot.run_ref = slot.actor.run.remote(segment)
             slot.msg_ref = slot.actor.messages.remote(_LONG_POLL)
@@ -184,6 +200,7 @@ class RayExecutor(Executor):
         events, self._pending = self._pending, []
         self._check_health()
         self._check_clocks()
+        self._resize()
         busy = {s.msg_ref: s for s in self._slots
                 if s.trial_id is not None and s.msg_ref is not None}
         if self._gone is not None:
@@ -192,8 +209,8 @@ class RayExecutor(Executor):
                     events.append(self._gone_event(s))
             return events
         if not busy:
-            if timeout > 0 and not events:
-                time.sleep(min(timeout, 0.05))
+            if not events and (timeout > 0 or len(self._slots) < self._target):
+                time.sleep(0.05 if timeout <= 0 else min(timeout, 0.05))
             return events
         wait = 0.0 if events else max(0.0, min(timeout, _HEALTH_EVERY))
         try:
@@ -226,7 +243,8 @@ class RayExecutor(Executor):
     def _worker(self, slot: _Slot) -> str:
         if slot.where is None and slot.actor is not None:
             try:
-                slot.where = str(self._ray.get(slot.actor.where.remote(), timeout=10))
+                node, pid = self._ray.get(slot.actor.where.remote(), timeout=10)
+                slot.node, slot.where = str(node), f"node {str(node)[:8]} pid {pid}"
             except Exception:
                 slot.where = "node ?"
         return f"ray {slot.where} slot {slot.index}"
@@ -269,6 +287,8 @@ class RayExecutor(Executor):
         tid, reason, worker = slot.trial_id, slot.kill_reason, self._worker(slot)
         slot.actor = slot.where = None  # a fresh actor (on any node that fits) next time
         self._free(slot)
+        if reason is None:  # died unasked: its node may be gone (see _resize)
+            slot.cooling = time.monotonic()
         now = time.time()
         if reason == "timeout":
             return Event(EventKind.TIMED_OUT, tid, now, worker=worker,
@@ -305,6 +325,36 @@ class RayExecutor(Executor):
         if not self._cluster_alive():
             self._gone = (f"the Ray cluster at {self.address} went away (its head at "
                           f"{self._gcs} stopped answering)")
+
+    def _resize(self) -> None:
+        """Drop the slots whose actor's node died; add slots when the cluster grows back.
+
+        Ray's GCS takes a while (its health checks) to declare a node dead; the node's raylet
+        refusing connections says so at once, so a dead actor's node is probed there."""
+        now = time.monotonic()
+        cooling = [s for s in self._slots if s.cooling is not None]
+        if self._gone is not None or (not cooling and len(self._slots) >= self._target) \
+                or now - self._last_resize < (0.2 if cooling else _RESIZE_EVERY):
+            return
+        self._last_resize = now
+        try:
+            nodes = {str(n["NodeID"]): n for n in self._ray.nodes() if n.get("Alive")}
+            info = read_cluster(self.address)
+        except Exception:
+            return  # the health check says whether the cluster went away
+        for s in cooling:
+            assert s.cooling is not None
+            n = nodes.get(s.node or "")
+            raylet = f"{n.get('NodeManagerAddress')}:{n.get('NodeManagerPort')}" if n else ""
+            if s.node is not None and (n is None or not gcs_reachable(raylet, timeout=1.0)):
+                self._dead_nodes.add(s.node)
+                self._slots.remove(s)  # its node is dead: the cluster is smaller now
+            elif s.node is not None or now - s.cooling > 5.0:
+                s.cooling = None  # the node lives: a worker crash; the slot stays
+        fit = sum(nd.fits(self.need) for nd in info.nodes if nd.node_id not in self._dead_nodes)
+        while len(self._slots) < min(self._target, fit):
+            self._slots.append(_Slot(self._next_index))
+            self._next_index += 1
 
     def _check_clocks(self) -> None:
         now = time.monotonic()
