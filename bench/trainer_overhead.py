@@ -67,7 +67,9 @@ def photo_settings(cifar: str | None, per_class: int, sizes: list[int], work: Pa
         for f in sorted(cls_dir.glob("*.jpg"))[:per_class]:
             shutil.copyfile(f, folder / cls_dir.name / f.name)
     return [(f"CIFAR-10 photos at {s}px, trainer defaults (resnet w16 d1, batch 128, hflip)",
-             {"data": str(folder), "image_size": s, "batch_size": 128, "hflip": True})
+             # memory for batch 128 at every size (the hand loop has no cap): the same work
+             {"data": str(folder), "image_size": s, "batch_size": 128, "hflip": True,
+              "auto_batch_memory_mb": 16384})
             for s in sizes]
 
 
