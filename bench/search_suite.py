@@ -15,6 +15,7 @@ median over problems (per problem: median over seeds).
         --methods tunelab-bayesian tunelab-random                                 # a slice
     .venv/bin/python bench/search_suite.py --report /tmp/suite.jsonl              # tables only
     .venv/bin/python bench/search_suite.py --list                                 # the problems
+    .venv/bin/python bench/search_suite.py --speed       # ask(8) at 128 observations, 9 dims
 
 Runs are written as JSON lines to ``--out`` as they finish, so a cut-short run still reports.
 """
@@ -199,7 +200,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="only print the tables of saved --out files (later files' runs replace "
                          "earlier ones of the same method, problem and seed)")
     ap.add_argument("--list", action="store_true", help="list the problems and exit")
+    ap.add_argument("--speed", action="store_true",
+                    help="only time ask(8) at 128 observations in 9 dimensions (9 histories, "
+                         "all cores), with the library versions")
     a = ap.parse_args(argv)
+    if a.speed:
+        print(f"{versions()}\n{sq.ask_speed(9, json.loads(a.options))}")
+        return 0
     if a.list:
         for p in sp.problems():
             print(f"{p.name:28s} {p.family:9s} {p.dataset:9s} {p.metric:8s} {len(p.space)} dims")

@@ -27,12 +27,23 @@ How a call to ``ask(history, n)`` decides (a pure function of seed, options and 
    candidates (letting every pick take a climbed point measured no better). A configuration
    already in the history is never suggested again when the space is finite.
 
+6. **Exploration share** (:mod:`bayes_explore`). Once the initial design is done, a share of
+   every batch (``explore``, one point in eight) continues the Sobol design instead of
+   following the model, and half of it (``plateau_explore``) while a quarter of the
+   observations tie exactly (a plateau): a greedy model loses to random search there
+   (issue 23).
+7. **A finite space used up.** A finite space's points are never suggested twice; once fewer
+   than ``n`` are left, ``ask`` returns what is left (none at the end), logs a warning that
+   says so on the ``tunelab.strategies.bayesian`` logger, and :meth:`converged` gives the
+   reason the job ends ("every one of the N points of the space was tried").
+
 Per-call randomness is seeded from ``(seed, len(history))``, so a resumed job suggests what an
 uninterrupted one would have.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from typing import Any, ClassVar
@@ -46,6 +57,7 @@ from tunelab.options import parse_options
 from tunelab.space import ParamValue, SearchSpace
 from tunelab.strategies.base import Params, Strategy
 from tunelab.strategies.bayes_encoding import SpaceEncoder, row_keys
+from tunelab.strategies.bayes_explore import n_explore, plateau
 from tunelab.strategies.bayes_model import (
     DTYPE,
     FittedModel,
@@ -60,6 +72,7 @@ from tunelab.strategies.options import BayesianOptions
 from tunelab.strategies.warm_start import WarmStart
 from tunelab.trial import History, TrialState, TrialView
 
+_log = logging.getLogger(__name__)
 _PENDING_STATES = (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST, TrialState.PAUSED)
 _BAD_STATES = (TrialState.FAILED, TrialState.TIMED_OUT)
 
@@ -73,6 +86,7 @@ class _Data:
     """Observations of one ask/converged call, in model space, lower-is-better."""
 
     def __init__(self) -> None:
+        self.own_y = np.zeros(0)  # the job's own finite values, lower is better (untransformed)
         self.X: list[np.ndarray] = []
         self.t: list[np.ndarray] = []  # transformed, standardised, lower is better
         self.extra_noise: list[np.ndarray] = []
@@ -110,6 +124,8 @@ class BayesianStrategy(Strategy):
       tolerances never fire.
     * ``transfer_noise`` -- extra noise variance (standardised units) of transfer-learning
       observations: how little they weigh against the job's own (default 0.25).
+    * ``explore`` / ``plateau_explore`` -- share of each batch after the initial design that
+      continues the Sobol design (defaults 0.125 and, on a plateau, 0.5; :mod:`bayes_explore`).
     * ``n_polish`` -- climb the acquisition for the first pick of each call from this many
       best candidates and the incumbent (default 0: off; 8 is the measured setting -- on the
       benchmark it matched the default's score and was within noise on reach, BENCHMARKS.md).
@@ -137,13 +153,16 @@ class BayesianStrategy(Strategy):
         transfer_noise: float = 0.25,
         mc_samples: int = 64,
         n_polish: int = 0,
+        explore: float = 0.125,
+        plateau_explore: float = 0.5,
     ) -> None:
         super().__init__(space, seed=seed)
         o = parse_options(BayesianOptions, {
             "n_initial": n_initial, "acquisition": acquisition, "n_candidates": n_candidates,
             "max_enumerate": max_enumerate, "convergence_tol": convergence_tol,
             "convergence_patience": convergence_patience, "transfer_noise": transfer_noise,
-            "mc_samples": mc_samples, "n_polish": n_polish,
+            "mc_samples": mc_samples, "n_polish": n_polish, "explore": explore,
+            "plateau_explore": plateau_explore,
         }, prefix="strategy", name="bayesian")
         if warm_start is not None and not isinstance(warm_start, WarmStart):
             raise SpecError.field("strategy.warm_start", "a WarmStart", warm_start)
@@ -158,6 +177,8 @@ class BayesianStrategy(Strategy):
         self.transfer_noise = float(o.transfer_noise)
         self.mc_samples = o.mc_samples
         self.n_polish = o.n_polish
+        self.explore = float(o.explore)
+        self.plateau_explore = float(o.plateau_explore)
         self._polisher = Polisher(self.encoder)
         self._all_points = self.encoder.enumerate_unit(o.max_enumerate)
         self._keep = 256
@@ -169,6 +190,9 @@ class BayesianStrategy(Strategy):
         return self.space.cardinality()
 
     def ask(self, history: History, n: int = 1) -> list[Params]:
+        """Up to ``n`` new configurations; fewer only when a finite space has fewer than ``n``
+        untried points left (none once all are tried), and then a warning on this module's
+        logger says so -- :meth:`converged` then names the reason the job ends."""
         if n <= 0:
             return []
         rng = np.random.default_rng([self.seed, len(history.trials), 4])
@@ -186,6 +210,12 @@ class BayesianStrategy(Strategy):
             n_design = n
         chosen = self._design(history, n_design, seen)
         if len(chosen) < n and len(data) >= 2:
+            # a share of the batch keeps exploring (bayes_explore): more on a plateau
+            share = self.plateau_explore if plateau(data.own_y) else self.explore
+            done = max(0, self.asked(history) - self._initial_size())
+            k = n_explore(n - len(chosen), done, share)
+            chosen += self._design(history, k, seen, offset=len(chosen))
+        if len(chosen) < n and len(data) >= 2:
             seed = int(rng.integers(2**31))
             fitted = self._fit(data, seed)
             X_pending = self.encoder.encode([t.params for t in pending])
@@ -198,6 +228,11 @@ class BayesianStrategy(Strategy):
                 chosen += self._optimise(fitted, X_pending, n - len(chosen), seen, rng, seed)
         if len(chosen) < n:  # everything else failed or the model could not suggest: stay random
             chosen += self._design(history, n - len(chosen), seen, offset=len(chosen))
+        if len(chosen) < n:
+            _log.warning(
+                "strategy bayesian: the search space has %d points and all but %d have been "
+                "tried; ask(%d) returns %d (a finite space is never suggested twice)",
+                self.space.cardinality() or 0, len(chosen), n, len(chosen))
         return [self._to_params(z) for z in chosen[:n]]
 
     def converged(self, history: History) -> str | None:
@@ -259,6 +294,7 @@ class BayesianStrategy(Strategy):
         data.n_own = len(own)
         X = self.encoder.encode(t.params for t in own)
         y = np.array([sign * float(t.value) for t in own])  # type: ignore[arg-type]
+        data.own_y = y
         ws = self.warm_start
         _, wx, wy = self._warm
         if ws is not None and not ws.transfer and wx:

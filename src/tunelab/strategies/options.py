@@ -38,6 +38,8 @@ class BayesianOptions(Options):
     transfer_noise: float = opt(0.25, expected="a number >= 0", ge=0)
     mc_samples: int = opt(64, expected="an integer >= 1", ge=1)
     n_polish: int = opt(0, expected="an integer >= 0", ge=0)
+    explore: float = opt(0.125, expected="a number from 0 to 1", ge=0, le=1)
+    plateau_explore: float = opt(0.5, expected="a number from 0 to 1", ge=0, le=1)
 
 
 StrategyOptions = Annotated[
