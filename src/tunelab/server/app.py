@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,13 @@ def create_app(reader: Reader, access: Access, *, data_root: str | Path | None =
     control = Control(Planner(reader, root), Launcher(reader, folder),
                       Models(reader, root, folder))
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        control.launcher.close()  # the warm standby process; launched tuners keep running
+
     app = FastAPI(title="tunelab", version=__version__, default_response_class=SafeJSON,
+                  lifespan=lifespan,
                   description="REST API over a tunelab store: read-only, plus stopping, "
                               "launching and resuming jobs (each in its own tuner process). "
                               "Send the server's token in the `X-Tunelab-Token` header.")

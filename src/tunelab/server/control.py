@@ -96,12 +96,17 @@ def build_control_router(control: Control, access: Access) -> APIRouter:
 
     @api.post("/plan", dependencies=w, summary="The form's spec, job count and estimate")
     def plan(req: FormRequest) -> Any:
+        launcher.warm()  # the form is being filled: have a tuner process ready for "Launch"
         return planner.plan(req.form, estimate=req.estimate)
 
     @api.post("/launch", dependencies=w, summary="Validate the form and start its tuner")
     def launch(req: FormRequest) -> Any:
         d, _js = _call(planner.spec, req.form)  # nothing is written before the spec is valid
         return _call(launcher.launch, d)
+
+    @api.get("/launcher", summary="Whether a warm tuner process is ready for the next launch")
+    def launcher_state() -> Any:
+        return {"standby": launcher.standby()}
 
     @api.get("/jobs/{name}/process", summary="The page-started process of a job, if any")
     def process(name: str) -> Any:

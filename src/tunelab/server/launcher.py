@@ -1,8 +1,10 @@
 """Jobs started from the training page: each runs ``tunelab tune`` (or ``resume``) in its own
 process, which stays the only writer of its job; the server only starts it and watches.
 
-The process is started in its own session, so stopping or restarting ``tunelab ui`` does not
-end it; a tuner that dies anyway leaves its job "interrupted" in the store (its lease runs out)
+The process is started in its own session (from a warm standby process with PyTorch already
+imported when one is ready, see :mod:`tunelab.server.standby`), so stopping or restarting
+``tunelab ui`` does not end it; a tuner that dies anyway leaves its job "interrupted" in the
+store (its lease runs out, or at once when its process is found dead on this host),
 and the job page offers to resume it. Each launch leaves, in the launch folder, the spec that
 ran (``NAME.yaml``), the process's output (``NAME.log``) and a record (``NAME.json``: command,
 pid, start time), so a launch that failed before its job existed is still explained after a
@@ -45,6 +47,8 @@ class Launcher:
         self.folder = folder or default_launch_dir(reader)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._starting: set[str] = set()
+        self._standby: subprocess.Popen[bytes] | None = None
+        self._ready = False
         self._lock = threading.Lock()
 
     def _store_args(self) -> list[str]:
@@ -97,14 +101,58 @@ class Launcher:
         self._start(name, ["resume", name], "resume")
         return {"name": name, "resumed": True}
 
+    def warm(self) -> None:
+        """Have a warm tuner process ready (:mod:`tunelab.server.standby`) for the next launch;
+        the training page calls this while its form is being filled."""
+        with self._lock:
+            if self._standby is not None and self._standby.poll() is None:
+                return
+            self._standby = subprocess.Popen(
+                [sys.executable, "-m", "tunelab.server.standby"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+                close_fds=True)
+            self._ready = False
+
+    def standby(self) -> str:
+        """``ready`` (a warm process has finished its imports), ``starting`` or ``none``."""
+        import select
+
+        with self._lock:
+            p = self._standby
+            if p is None or p.poll() is not None or p.stdout is None:
+                return "none"
+            if not self._ready and select.select([p.stdout], [], [], 0)[0]:
+                self._ready = p.stdout.readline().strip() == b"ready"
+            return "ready" if self._ready else "starting"
+
+    def _take_standby(self, argv: list[str], log: Path) -> subprocess.Popen[bytes] | None:
+        """Hand ``argv`` to the warm process, if one is ready; None if none is (or it died)."""
+        with self._lock:
+            proc, self._standby = self._standby, None
+        if proc is None or proc.poll() is not None or proc.stdin is None:
+            return None
+        try:
+            proc.stdin.write(json.dumps({"argv": argv, "log": str(log)}).encode() + b"\n")
+            proc.stdin.close()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        except OSError:  # it died in between: start cold instead
+            proc.kill()
+            proc.wait()
+            return None
+        return proc
+
     def _start(self, name: str, args: list[str], kind: str) -> None:
         cmd = [sys.executable, "-m", "tunelab.cli", *args, *self._store_args(), "--json"]
-        log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 (the child keeps it)
-        try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, close_fds=True)
-        finally:
-            log.close()
+        log_path = self.folder / f"{name}.log"
+        proc = self._take_standby(cmd[3:], log_path)
+        if proc is None:
+            log = open(log_path, "ab")  # noqa: SIM115 (the child keeps it)
+            try:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        start_new_session=True, close_fds=True)
+            finally:
+                log.close()
         with self._lock:
             self._procs[name] = proc
         record = {"name": name, "kind": kind, "pid": proc.pid, "started_at": time.time(),
@@ -181,10 +229,17 @@ class Launcher:
         return done.stdout.strip()
 
     def close(self) -> None:
-        """Reap finished children (running tuners are left to finish their jobs)."""
+        """End the warm process and reap finished children (running tuners are left to
+        finish their jobs)."""
         with self._lock:
+            standby, self._standby = self._standby, None
             for p in self._procs.values():
                 p.poll()
+        if standby is not None:
+            standby.kill()
+            standby.wait(10)
+            if standby.stdin is not None:
+                standby.stdin.close()
 
 
 def _alive(pid: int) -> bool:
