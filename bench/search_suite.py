@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     options = json.loads(a.options)
     tasks = [(p, m, s, options) for p in problems for m in methods
              for s in range(a.seed_start, a.seed_start + a.seeds)]
-    tasks.sort(key=lambda t: (-sp.PROBLEMS[t[0]].cost, t[2]))  # expensive first
+    # a whole seed at a time, cheap problems first and a problem's methods together: a run cut
+    # short (the development box is shared) still holds complete, comparable problems
+    tasks.sort(key=lambda t: (t[2], sp.PROBLEMS[t[0]].cost, t[0]))
     print(f"{len(tasks)} runs: {len(problems)} problems × {len(methods)} methods × {a.seeds} "
           f"seeds, {sq.ROUNDS} rounds of ask({sq.BATCH}), {a.workers} workers\n{versions()}",
           flush=True)
