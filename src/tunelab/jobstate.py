@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from tunelab.chunked import ChunkedBuilder
 from tunelab.store import CheckpointRecord, DecisionRow, JobRecord, TrialRecord, Tx
 from tunelab.trial import (
     RANKED,
@@ -35,10 +36,11 @@ class JobState:
     # the History's parts, kept up to date change by change (not rebuilt at every report):
     # the trials' views in id order, their index by trial id, the trials changed since the
     # last History, the decisions as the History shows them, and the feed schedulers follow
-    _views: list[TrialView] = field(default_factory=list, repr=False)
+    _views: ChunkedBuilder[TrialView] = field(default_factory=ChunkedBuilder, repr=False)
     _index: dict[int, int] = field(default_factory=dict, repr=False)
     _dirty: dict[int, TrialRecord] = field(default_factory=dict, repr=False)
-    _records: list[DecisionRecord] = field(default_factory=list, repr=False)
+    _records: ChunkedBuilder[DecisionRecord] = field(default_factory=ChunkedBuilder,
+                                                     repr=False)
     _feed: ChangeFeed = field(default_factory=ChangeFeed, repr=False)
     _top_id: int = -1  # the highest trial id in _views
 
@@ -74,8 +76,9 @@ class JobState:
         self.decisions.append(d)
         if d.action in _ACTIONS:  # "resume" rows are the tuner's, not a scheduler's
             dec = Decision(Action(d.action), d.reason or "", d.donor, d.donor_step, d.params)
-            self._records.append(DecisionRecord(d.trial_number, d.step, dec))
-            self._feed.last_decision[d.trial_number] = dec
+            rec = DecisionRecord(d.trial_number, d.step, dec)
+            self._records.append(rec)
+            self._feed.last_decision[d.trial_number] = rec
         tr = self.trials.get(d.trial_number)
         if tr is not None:
             self.changed(tr)
@@ -94,8 +97,8 @@ class JobState:
             self._dirty = {t.id: t for t in sorted(self.trials.values(), key=lambda t: t.id)}
             self._feed = ChangeFeed()  # a new feed: whoever follows the old one rebuilds
             self._feed.log.extend(t.number for t in self._dirty.values())
-            for d in self._records:
-                self._feed.last_decision[d.trial] = d.decision
+            for d in self._records.snapshot():
+                self._feed.last_decision[d.trial] = d
             return
         for tr in trials:  # logged now: an older History is no longer the newest one
             self._dirty[tr.id] = tr
@@ -129,7 +132,7 @@ class JobState:
                 else:
                     views[i] = v
             self._dirty.clear()
-            self._history = History(tuple(views), self.goal, tuple(self._records),
+            self._history = History(views.snapshot(), self.goal, self._records.snapshot(),
                                     feed=feed, revision=len(feed.log))
         return self._history
 

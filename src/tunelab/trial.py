@@ -185,7 +185,7 @@ class ChangeFeed:
     def __init__(self) -> None:
         self.log: list[int] = []
         self.position: dict[int, int] = {}
-        self.last_decision: dict[int, Decision] = {}
+        self.last_decision: dict[int, DecisionRecord] = {}
 
 
 @dataclass(frozen=True)
@@ -262,12 +262,12 @@ class History:
         assert self.feed is not None
         return [self.by_number(n) for n in dict.fromkeys(self.feed.log[cursor.revision:])]
 
-    def last_decisions(self) -> Mapping[int, Decision]:
+    def last_decisions(self) -> Mapping[int, DecisionRecord]:
         """Each trial's latest decision in :attr:`decisions`, by trial number."""
         if self._current():
             assert self.feed is not None
             return self.feed.last_decision
-        return {d.trial: d.decision for d in self.decisions}
+        return {d.trial: d for d in self.decisions}
 
 
 def _finite(v: float | None) -> bool:

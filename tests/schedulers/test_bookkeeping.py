@@ -17,6 +17,8 @@ import pytest
 from tunelab.jobstate import JobState
 from tunelab.schedulers.asha import HyperbandScheduler
 from tunelab.schedulers.bookkeeping import Budget
+from tunelab.schedulers.pbt import PBTScheduler
+from tunelab.space import Float, SearchSpace
 from tunelab.store import CheckpointRecord, DecisionRow, JobRecord, ReportRecord, TrialRecord
 from tunelab.trial import Action, History, TrialState, TrialView
 
@@ -209,3 +211,78 @@ def test_a_feed_history_finds_trials_by_number_and_views_each_change_once() -> N
                                                      (1, TrialState.PENDING)]
     assert h.changed_since(cur) is None  # h is no longer the newest history
     assert isinstance(h2.by_number(3), TrialView) and h2.by_number(3).state is TrialState.RUNNING
+
+
+# PBT ------------------------------------------------------------------------------------------
+def pbt_reference(s: PBTScheduler, h: History) -> dict[str, object]:
+    """The population facts by a scan of every trial (the code Population replaced)."""
+    members = [t for t in h.trials if t.state not in _IGNORED]
+    last = {d.trial: d for d in h.decisions}
+    prot: set[tuple[int, int]] = set()
+    for t in members:
+        if t.checkpoints and not t.state.is_terminal:
+            prot.add((t.number, max(t.checkpoints)))
+        if t.state is TrialState.PAUSED and t.last_step is not None:
+            ck = max((c for c in t.checkpoints if c <= t.last_step), default=None)
+            if ck is not None:
+                prot.add((t.number, ck))
+    for number, rec in last.items():
+        d = rec.decision
+        if d.action is not Action.EXPLOIT or d.donor is None or d.donor_step is None:
+            continue
+        t = h.by_number(number)
+        if not (t.state.is_terminal or (t.last_step is not None and t.last_step != rec.step)):
+            prot.add((d.donor, d.donor_step))
+    return {
+        "started": sum(1 for t in h.trials if t.attempt == 1),
+        "unformed": {t.number for t in members
+                     if not t.state.is_terminal and (t.last_step or 0) < s._first},
+        "reached": {t.number: max(x for x, _ in t.values) for t in members if t.values},
+        "waiting": {t.number for t in h.trials if t.state is TrialState.PAUSED and t.last_step
+                    and not (t.number in last
+                             and last[t.number].decision.action is Action.EXPLOIT)},
+        "exploited": {(d.trial, d.step) for d in h.decisions
+                      if d.decision.action is Action.EXPLOIT},
+        "protected": prot,
+    }
+
+
+@pytest.mark.parametrize(("seed", "synchronous"), [(3, False), (4, True)])
+def test_incremental_population_equals_a_recomputation(seed: int, synchronous: bool) -> None:
+    rng = random.Random(seed)
+    state = job("minimize")
+    space = SearchSpace({"x": Float(0.0, 100.0)})
+
+    def pbt() -> PBTScheduler:
+        return PBTScheduler(space, population=60, perturbation_interval=2, seed=seed,
+                            max_steps=9, synchronous=synchronous)
+
+    follow = pbt()
+    decided = 0
+    for i in range(900):
+        change(state, rng)
+        if i % 3:
+            continue
+        h = state.history()
+        fresh, ref = pbt(), pbt_reference(follow, h)
+        follow._pop.sync(h)
+        fresh._pop.sync(scratch(h))
+        for sched in (follow, fresh):
+            pop = sched._pop
+            assert len(pop.started) == ref["started"]
+            assert pop.unformed == ref["unformed"]
+            assert pop.reached == ref["reached"]
+            assert set(pop.waiting) == ref["waiting"]
+            assert pop.exploited == ref["exploited"]
+            assert pop.protected() == ref["protected"]
+        for t in h.trials[:10]:
+            assert follow.protected_steps(h, t.number) == \
+                {s for n, s in ref["protected"] if n == t.number}  # type: ignore[attr-defined]
+        assert follow.next_resume(h) == fresh.next_resume(scratch(h))
+        for t in h.trials[-5:]:
+            if t.values:
+                s = t.values[-1][0]
+                got = follow.on_report(t, s, {}, h)
+                assert got == fresh.on_report(t, s, {}, scratch(h))
+                decided += got.action is not Action.CONTINUE
+    assert decided > 5  # pauses and exploits were compared, not only "continue"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tunelab.trial import Action, Cursor, Decision, DecisionRecord, History, TrialState, TrialView
+from tunelab.trial import Action, Cursor, DecisionRecord, History, TrialState, TrialView
 
 _IN_FLIGHT = (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST)
 
@@ -54,7 +54,7 @@ class Synced:
     def taken(self, decisions: Sequence[DecisionRecord], history: History) -> None:
         """Decisions recorded since the last sync, in order (all of them after a reset)."""
 
-    def update(self, view: TrialView, last: Decision | None, history: History) -> None:
+    def update(self, view: TrialView, last: DecisionRecord | None, history: History) -> None:
         """``view`` is new or changed (``last``: its latest decision): replace what it
         contributed before."""
 
@@ -70,13 +70,14 @@ class Budget(Synced):
         self._running: set[int] = set()
         self.epochs = 0
 
-    def update(self, view: TrialView, last: Decision | None, history: History) -> None:
+    def update(self, view: TrialView, last: DecisionRecord | None, history: History) -> None:
         n = view.number
         self.epochs += len(view.values) - self._epochs.get(n, 0)
         self._epochs[n] = len(view.values)
         flying = view.state in _IN_FLIGHT or (
             # an exploit that was decided but whose segment has not started yet
-            view.state is TrialState.PAUSED and last is not None and last.action is Action.EXPLOIT)
+            view.state is TrialState.PAUSED and last is not None
+            and last.decision.action is Action.EXPLOIT)
         (self._flying.add if flying else self._flying.discard)(n)
         (self._running.add if view.state is TrialState.RUNNING else self._running.discard)(n)
 

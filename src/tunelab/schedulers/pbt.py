@@ -44,10 +44,9 @@ import numpy as np
 
 from tunelab.schedulers.base import Resume, Scheduler
 from tunelab.schedulers.bookkeeping import Budget
+from tunelab.schedulers.population import Population
 from tunelab.space import Choice, Float, Int, ParamValue, SearchSpace
-from tunelab.trial import Action, Decision, Goal, History, TrialState, TrialView
-
-_IGNORED = (TrialState.FAILED, TrialState.TIMED_OUT)
+from tunelab.trial import Action, Decision, Goal, History, TrialView
 
 
 def explore(
@@ -143,13 +142,15 @@ class PBTScheduler(Scheduler):
         self.max_steps = max_steps
         self.synchronous = bool(synchronous)
         self._budget = Budget()
+        first = max(self.burn_in, 1)
+        first += (-first) % self.interval
+        self._first = first if self.max_steps is None else min(first, self.max_steps)
+        self._pop = Population(self._first)
 
     # who is in the population ------------------------------------------------------------------
-    def members(self, history: History) -> list[TrialView]:
-        return [t for t in history.trials if t.state not in _IGNORED]
-
     def _started(self, history: History) -> int:
-        return sum(1 for t in history.trials if t.attempt == 1)
+        self._pop.sync(history)
+        return len(self._pop.started)
 
     def _room_for_new(self, history: History) -> bool:
         return self._started(history) < self.population and self._budget.allows(
@@ -164,12 +165,8 @@ class PBTScheduler(Scheduler):
             return True
         if self.synchronous:
             return False
-        first = max(self.burn_in, 1)
-        first += (-first) % self.interval
-        if self.max_steps is not None:
-            first = min(first, self.max_steps)
-        return any(not t.state.is_terminal and (t.last_step or 0) < first
-                   for t in self.members(history))
+        self._pop.sync(history)
+        return bool(self._pop.unformed)
 
     def _due(self, step: int) -> bool:
         return step >= max(self.burn_in, 1) and step % self.interval == 0
@@ -195,9 +192,8 @@ class PBTScheduler(Scheduler):
         behind the member's own step (retraining those epochs would waste the leaders' head
         start), and a donor may be far ahead: the member jumps to its step.
         """
-        reached = {
-            t.number: max(s for s, _ in t.values) for t in self.members(history) if t.values
-        }
+        self._pop.sync(history)
+        reached = self._pop.reached
         if trial.number not in reached:
             return None
         pool = [n for n, r in reached.items() if r > step - self.interval or n == trial.number]
@@ -261,17 +257,13 @@ class PBTScheduler(Scheduler):
             return Decision.cont()
         if self.max_steps is not None and step >= self.max_steps:
             return Decision.cont()  # its last step: it finishes, nothing to pause or copy into
-        if any(d.trial == trial.number and d.step == step and d.decision.action is Action.EXPLOIT
-               for d in history.decisions):
+        self._pop.sync(history)
+        if (trial.number, step) in self._pop.exploited:
             return Decision.cont()  # exploited at this step already (into a slightly earlier one)
         if self._room_for_new(history):
             return Decision.pause(f"step {step}: waits for the population to start")
         if self.synchronous:
-            behind = [
-                t.number for t in history.trials
-                if t.state is TrialState.PAUSED and (t.last_step or 0) < step
-            ]
-            if behind:
+            if any((t.last_step or 0) < step for t in self._pop.paused.values()):
                 return Decision.pause(f"step {step}: waits for the population to catch up")
         d = self.decide(trial, step, history)
         if d is not None:
@@ -319,12 +311,8 @@ class PBTScheduler(Scheduler):
 
     def _waiting(self, history: History) -> list[TrialView]:
         """Paused members that could be resumed (not those an exploit already restarts)."""
-        last = {d.trial: d.decision for d in history.decisions}
-        return [
-            t for t in history.trials
-            if t.state is TrialState.PAUSED and t.last_step
-            and not (t.number in last and last[t.number].action is Action.EXPLOIT)
-        ]
+        self._pop.sync(history)
+        return list(self._pop.waiting.values())
 
     @staticmethod
     def _latest(t: TrialView) -> float | None:
@@ -344,28 +332,12 @@ class PBTScheduler(Scheduler):
     def protected_checkpoints(self, history: History) -> set[tuple[int, int]]:
         """Paused members' own checkpoints, every member's latest one (a possible donor), and
         each donor checkpoint an exploit has not finished copying yet."""
-        out: set[tuple[int, int]] = set()
-        for t in self.members(history):
-            if t.checkpoints and not t.state.is_terminal:
-                out.add((t.number, max(t.checkpoints)))
-            if t.state is TrialState.PAUSED and t.last_step is not None:
-                ck = max((c for c in t.checkpoints if c <= t.last_step), default=None)
-                if ck is not None:
-                    out.add((t.number, ck))
-        last: dict[int, tuple[int, Decision]] = {}
-        for rec in history.decisions:
-            last[rec.trial] = (rec.step, rec.decision)
-        for number, (step, d) in last.items():
-            if d.action is not Action.EXPLOIT or d.donor is None or d.donor_step is None:
-                continue
-            try:
-                t = history.by_number(number)
-            except KeyError:
-                continue
-            copied = t.state.is_terminal or (t.last_step is not None and t.last_step != step)
-            if not copied:
-                out.add((d.donor, d.donor_step))
-        return out
+        self._pop.sync(history)
+        return self._pop.protected()
+
+    def protected_steps(self, history: History, number: int) -> set[int]:
+        self._pop.sync(history)
+        return self._pop.protected_steps(number)
 
 
 def lineage(history: History) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable
 
 from tunelab.schedulers.bookkeeping import Synced
-from tunelab.trial import Decision, History, TrialState, TrialView
+from tunelab.trial import DecisionRecord, History, TrialState, TrialView
 
 _IGNORED = (TrialState.FAILED, TrialState.TIMED_OUT)
 
@@ -55,7 +55,7 @@ class Rungs(Synced):
         self._paused_at: dict[int, tuple[Key, Entry]] = {}
         self.protected: dict[int, int] = {}  # paused trial -> its checkpoint at its rung
 
-    def update(self, view: TrialView, last: Decision | None, history: History) -> None:
+    def update(self, view: TrialView, last: DecisionRecord | None, history: History) -> None:
         n = view.number
         for key in self._entries.pop(n, ()):
             _drop(self.ranked[key], (self.sign * self.values[key].pop(n), n))
