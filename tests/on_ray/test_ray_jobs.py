@@ -152,3 +152,63 @@ def test_plan_shows_the_cluster_and_how_many_trials_fit(ray_cluster: Cluster,
     assert f"cluster: ray at {ray_cluster.address}: 2 nodes: 2 CPU, 1 node2" in out, out
     # one CPU per trial caps the second node at one trial although node2 has room for two
     assert "slots: 1 trials at once; the cluster fits 1 of 1 CPU, 0.5 node2 each" in out, out
+
+
+def test_bayesian_with_median_stopping_and_a_stop_request(ray_cluster: Cluster,
+                                                           tmp_path: Path) -> None:
+    """Bayesian suggestions with pending points and median stopping run on Ray as locally;
+    `tunelab stop` stops the running trials, and resume finishes the job."""
+    import threading
+    import time
+
+    from typer.testing import CliRunner
+
+    from tunelab.cli import app
+    from tunelab.errors import JobNotFound
+    from tunelab.store.queries import Reader
+
+    store_dir = tmp_path / "store"
+    store = Store.open(store_dir)
+    spec = ray_spec("bayes", ray_cluster, {"type": "bayesian", "seed": 0, "n_initial": 3},
+                    trials=7, parallel=2, epochs=5, sleep=0.15)
+    spec["early_stopping"] = "auto"  # median stopping
+
+    def stop_after_five_trials() -> None:
+        deadline = time.monotonic() + 120
+        watch = Store.open(store_dir)
+        try:
+            while time.monotonic() < deadline:
+                tx = watch.read()
+                try:
+                    if len(tx.trials(tx.job("bayes").id)) >= 5:
+                        break
+                except JobNotFound:
+                    pass  # not created yet
+                time.sleep(0.1)
+        finally:
+            watch.close()
+        with Reader.open(store_dir) as r:
+            r.request_stop("bayes", "the test")
+
+    stopper = threading.Thread(target=stop_after_five_trials, daemon=True)
+    stopper.start()
+    try:
+        assert run(store, spec) == "stopped"
+        stopper.join(timeout=5)
+        tx = store.read()
+        stopped = [t for t in tx.trials(tx.job("bayes").id) if t.state == "stopped"]
+        assert stopped, "the stop request stopped no running trial"
+    finally:
+        store.close()
+    res = CliRunner().invoke(app, ["resume", "bayes", "--store", str(store_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    store = Store.open(store_dir)
+    try:
+        tx = store.read()
+        job = tx.job("bayes")
+        trials = tx.trials(job.id)
+        assert job.status == "completed"
+        assert sorted(t.number for t in trials) == list(range(7))  # no number repeats
+        assert all(t.state in ("completed", "pruned") for t in trials)
+    finally:
+        store.close()
