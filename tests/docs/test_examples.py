@@ -35,6 +35,8 @@ NOT_RUN = {
     "built, with the same editable install",
     "pip install -e .": "as above (the `tunelab` command these tests call comes from it)",
     "tunelab ui": "a server that runs until stopped; tests/server run the dashboard and API",
+    "tunelab ui --store tunelab-runs --data-root ./datasets": "a server that runs until "
+    "stopped; tests/server run the training page in Chromium",
 }
 OUTPUT_LANGS = {"", "text"}
 RUN_LANGS = {"bash", "console", "sh"}
