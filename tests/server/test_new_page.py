@@ -24,6 +24,9 @@ pytestmark = pytest.mark.skipif(chromium_missing() is not None,
                                 reason=chromium_missing() or "")
 
 
+SITE_DATA: list[Path] = []
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     base = tmp_path_factory.mktemp("newpage")
@@ -33,6 +36,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     image_folder(data / "colour", per_class=10)
     image_folder(data / "grey", per_class=8, grey=True)
     image_folder(data / "test-colour", per_class=4, seed=7)
+    (data / "notes.txt").write_text("not an image")
+    SITE_DATA[:] = [data]
     store = base / "runs"
     Store.open(store).close()
     try:
@@ -132,6 +137,15 @@ def test_fill_the_form_launch_watch_export_evaluate(site: tuple[str, Any]) -> No
     assert len(d.find_elements("css selector", "#eval-classes tr")) == 4  # header + 3 classes
     assert d.execute_script(
         "return document.getElementById('chart-confusion').data[0].z.length") == 3
+    data = SITE_DATA[0]
+    files = d.find_element("id", "predict-files")
+    files.send_keys(f"{data / 'colour' / 'class_2' / '1.png'}\n{data / 'notes.txt'}")
+    d.find_element("id", "predict-btn").click()
+    rows = wait_for(lambda: d.find_elements("css selector", "#predict-table tr"),
+                    "the predictions", 60)
+    assert len(rows) == 3
+    assert "%" in rows[1].text and "class_" in rows[1].text
+    assert "image files" in rows[2].text  # not an image: refused before the model
     shot(d, "job-controls")
 
 

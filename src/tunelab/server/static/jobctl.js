@@ -81,7 +81,7 @@ function jobControls() {
         <table class="grid" id="eval-classes"><tr><th>class</th><th>precision</th><th>recall</th></tr>
         ${ev.classes.filter(c => c in ev.recall).map(c => `<tr><td>${esc(c)}</td><td>${(ev.precision[c] * 100).toFixed(1)}%</td><td>${(ev.recall[c] * 100).toFixed(1)}%</td></tr>`).join("")}</table>
         <div id="chart-confusion" class="chart"></div>`;
-      plot("chart-confusion", [{type: "heatmap", z: ev.confusion, x: ev.classes, y: ev.classes, colorscale: "Blues",
+      plot("chart-confusion", [{type: "heatmap", z: ev.confusion, x: ev.classes, y: ev.classes, colorscale: "Blues", reversescale: true,
         text: ev.confusion.map(r => r.map(String)), texttemplate: "%{text}", hovertemplate: "true %{y}, predicted %{x}: %{z}<extra></extra>"}],
         {title: {text: "confusion matrix"}, xaxis: {title: {text: "predicted"}}, yaxis: {title: {text: "true"}, autorange: "reversed"}});
     } catch (e) { $("eval-out").innerHTML = ""; fail(e); }
