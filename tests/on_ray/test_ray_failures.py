@@ -204,3 +204,63 @@ def test_an_artifact_folder_nobody_can_write_is_refused(ray_cluster: Cluster,
             store.read().job("bad")
     finally:
         store.close()
+
+
+def test_the_tuner_dies_and_resume_continues_on_the_cluster(ray_cluster: Cluster,
+                                                            tmp_path: Path) -> None:
+    """`kill -9` of the tuner (a `tunelab tune` process on the cluster) mid-trial: `tunelab
+    resume` continues the job at once — the cut trials from their checkpoints, no number twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    from on_ray.conftest import ROOT, _env
+
+    spec = ray_spec("tuner-dies", ray_cluster, {"type": "random", "seed": 6}, trials=3,
+                    parallel=2, epochs=6, sleep=0.3)
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    store_dir = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "tunelab.cli", "tune", str(path), "--store",
+                             str(store_dir), "--json"], env=_env(), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                st = Store.open(store_dir)
+                try:
+                    tx = st.read()
+                    if any(len(t.reports) >= 2 for t in tx.trials(tx.job("tuner-dies").id)):
+                        break
+                finally:
+                    st.close()
+            except Exception:  # the store or the job is not there yet
+                pass
+            time.sleep(0.2)
+        assert proc.poll() is None, "the tuner ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    res = runner.invoke(app, ["resume", "tuner-dies", "--store", str(store_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    st = Store.open(store_dir)
+    try:
+        tx = st.read()
+        job = tx.job("tuner-dies")
+        trials = tx.trials(job.id)
+        assert job.status == "completed"
+        assert sorted(t.number for t in trials) == [0, 1, 2]
+        assert all([r.step for r in t.reports] == list(range(1, 7)) for t in trials)
+        lost = tx.events(job.id, "lost")
+        assert lost, "no trial was running when the tuner died"
+        cut = [t for t in trials if t.number in {e.trial_number for e in lost}]
+        # the trial that had reported twice went on from a checkpoint, not from the start
+        assert any(max(r.metrics["restored"] for r in t.reports) >= 2.0 for t in cut)
+    finally:
+        st.close()
