@@ -299,6 +299,14 @@ function drawHistory(S) {
     {xaxis: {title: {text: "trial"}, zeroline: false}, yaxis: {title: {text: S.head.metric}}});
 }
 
+// A job of many trials: the curves of the best CURVES_FIRST are fetched and drawn first (a few
+// per cent of the bytes), and every trial's follow in the background, then live by cursor.
+const CURVES_FIRST = 100;
+
+function curvesQuery(S, extra) {
+  return jobApi(S.name) + "/curves?metric=" + encodeURIComponent(S.metric) + (extra || "");
+}
+
 async function drawCurves(S) {
   const pick = document.getElementById("metric-pick");
   const metrics = S.head.metrics.length ? S.head.metrics : [S.head.metric];
@@ -306,18 +314,41 @@ async function drawCurves(S) {
     pick.dataset.list = metrics.join(",");
     pick.innerHTML = metrics.map(m => `<option ${m === S.metric ? "selected" : ""}>${esc(m)}</option>`).join("");
     pick.onchange = () => {
-      S.metric = pick.value; S.curves = new Map(); S.cursor = 0;
+      S.metric = pick.value; S.curves = new Map(); S.cursor = 0; S.curvesAll = false; S.curvesLoading = null;
       drawCurves(S).catch(showError);
     };
   }
-  const q = "?metric=" + encodeURIComponent(S.metric) + (S.cursor ? "&after=" + S.cursor : "");
-  const got = await api(jobApi(S.name) + "/curves" + q);
+  if (!REPORT && !S.curvesAll && S.points.length > CURVES_FIRST) {
+    if (!S.curvesLoading) {
+      const sign = S.head.goal === "minimize" ? 1 : -1;
+      const top = S.points.filter(p => p.value !== null).sort((a, b) => sign * (a.value - b.value))
+        .slice(0, CURVES_FIRST).map(p => p.number);
+      const first = await api(curvesQuery(S, top.map(n => "&trials=" + n).join("")));
+      S.curves = new Map(first.curves.map(c => [c.trial, {steps: c.steps, values: c.values}]));
+      S.curvesNote = `the best ${top.length} of ${S.points.length} trials; the others are loading…`;
+      const metric = S.metric;
+      S.curvesLoading = api(curvesQuery(S)).then(all => {
+        if (S.metric !== metric) return;
+        S.curves = new Map(all.curves.map(c => [c.trial, {steps: c.steps, values: c.values}]));
+        S.cursor = all.cursor; S.curvesAll = true; S.curvesNote = "";
+        renderCurves(S);
+        document.body.dataset.curvesAll = String(Date.now());
+      }).catch(showError);
+    }
+    return renderCurves(S);  // the best trials' curves until every trial's arrive
+  }
+  const got = await api(curvesQuery(S, S.cursor ? "&after=" + S.cursor : ""));
   for (const c of got.curves) {
     const have = S.curves.get(c.trial) || {steps: [], values: []};
     have.steps.push(...c.steps); have.values.push(...c.values);
     S.curves.set(c.trial, have);
   }
   S.cursor = Math.max(S.cursor, got.cursor);
+  S.curvesAll = true;
+  renderCurves(S);
+}
+
+function renderCurves(S) {
   if (!S.curves.size) return note("chart-curves", "no reports yet");
   const bestN = S.head.best_trial ? S.head.best_trial.number : null;
   const x = [], y = [], cd = [];
@@ -342,7 +373,8 @@ async function drawCurves(S) {
                  customdata: ds.map(d => d.trial), marker: {symbol, size: 9},
                  hovertemplate: `${label}: trial %{customdata} at step %{x}<extra></extra>`});
   }
-  plot("chart-curves", traces, {xaxis: {title: {text: "step"}}, yaxis: {title: {text: S.metric}}});
+  plot("chart-curves", traces, {xaxis: {title: {text: "step"}}, yaxis: {title: {text: S.metric}},
+    title: {text: S.curvesNote || "", font: {size: 11, color: "#777"}}});
 }
 
 const VIRIDIS = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"];
