@@ -1,5 +1,5 @@
-"""What every executor must do (the local worker processes, the simulated clock; a Ray
-executor will be added to ``EXECUTORS``).
+"""What every executor must do (the local worker processes, the simulated clock; the Ray
+executor runs these tests in ``tests/on_ray/test_ray_contract.py``, on a real cluster).
 
 A segment's reports wait for the tuner's reply; CONTINUE lets it go on, PAUSE ends it
 (ENDED); a segment that returns ends FINISHED with its value; ``stop`` ends it STOPPED; a slot
