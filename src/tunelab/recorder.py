@@ -16,20 +16,24 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tunelab.checkpoint import Checkpoint
 from tunelab.jobstate import JobState
 from tunelab.lease import Lease
 from tunelab.retention import delete_checkpoint_files
 from tunelab.store import CheckpointRecord, DecisionRow, ReportRecord, Store, TrialRecord, Tx
+from tunelab.store.artifacts import disk_full_error, is_disk_full
 from tunelab.trial import JobStatus, TrialState, transition
 
 if TYPE_CHECKING:
+    from tunelab.errors import DiskFullError
     from tunelab.spec import JobSpec
     from tunelab.store.artifacts import Artifacts
+
+T = TypeVar("T")
 
 
 class Unit:
@@ -145,6 +149,53 @@ class JobRecorder:
         self.state = state
         self.artifacts = artifacts
 
+    @classmethod
+    def open(cls, store: Store, name: str, lease: Lease,
+             recover: Callable[[Unit], list[T]]) -> tuple[JobRecorder, list[T]]:
+        """Take job ``name``'s lease for a run, in one transaction: load its mirror, record
+        its artifact root if it moved, ``recover`` what the last run left (returns what must
+        run again, see :func:`tunelab.restarts.recover`), mark it running, say who took it.
+        Raises :class:`~tunelab.errors.JobBusyError` while another live tuner holds it."""
+        with store.transaction() as tx:
+            job = tx.job(name)
+            dead = lease.acquire(tx, job)
+            state = JobState.load(tx, job)
+            rec = cls(store, state, store.artifacts_for(job))
+            u = Unit(tx, state)
+            if job.artifact_root != rec.job_artifacts().root:  # an older job, or the share moved
+                u.set_job(artifact_root=rec.job_artifacts().root)
+            again = recover(u)
+            u.set_job(status=JobStatus.RUNNING, status_reason=None, stop_requested=False)
+            took = f" (took over the lease of {dead}, which died)" if dead else ""
+            u.event("resumed" if state.trials else "started", f"tuner {lease.owner}{took}")
+        return rec, again
+
+    def release(self, lease: Lease) -> None:
+        """Give the lease back. On a full disk it is left: a dead tuner's lease is taken over
+        at once by the next ``resume``."""
+        try:
+            with self.store.transaction() as tx:
+                lease.release(tx, self.state.job.id)
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+
+    def disk_full(self, e: BaseException, where: str | None) -> DiskFullError | None:
+        """The one-line error for a commit that failed for want of space (``where``: the
+        place already known to be full, else the store's folder or the artifact root), or
+        None for any other error. What was written stands: trials still RUNNING in the store
+        become LOST on resume and re-run from their checkpoints."""
+        if not is_disk_full(e):
+            return None
+        where = where or self.store.db_folder() or self.job_artifacts().root
+        return disk_full_error(where, self.state.job.name)
+
+    def job_artifacts(self) -> Artifacts:
+        """The artifact store checkpoint files go through (the job's, unless one was given)."""
+        if self.artifacts is None:
+            self.artifacts = self.store.artifacts_for(self.state.job)
+        return self.artifacts
+
     @staticmethod
     def create_job(store: Store, spec: JobSpec, *, artifact_root: str | None = None) -> None:
         """Write a new job (status CREATED, its artifact root) and its ``created`` event."""
@@ -180,8 +231,7 @@ class JobRecorder:
             u = Unit(tx, self.state)
             yield u
         if u.deleted_files:
-            arts = self.artifacts or self.store.artifacts_for(self.state.job)
-            refused = delete_checkpoint_files(arts, u.deleted_files)
+            refused = delete_checkpoint_files(self.job_artifacts(), u.deleted_files)
             if refused:  # retired in the store, the file left alone, and said so
                 with self.store.transaction() as tx:
                     for path, why in refused:

@@ -34,7 +34,7 @@ from tunelab.restarts import Start, exploit_start, resume_point, verified_restor
 from tunelab.schedulers.base import Resume, Scheduler
 from tunelab.spec import JobSpec
 from tunelab.store import Store, TrialRecord
-from tunelab.store.artifacts import disk_full_error, is_disk_full
+from tunelab.store.artifacts import disk_full_error
 from tunelab.strategies.base import Strategy
 from tunelab.trial import Action, Decision, JobStatus, TrialState
 
@@ -175,23 +175,16 @@ class Tuner:
                 self._drain_stop(executor)
             self._finish()
         except Exception as e:
-            if not is_disk_full(e):
+            full = self.rec.disk_full(e, self._disk_full)  # a commit failed for want of space
+            if full is None:
                 raise
-            # a commit failed for want of space: what was written stands; trials still
-            # RUNNING in the store become LOST on resume and re-run from their checkpoints
-            self._disk_full = self._disk_full or self.store.db_folder() or self.artifacts.root
-            raise disk_full_error(self._disk_full, self.name) from None
+            raise full from None
         finally:
             if executor is not None and self._executor is None:
                 executor.shutdown()
             elif self._opened is not None:
                 self._opened.shutdown()
-            try:
-                with self.store.transaction() as tx:
-                    self.lease.release(tx, self.state.job.id)
-            except Exception as e:
-                if not is_disk_full(e):  # else: a dead tuner's lease is taken over at once
-                    raise
+            self.rec.release(self.lease)
         if self._disk_full is not None:
             raise disk_full_error(self._disk_full, self.name)
         return self._final_status.value
@@ -199,20 +192,10 @@ class Tuner:
     def _acquire(self) -> None:
         parents = self._parents or warm_start_parents(self.spec, self.store)
         warm = warm_start(self.spec, parents)  # checked before the lease: a refusal holds nothing
-        with self.store.transaction() as tx:
-            job = tx.job(self.name)
-            dead = self.lease.acquire(tx, job)
-            self.state = JobState.load(tx, job)
-            self.artifacts = self.store.artifacts_for(job)
-            self.rec = JobRecorder(self.store, self.state, self.artifacts)
-            u = Unit(tx, self.state)
-            if job.artifact_root != self.artifacts.root:  # an older job, or the share moved
-                u.set_job(artifact_root=self.artifacts.root)
-            self._ready.extend(restarts.recover(u))
-            u.set_job(status=JobStatus.RUNNING, status_reason=None, stop_requested=False)
-            took = f" (took over the lease of {dead}, which died)" if dead else ""
-            u.event("resumed" if self.state.trials else "started", f"tuner {self.owner}{took}")
-        self._runtime_before = float(job.data.get("runtime_used", 0.0))
+        self.rec, again = JobRecorder.open(self.store, self.name, self.lease, restarts.recover)
+        self._ready.extend(again)
+        self.state, self.artifacts = self.rec.state, self.rec.job_artifacts()
+        self._runtime_before = float(self.state.job.data.get("runtime_used", 0.0))
         self.strategy, self.scheduler = self._search or build_search(
             self.spec, self.space, warm_start=warm)
         if warm is not None:
