@@ -40,3 +40,33 @@ def test_best_curves_first_then_all(tmp_path: Path) -> None:
             ".filter(n => n.includes('/curves'))")
         assert any(n.count("trials=") == 100 for n in asked), asked
         assert any("trials=" not in n for n in asked), asked
+
+
+def test_leaderboard_filters_by_parameter_range(tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    from tunelab.store.queries import Reader
+
+    store = tmp_path / "runs"
+    st = Store.open(store)
+    synth_job(st, "ranges", trials=40, steps=3)
+    st.close()
+    with Reader.open(store) as r:
+        pts = r.points("ranges")
+    want = [p.number for p in pts if 0.001 <= p.params["lr"] <= 0.1
+            and p.params["optimizer"] == "adam"]
+    with serve(store) as (url, _access), browser() as d:
+        d.get(url + "/jobs/ranges")
+        wait_for(lambda: drawn(d), "the job page")
+        d.find_element("css selector", '[data-p="lr"][data-b="lo"]').send_keys("0.001")
+        d.find_element("css selector", '[data-p="lr"][data-b="hi"]').send_keys("0.1")
+        Select(d.find_element("css selector", '[data-p="optimizer"]')).select_by_visible_text(
+            "adam")
+        wait_for(lambda: d.execute_script(
+            "return document.getElementById('leaderboard').dataset.total") == str(len(want)),
+            "the filtered leaderboard")
+        shown = d.execute_script(
+            "return [...document.querySelectorAll('#leaderboard tbody tr td:nth-child(2)')]"
+            ".map(td => Number(td.textContent))")
+        assert sorted(shown) == sorted(want)[:50] and 0 < len(want) < 40
+        shot(d, "leaderboard-filtered")

@@ -238,7 +238,8 @@ async function drawLeaderboard(S) {
   const h = S.head;
   const qs = new URLSearchParams({sort: S.sort, descending: S.desc, offset: S.offset, limit: S.limit});
   if (S.state) qs.set("state", S.state);
-  const page = await api(jobApi(S.name) + "/trials?" + qs.toString());
+  const filtering = Object.keys(S.filters || {}).length > 0;
+  const page = filtering ? filteredPage(S) : await api(jobApi(S.name) + "/trials?" + qs.toString());
   const params = Object.keys(h.search_space || {}).slice(0, 8);
   const cols = [["number", "#"], ["state", "state"], ["value", h.metric], ["steps", "steps"],
                 ["device_seconds", "device s"]];
@@ -268,6 +269,21 @@ async function drawLeaderboard(S) {
       document.getElementById("state-filter").onchange = ev => {
         S.state = ev.target.value; S.offset = 0; drawLeaderboard(S).catch(showError);
       };
+      ctl.insertAdjacentHTML("beforeend", `<span id="param-filters">${params.map(p => {
+        const sp = h.search_space[p] || {};
+        if (sp.type === "choice") return `<label>${esc(p)} <select data-p="${esc(p)}" data-b="eq"><option value="">any</option>${(sp.values || []).map(v => `<option value="${esc(JSON.stringify(v))}">${esc(fmt(v))}</option>`).join("")}</select></label>`;
+        return `<label>${esc(p)} <input data-p="${esc(p)}" data-b="lo" size="6" placeholder="min"> – <input data-p="${esc(p)}" data-b="hi" size="6" placeholder="max"></label>`;
+      }).join("")}</span>`);
+      ctl.querySelectorAll("#param-filters [data-p]").forEach(el => el.oninput = el.onchange = () => {
+        const f = {};
+        ctl.querySelectorAll("#param-filters [data-p]").forEach(e => {
+          if (e.value.trim() === "") return;
+          const v = e.dataset.b === "eq" ? JSON.parse(e.value) : Number(e.value);
+          if (e.dataset.b !== "eq" && !Number.isFinite(v)) return;
+          (f[e.dataset.p] = f[e.dataset.p] || {})[e.dataset.b] = v;
+        });
+        S.filters = f; S.offset = 0; drawLeaderboard(S).catch(showError);
+      });
     }
   }
   const pager = document.getElementById("lb-pager");
@@ -279,6 +295,24 @@ async function drawLeaderboard(S) {
     document.getElementById("lb-prev").onclick = () => { S.offset = Math.max(0, S.offset - S.limit); drawLeaderboard(S).catch(showError); };
     document.getElementById("lb-next").onclick = () => { S.offset += S.limit; drawLeaderboard(S).catch(showError); };
   }
+}
+
+// The leaderboard filtered by parameter ranges: drawn from every trial's point (already loaded
+// for the charts), ranked and sorted here as the server ranks (by value under the goal).
+function filteredPage(S) {
+  const sign = S.head.goal === "minimize" ? 1 : -1;
+  const byValue = (a, b) => (a.value === null) - (b.value === null) || sign * (a.value - b.value) || a.number - b.number;
+  const ranked = S.points.filter(p => p.value !== null && (p.state === "completed" || p.state === "pruned")).sort(byValue);
+  const rank = new Map(ranked.map((p, i) => [p.number, i + 1]));
+  const keep = p => (!S.state || p.state === S.state) && Object.entries(S.filters).every(([k, f]) => {
+    const v = p.params[k];
+    if ("eq" in f) return v === f.eq;
+    return typeof v === "number" && (!("lo" in f) || v >= f.lo) && (!("hi" in f) || v <= f.hi);
+  });
+  const key = S.sort === "value" ? null : S.sort;
+  const rows = S.points.filter(keep).sort((a, b) => key === null ? byValue(a, b) : ((a[key] ?? -Infinity) > (b[key] ?? -Infinity) ? 1 : (a[key] ?? -Infinity) < (b[key] ?? -Infinity) ? -1 : a.number - b.number));
+  if (S.desc) rows.reverse();
+  return {total: rows.length, rows: rows.slice(S.offset, S.offset + S.limit).map(p => Object.assign({rank: rank.get(p.number) ?? null, error: null}, p))};
 }
 
 function finished(S) {

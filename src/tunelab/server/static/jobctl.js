@@ -19,7 +19,7 @@ function jobControls() {
       <div id="predict-out"></div></div>`;
   head.after(box);
   const $ = id => document.getElementById(id);
-  const S = {status: null, best: null, armed: false};
+  const S = {status: null, best: null, armed: false, builtin: false};
   const post = (path, body) => api(jobApi(name) + path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body || {})});
   const fail = e => { $("ctl-error").innerHTML = `<p class="error">${esc(e.message)}</p>`; };
 
@@ -31,11 +31,11 @@ function jobControls() {
     const st = S.status, done = st !== "running";
     const b = [];
     if (["interrupted", "stopped", "failed"].includes(st)) b.push(`<button id="resume-btn" type="button">Resume</button>`);
-    if (S.best) b.push(`<button id="export-btn" type="button">Export best model</button>`,
-                       `<a id="again-link" href="/new?from=${encodeURIComponent(name)}">Tune again around the best</a>`);
+    if (S.best !== null) b.push(`<button id="export-btn" type="button">Export best model</button>`);
+    if (S.best !== null && S.builtin) b.push(`<a id="again-link" href="/new?from=${encodeURIComponent(name)}">Tune again around the best</a>`);
     if (done) b.push(`<button id="delete-btn" type="button" class="danger">${S.armed ? "Confirm delete" : "Delete job"}</button>`);
     $("ctl-buttons").innerHTML = b.join(" ");
-    $("ctl-model").hidden = !S.best;
+    $("ctl-model").hidden = S.best === null || !S.builtin;  // the built-in image classifier's
     const on = (id, fn) => { const el = $(id); if (el) el.onclick = fn; };
     on("resume-btn", async () => {
       $("resume-btn").disabled = true;
@@ -62,6 +62,7 @@ function jobControls() {
     try {
       const [h, p] = await Promise.all([api(jobApi(name)), api(jobApi(name) + "/process")]);
       const best = h.best_trial ? h.best_trial.number : null;
+      S.builtin = !!(h.data && h.data.message);  // a built-in image job records its data
       const status = p.tuner_gone ? "interrupted" : h.status;
       if (status !== S.status || best !== S.best) { S.status = status; S.best = best; buttons(); }
       let text = "";
