@@ -10,7 +10,7 @@ from conftest import job_spec
 
 from tunelab.errors import ObjectiveError, SpecError
 from tunelab.objectives.function import FunctionObjective
-from tunelab.spec import load_spec, parse_duration, spec_from_dict
+from tunelab.spec import JobSpec, load_spec, parse_duration, spec_from_dict
 
 
 def _spec(**sections: Any) -> dict[str, Any]:
@@ -79,6 +79,31 @@ def test_unknown_strategy_lists_the_known_ones() -> None:
 def test_unknown_strategy_option_is_an_error() -> None:
     msg = _error(_spec(strategy={"type": "random", "sampler": "halton"}))
     assert "strategy.sampler" in msg and "halton" in msg
+
+
+@pytest.mark.parametrize(("strategy", "needle"), [
+    ({"type": "hyperband", "max_resource": 9, "max_resourse": 3}, "Did you mean `max_resource`?"),
+    ({"type": "bayesian", "seeed": 1}, "Did you mean `seed`?"),
+    ({"type": "pbt", "populaton": 4}, "Did you mean `population`?"),
+    ({"type": "random", "searcher": "bayesian"}, "valid options: sampler, seed."),
+])
+def test_unknown_strategy_keys_are_refused_by_the_spec_model(
+        strategy: dict[str, Any], needle: str) -> None:
+    """Refused when the spec is read (the pydantic model), before any search is built."""
+    data = _spec(strategy=strategy)
+    with pytest.raises(SpecError) as e:
+        JobSpec.model_validate(data)
+    key = next(k for k in strategy if k not in ("type", "max_resource"))
+    msg = str(e.value)
+    assert msg.startswith(f"`strategy.{key}` must be an option of {strategy['type']}; got ")
+    assert needle in msg and "\n" not in msg
+    assert _error(data) == msg  # spec_from_dict says the same
+
+
+def test_a_scheduler_takes_its_searcher_key() -> None:
+    spec = JobSpec.model_validate(_spec(strategy={"type": "hyperband", "max_resource": 9,
+                                                  "searcher": "bayesian"}))
+    assert spec.strategy.options() == {"max_resource": 9, "searcher": "bayesian"}
 
 
 def test_command_placeholder_must_name_a_parameter() -> None:

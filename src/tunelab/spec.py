@@ -98,6 +98,30 @@ class StrategySpec(BaseModel):
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    @model_validator(mode="after")
+    def _known_keys(self) -> StrategySpec:
+        """A key the strategy (or scheduler) does not take is refused with the spec, in the
+        one-line template, not first when the search is built. Values are checked there."""
+        from tunelab.composition import SCHEDULER_TYPES
+        from tunelab.schedulers.options import SCHEDULER_OPTIONS
+        from tunelab.strategies.options import STRATEGY_OPTIONS
+
+        if self.type in SCHEDULER_TYPES:
+            model, allowed = SCHEDULER_OPTIONS[self.type], {"searcher"}
+        elif self.type in STRATEGY_OPTIONS:
+            model, allowed = STRATEGY_OPTIONS[self.type], set()
+        else:
+            return self  # an unknown type is said by build_search, with the known ones
+        allowed |= set(model.model_fields) - {"type"}
+        for key in self.options():
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed | {"seed", "type"}), n=1)
+                hint = (f"Did you mean `{close[0]}`?" if close else
+                        "Remove or rename it; valid options: "
+                        f"{', '.join(sorted(allowed | {'seed'}))}.")
+                raise SpecError.field(f"strategy.{key}", f"an option of {self.type}", key, hint)
+        return self
+
 
 class LimitsSpec(_Model):
     max_trials: int | None = Field(default=None, ge=1)
