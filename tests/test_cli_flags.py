@@ -183,3 +183,15 @@ def test_flags_do_not_read_as_taking_a_value() -> None:
             for line in out.splitlines():
                 if f"{flag} " in line:
                     assert "<bool>" not in line, line
+
+
+@pytest.mark.parametrize("command", [
+    [], ["jobs"], ["show"], ["tune"], ["resume"], ["plan"], ["delete"], ["train"], ["init"],
+    ["evaluate"], ["predict"], ["export"], ["stop"], ["trials"], ["report"], ["ui"],
+])
+def test_help_shows_flags_as_flags(command: list[str]) -> None:
+    """`--help <bool>` (typer's own --help, --yes, --flip) read as if they took a value."""
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.output and "Show this message and exit." in result.output
+    assert "<bool>" not in result.output

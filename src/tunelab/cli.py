@@ -41,7 +41,27 @@ err = Console(stderr=True)
 _DEBUG = {"on": False}
 
 
+def _flags_as_flags(cmd: Any, ctx: Any) -> Any:
+    """Typer's help writes ``<bool>`` after an on/off flag (``--help <bool>``, ``--yes
+    <bool>``) as if it took a value: flags, ``--help`` included, get no metavar."""
+    help_opt = cmd.get_help_option(ctx)
+    for param in [*cmd.params, *([help_opt] if help_opt is not None else [])]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return cmd
+
+
 class _Group(TyperGroup):
+    def get_help_option(self, ctx: Any) -> Any:
+        opt = super().get_help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        return _flags_as_flags(cmd, ctx) if cmd is not None else None
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
