@@ -188,7 +188,9 @@ def plan(spec: Annotated[Path | None, typer.Argument(
     for w in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
     if js.executor is not None and js.executor.type == "ray":
-        cluster = _plan_cluster(js)  # before any output: a trial no node fits is an error
+        from tunelab.executors.factory import cluster_plan
+
+        cluster = cluster_plan(js)  # before any output: a trial no node fits is an error
     else:
         cluster = None
     _describe(js, json_out=json_out, warnings=warnings, warm=warm)
@@ -197,23 +199,6 @@ def plan(spec: Annotated[Path | None, typer.Argument(
             _plan_devices(js, gpus)
         for line in cluster or []:
             console.print(line, markup=False, highlight=False)
-
-
-def _plan_cluster(js: Any) -> list[str]:
-    """``plan``'s lines for a Ray job: the cluster's resources and how many trials fit at
-    once (a :class:`ClusterError` when there is no cluster or not one trial fits)."""
-    from tunelab.executors.ray_cluster import trial_need
-    from tunelab.executors.ray_executor import check_cluster
-
-    ex = js.executor
-    need = trial_need(ex.cpus_per_trial, js.limits.gpus_per_trial or 0.0, ex.resources)
-    info, fit = check_cluster(ex.address, need)
-    per = ", ".join(f"{v:g} {k}" for k, v in need.items()) or "nothing"
-    cap = js.limits.max_parallel
-    at_once = min(fit, cap) if cap is not None else fit
-    limit = f" (limits.max_parallel {cap})" if cap is not None and cap < fit else ""
-    return [f"cluster: ray at {ex.address}: {info.describe()}",
-            f"slots: {at_once} trials at once{limit}; the cluster fits {fit} of {per} each"]
 
 
 def _plan_devices(js: Any, gpus: str | None) -> None:

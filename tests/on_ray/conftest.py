@@ -1,4 +1,4 @@
-"""A real two-node Ray cluster for the whole test session, started and stopped here.
+"""A real two-node Ray cluster for the tests of this folder, started and stopped here.
 
 The head runs ``ray start --head`` on a free port (6379 is Redis's on these machines); a second
 node joins it with ``ray start --address`` and the custom resource ``node2``. Each node has one
@@ -107,7 +107,7 @@ def _wait_nodes(address: str, n: int, timeout: float = 60.0) -> None:
     subprocess.run([sys.executable, "-c", code], env=_env(), check=True, timeout=timeout + 30)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _ray_driver_env() -> Iterator[None]:
     """This process is the tuner, a Ray driver: it joins the test clusters as they run."""
     saved = {k: os.environ.get(k) for k in _RAY_ENV}
@@ -120,8 +120,10 @@ def _ray_driver_env() -> Iterator[None]:
             os.environ[k] = v
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster() -> Iterator[Cluster]:
+    """Started at the first test that needs it, stopped after the last test of this folder
+    (not at the end of the whole session: the rest of the suite runs without it)."""
     port = free_port()
     address = f"127.0.0.1:{port}"
     common = ["--num-cpus", "1", "--object-store-memory", OBJECT_STORE,

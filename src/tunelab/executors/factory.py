@@ -64,3 +64,22 @@ def record_executor(rec: JobRecorder, executor: Executor) -> None:
         return
     with rec.unit() as u:
         u.event("executor", str(describe()))
+
+
+def cluster_plan(spec: JobSpec) -> list[str]:
+    """``tunelab plan``'s lines for a Ray job: the cluster's resources and how many trials fit
+    at once (:class:`~tunelab.errors.ClusterError` when there is no cluster or not one trial
+    fits)."""
+    from tunelab.executors.ray_cluster import trial_need
+    from tunelab.executors.ray_executor import check_cluster
+
+    ex = spec.executor
+    assert ex is not None
+    need = trial_need(ex.cpus_per_trial, spec.limits.gpus_per_trial or 0.0, ex.resources)
+    info, fit = check_cluster(ex.address, need)
+    per = ", ".join(f"{v:g} {k}" for k, v in need.items()) or "nothing"
+    cap = spec.limits.max_parallel
+    at_once = min(fit, cap) if cap is not None else fit
+    limit = f" (limits.max_parallel {cap})" if cap is not None and cap < fit else ""
+    return [f"cluster: ray at {ex.address}: {info.describe()}",
+            f"slots: {at_once} trials at once{limit}; the cluster fits {fit} of {per} each"]
