@@ -33,7 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.checkpoint import Checkpoint
-from tunelab.errors import CheckpointCorrupt, DiskFullError, UnsafeCheckpoint, UnsafePathError
+from tunelab.errors import (
+    CheckpointCorrupt,
+    DiskFullError,
+    StoreError,
+    UnsafeCheckpoint,
+    UnsafePathError,
+)
 
 FILE_MODE = 0o600  # checkpoints hold a job's weights: readable by their owner only
 
@@ -73,6 +79,24 @@ def disk_full_error(path: str | Path, job: str | None = None) -> DiskFullError:
     then = f"`tunelab resume {job}`" if job else "resume the job"
     return DiskFullError(f"disk full at {path} ({free_mb(path):.0f} MB free): free space, "
                          f"then {then}", path=str(path))
+
+
+def artifact_folder(location: str | Path) -> Path:
+    """The folder an ``--artifacts`` location names: a path, or a ``file://`` URL (a shared
+    folder every node mounts, ``file:///mnt/shared/runs``). Object storage (``s3://``,
+    ``gs://``) is refused in one line: checkpoints are files in a folder for now."""
+    text = str(location)
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+        if not text.startswith("/"):
+            raise StoreError(f"the artifact location {str(location)!r} is not an absolute "
+                             "file:// URL; write file:///mnt/shared/runs (three slashes)")
+    elif "://" in text:
+        raise StoreError(
+            f"the artifact location {text!r} is object storage, which tunelab cannot use yet: "
+            "give a folder every machine that runs trials mounts at the same path "
+            "(--artifacts /mnt/shared/runs or file:///mnt/shared/runs)")
+    return Path(text).expanduser()
 
 
 class Artifacts(ABC):

@@ -95,12 +95,13 @@ class Reader:
     def open(cls, store: str | Path | None = None, *,
              artifacts: str | Path | None = None) -> Reader:
         """Open an existing store read-only (a missing store is a :class:`StoreError`)."""
+        from tunelab.store.artifacts import artifact_folder
         from tunelab.store.engine import DEFAULT_STORE, resolve_url
         from tunelab.store.read_engine import make_read_engine
 
         url, default_artifacts = resolve_url(store if store is not None else DEFAULT_STORE)
         return cls(make_read_engine(url), url,
-                   Path(artifacts) if artifacts else default_artifacts)
+                   artifact_folder(artifacts) if artifacts else default_artifacts)
 
     @classmethod
     def of(cls, store: Any) -> Reader:

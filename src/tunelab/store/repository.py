@@ -347,11 +347,12 @@ class Store:
     @classmethod
     def open(cls, store: str | Path | None = None, *, artifacts: str | Path | None = None) -> Store:
         """Open (creating and migrating if needed) the store at a folder path or URL."""
+        from tunelab.store.artifacts import artifact_folder
         from tunelab.store.engine import DEFAULT_STORE
 
         url, default_artifacts = resolve_url(store if store is not None else DEFAULT_STORE)
-        return cls(make_engine(url), Path(artifacts) if artifacts else default_artifacts, url,
-                   explicit=bool(artifacts))
+        folder = artifact_folder(artifacts) if artifacts else default_artifacts
+        return cls(make_engine(url), folder, url, explicit=bool(artifacts))
 
     def artifact_root(self, job: JobRecord | None = None) -> Path:
         """The artifact root for ``job`` (or for a new job): an explicit ``artifacts`` given to
