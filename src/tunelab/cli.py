@@ -494,13 +494,15 @@ def tune(
 @app.command()
 def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False,
            artifacts: ArtifactsOpt = None, gpus: GpusOpt = None,
-           executor: ExecutorOpt = None) -> None:
+           executor: ExecutorOpt = None, max_runtime: MaxRuntimeOpt = None) -> None:
     """Continue a stopped or crashed job: interrupted trials re-run from their checkpoints.
 
-    The job's checkpoints are found in the artifact folder it recorded, from any working
-    directory; ``--artifacts`` points elsewhere (the shared folder is mounted at another path
-    here) and is recorded."""
+    A job that ended at its max_runtime continues the trials it cut, given a longer
+    ``--max-runtime`` (a new total, recorded in the job's spec). The job's checkpoints are
+    found in the artifact folder it recorded, from any working directory; ``--artifacts``
+    points elsewhere (the shared folder is mounted at another path here) and is recorded."""
     from tunelab.devices import gpus_option
+    from tunelab.spec import parse_duration
     from tunelab.store import Store
     from tunelab.tuner import Tuner
 
@@ -508,7 +510,8 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
     st = Store.open(store, artifacts=artifacts)
 
     def go(progress: Any) -> str:
-        t = Tuner.resume(name, st, progress=progress, gpus=chosen)
+        t = Tuner.resume(name, st, progress=progress, gpus=chosen,
+                         max_runtime=parse_duration(max_runtime, "--max-runtime"))
         if executor is not None:  # this run only: the job's recorded spec stays as it was
             from tunelab.executors.factory import executor_choice
 

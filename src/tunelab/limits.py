@@ -40,6 +40,17 @@ def completion_reason(c: CompletionSpec, state: JobState, strategy: Strategy,
     return scheduler.finished(state.history())
 
 
+def runtime_reason(limit: float) -> str:
+    """The job's reason when ``limits.max_runtime`` ends it (see :func:`cut_by_runtime`)."""
+    return f"max_runtime ({limit:.0f}s) reached"
+
+
+def cut_by_runtime(status: str, reason: str | None) -> bool:
+    """True for a job that ended at its max_runtime: its trials cut mid-training continue,
+    from their checkpoints, when it is resumed with a longer max_runtime."""
+    return status == "completed" and (reason or "").startswith("max_runtime (")
+
+
 def exhausted_reason(state: JobState, scheduler: Scheduler, max_n: int) -> str:
     """Why the job ended with nothing left to run."""
     n = state.first_attempts()

@@ -85,6 +85,7 @@ class Tuner:
         self._runtime_total: float | None = None
         self.artifacts: Artifacts  # the job's checkpoint files (set when the lease is taken)
         self._disk_full: str | None = None  # where the disk filled up, once it has
+        self._new_limit: float | None = None  # resume --max-runtime: recorded with the lease
         self._opened: Executor | None = None  # a cluster's executor opened by create()
 
     # construction -----------------------------------------------------------------------------
@@ -118,16 +119,35 @@ class Tuner:
         return tuner
 
     @classmethod
-    def resume(cls, name: str, store: Store, **kw: Any) -> Tuner:
+    def resume(cls, name: str, store: Store, *, max_runtime: float | None = None,
+               **kw: Any) -> Tuner:
+        """``max_runtime``: a new total for ``limits.max_runtime`` (recorded in the job's
+        spec); with it a job that ended at its max_runtime continues the trials it cut."""
         from tunelab.spec import spec_from_dict
 
         job = store.read().job(name)
-        if not JobStatus(job.status).resumable:
+        spec = spec_from_dict(job.spec)
+        used = float(job.data.get("runtime_used", 0.0))
+        cut = limits.cut_by_runtime(job.status, job.status_reason)
+        if max_runtime is not None:
+            if max_runtime <= used:
+                raise SpecError.field("--max-runtime", f"more than the {used:.0f}s the job "
+                                      "has used", f"{max_runtime:.0f}s", "Give a longer one.")
+            spec = spec.model_copy(update={"limits": spec.limits.model_copy(
+                update={"max_runtime": max_runtime})})
+        elif cut:
+            raise SpecError(
+                f"job {name!r} ended: {job.status_reason}. Resume it with a longer "
+                "--max-runtime (a new total, e.g. --max-runtime 2h) to continue the trials it "
+                "cut from their checkpoints.")
+        if not JobStatus(job.status).resumable and not cut:
             raise SpecError(
                 f"job {name!r} already completed ({job.status_reason}); nothing to resume. "
                 "Start a new job (optionally with warm_start from this one)."
             )
-        return cls(spec_from_dict(job.spec), store, name, **kw)
+        tuner = cls(spec, store, name, **kw)
+        tuner._new_limit = max_runtime
+        return tuner
 
     # the loop ---------------------------------------------------------------------------------
     def run(self) -> str:
@@ -196,6 +216,10 @@ class Tuner:
         self._ready.extend(again)
         self.state, self.artifacts = self.rec.state, self.rec.job_artifacts()
         self._runtime_before = float(self.state.job.data.get("runtime_used", 0.0))
+        if self._new_limit is not None:  # the spec is the setting's one home
+            with self.rec.unit() as u:
+                u.set_job(spec=self.spec.to_dict())
+                u.event("max_runtime", f"max_runtime set to {self._new_limit:.0f}s on resume")
         self.strategy, self.scheduler = self._search or build_search(
             self.spec, self.space, warm_start=warm)
         if warm is not None:
@@ -434,7 +458,7 @@ class Tuner:
             self._stopping, self._final_status = "stopped by the user", JobStatus.STOPPED
         limit = self.spec.limits.max_runtime
         if limit is not None and self._runtime_before + elapsed >= limit:
-            self._stopping = f"max_runtime ({limit:.0f}s) reached"
+            self._stopping = limits.runtime_reason(limit)
 
     def _renew(self, elapsed: float) -> None:
         self.rec.renew(self.lease, self._runtime_before + elapsed)
