@@ -57,7 +57,21 @@ def test_plan_data_applies_every_flag(tmp_path: Path, monkeypatch: pytest.Monkey
     # a fixed hyperparameter is no longer searched
     assert "learning_rate" not in plan["search_space"] and plan["static"]["learning_rate"] == 0.02
     assert plan["limits"]["max_runtime"] == 300 and plan["training_jobs"] == 4
-    assert "at most 5m" in plan["estimate"]
+    # the duration comes from a short probe of real training steps, bounded by max_runtime
+    assert "s/epoch measured on CPU" in plan["estimate"] and "5m" in plan["estimate"]
+
+
+def test_plan_data_shows_slots_and_the_probe_estimate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUNELAB_CACHE_DIR", str(tmp_path / "cache"))
+    photos = _photos(tmp_path / "photos")
+    res = _invoke("plan", "--data", str(photos), "--epochs", "2", "--set", "width=4",
+                  "--max-trials", "3", "--strategy", "random", "--gpus", "none")
+    assert res.exit_code == 0, res.output
+    out = _flat(res.output)
+    assert "estimated duration: ~" in out and "(3 trials × 2 epochs at" in out
+    assert "slots: 1 slot on the CPU" in out
+    assert "estimate: about" in out and "device-hours on CPU (3 trials x 2 epochs" in out
 
 
 def test_bad_data_flags_are_one_clear_error(tmp_path: Path) -> None:

@@ -162,7 +162,10 @@ def plan(spec: Annotated[Path | None, typer.Argument(
         opts = DataJobOptions(max_trials, max_parallel, max_runtime, strategy, epochs,
                               set_ or [], seed)
         js = spec_from_dict(data_job_spec(data, opts, name=name))
-        _describe(js, json_out=json_out)
+        layout, est = _plan_estimate(js, gpus)
+        _describe(js, json_out=json_out, estimate=est)
+        if not json_out:
+            _plan_devices(layout, est)
         return
     assert spec is not None
     js, warnings = load_spec(spec)
@@ -191,25 +194,26 @@ def plan(spec: Annotated[Path | None, typer.Argument(
         from tunelab.executors.factory import cluster_plan
 
         cluster = cluster_plan(js)  # before any output: a trial no node fits is an error
+        layout, est = None, None
     else:
         cluster = None
-    _describe(js, json_out=json_out, warnings=warnings, warm=warm)
+        layout, est = _plan_estimate(js, gpus)
+    _describe(js, json_out=json_out, warnings=warnings, warm=warm, estimate=est)
     if not json_out:
-        if cluster is None:
-            _plan_devices(js, gpus)
+        if layout is not None:
+            _plan_devices(layout, est)
         for line in cluster or []:
             console.print(line, markup=False, highlight=False)
 
 
-def _plan_devices(js: Any, gpus: str | None) -> None:
-    """``plan``'s slot layout, and for a built-in image job the device-hours a short probe of
-    real training steps predicts."""
+def _plan_estimate(js: Any, gpus: str | None) -> tuple[Any, Any]:
+    """``plan``'s slot layout, and for a built-in image job what a short probe of real
+    training steps measures (a :class:`~tunelab.vision.probe.JobEstimate`; None otherwise)."""
     from tunelab.devices import gpus_option, layout_for
 
     layout = layout_for(js.limits, gpus_option(gpus))
-    console.print(f"slots: {layout.describe()}", markup=False, highlight=False)
     if js.train is None or js.train.builtin != "image-classifier":
-        return
+        return layout, None
     from tunelab.composition import build_search
     from tunelab.vision.probe import estimate_job
 
@@ -217,11 +221,17 @@ def _plan_devices(js: Any, gpus: str | None) -> None:
     n = min(js.limits.max_trials or size or 20, size or 10**9)
     static = js.static_params()
     epochs = js.space().to_dict().get("epochs", {}).get("high") or None
-    est = estimate_job(static, trials=int(n), device="cuda" if layout.gpus else "cpu",
-                       epochs=int(epochs) if epochs else None)
-    per = max(layout.gpus_per_trial, 1.0) if layout.gpus else 1.0
-    console.print(f"estimate: {est.describe(gpus_per_trial=per)}", markup=False,
-                  highlight=False)
+    return layout, estimate_job(static, trials=int(n), device="cuda" if layout.gpus else "cpu",
+                                epochs=int(epochs) if epochs else None)
+
+
+def _plan_devices(layout: Any, est: Any) -> None:
+    """``plan``'s slot layout and, for a built-in image job, the probe's device-hours."""
+    console.print(f"slots: {layout.describe()}", markup=False, highlight=False)
+    if est is not None:
+        per = max(layout.gpus_per_trial, 1.0) if layout.gpus else 1.0
+        console.print(f"estimate: {est.describe(gpus_per_trial=per)}", markup=False,
+                      highlight=False)
 
 
 def _spec_or_data(spec: Path | None, data: str | None, command: str) -> None:
@@ -311,8 +321,10 @@ def _fit_batch_size(js: Any, d: dict[str, Any]) -> bool:
 
 
 def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = None,
-              out: Console = console, warm: list[tuple[str, int, int]] | None = None) -> None:
-    """What a spec will run: its search space, static values, objective, strategy, job count."""
+              out: Console = console, warm: list[tuple[str, int, int]] | None = None,
+              estimate: Any = None) -> None:
+    """What a spec will run: its search space, static values, objective, strategy, job count;
+    the duration from ``estimate``'s measured seconds per epoch when a probe ran (``plan``)."""
     from tunelab.composition import build_search
     from tunelab.report.plan import estimate_line, limit_lines
     from tunelab.strategies.warm_start import coverage_dicts, coverage_message
@@ -323,13 +335,15 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
     n = js.limits.max_trials or size or 20
     if size is not None:
         n = min(n, size)
+    measured = ({"epoch_seconds": estimate.epoch_seconds,
+                 "measured_on": f"on {estimate.device_name}"} if estimate is not None else {})
     if json_out:
         print(jsonout.dumps({
             "name": js.name, "objective": js.objective.model_dump(),
             "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
             "static": js.static_params(), "training_jobs": n, "grid_size": space.grid_size(),
             "warnings": warnings or [], "limits": js.limits.model_dump(),
-            "completion": js.completion.model_dump(), "estimate": estimate_line(js, n),
+            "completion": js.completion.model_dump(), "estimate": estimate_line(js, n, **measured),
             **({"warm_start": coverage_dicts(warm)} if warm is not None else {})}))
         return
     t = Table(title=f"search space of {js.name}")
@@ -356,7 +370,7 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
     at_once = (f"at most {js.limits.max_parallel} at a time" if js.limits.max_parallel
                else "one at a time per GPU slot (1 on the CPU)")
     out.print(f"training jobs: {n}{grid}, {at_once}", markup=False)
-    for line in [*limit_lines(js, n), estimate_line(js, n)]:
+    for line in [*limit_lines(js, n), estimate_line(js, n, **measured)]:
         out.print(line, markup=False, highlight=False)
 
 
