@@ -125,6 +125,18 @@ def main() -> None:
         print(f"estimated device-hours {est['device_hours']:.5f} vs measured {measured:.5f} "
               f"(job {h['status']}, {h['trials']} trials, {h['epochs']} epochs): "
               f"ratio {ratio:.2f} (goal 0.70..1.30)")
+        # where a difference comes from: the epochs themselves (the trainer reports each
+        # epoch's training seconds) against the rest of each trial (start-up, evaluation,
+        # checkpoints)
+        curves = reader.curves("estimate", metric="epoch_seconds").curves
+        epochs_s = [v for c in curves for v in c.values if v is not None]
+        if epochs_s:
+            per = statistics.mean(epochs_s)
+            rest = measured * 3600 - sum(epochs_s)
+            print(f"probe: {est['epoch_seconds']:.2f} s per epoch (training + validation); "
+                  f"trainer's epoch_seconds (training part): mean {per:.2f} s; the rest of "
+                  f"the trials' device time: {rest:.1f} s "
+                  f"({rest / (measured * 3600):.0%}: validation, checkpoints, start-up)")
     reader.close()
     print(f"cpus: {os.cpu_count()}; store: {store}")
 

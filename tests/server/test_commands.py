@@ -81,3 +81,12 @@ def test_ui_on_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None
     assert res.exit_code == 2 and "cannot open the store" in res.output
     assert "hunter2" not in res.output and "Traceback" not in res.output
     assert res.output.count("error:") == 1  # one message
+
+
+def test_ui_with_a_missing_data_root_is_one_line(store_path: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["ui", "--store", str(store_path), "--data-root",
+                              str(tmp_path / "nowhere")])
+    assert res.exit_code == 2
+    out = " ".join(res.output.split())
+    assert out.startswith("error: `--data-root` must be an existing folder")
+    assert "Traceback" not in res.output
