@@ -129,6 +129,8 @@ def test_out_of_range_value_is_placed_by_field_with_the_cli_message(
     assert list(epochs["errors"]) == ["epochs"]
     trials = post(env, "/plan", {"form": form(max_trials="0")}).json()
     assert list(trials["errors"]) == ["max_trials"]
+    both = post(env, "/plan", {"form": form(max_trials="0", max_parallel="0")}).json()
+    assert set(both["errors"]) == {"max_trials", "max_parallel"}  # each next to its field
 
 
 def test_sagemaker_json_in_the_advanced_box(env: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tunelab.errors import JobBusyError, JobNotFound, SpecError, TunelabError
 from tunelab.server.dataroot import DataRoot
-from tunelab.server.form import field_of
+from tunelab.server.form import errors_by_field
 from tunelab.server.launcher import Launcher
 from tunelab.server.modelops import MAX_UPLOAD_BYTES, Models, narrowed_spec
 from tunelab.server.planner import Planner
@@ -51,7 +51,7 @@ def _fail(e: Exception) -> HTTPException:
         return HTTPException(404, msg)
     if isinstance(e, JobBusyError):
         return HTTPException(409, msg)
-    return HTTPException(422, {"message": msg, "errors": {field_of(msg): msg}})
+    return HTTPException(422, {"message": msg, "errors": errors_by_field(msg)})
 
 
 def _call(fn: Any, *args: Any) -> Any:

@@ -210,6 +210,15 @@ def field_of(message: str) -> str:
     return "spec"
 
 
+def errors_by_field(message: str) -> dict[str, str]:
+    """A spec error (one line per problem, as the CLI prints it) placed by form field."""
+    out: dict[str, str] = {}
+    for line in [ln for ln in message.splitlines() if ln.strip()] or [message]:
+        key = field_of(line)
+        out[key] = f"{out[key]} {line}" if key in out else line
+    return out
+
+
 def job_count(js: Any) -> tuple[int, int | None]:
     """(training jobs, grid size or None) as ``tunelab plan`` counts them."""
     from tunelab.composition import build_search

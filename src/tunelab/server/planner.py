@@ -13,7 +13,7 @@ from typing import Any
 
 from tunelab.errors import JobNotFound, SpecError, TunelabError
 from tunelab.server.dataroot import DataRoot
-from tunelab.server.form import check_spec, field_of, form_spec, job_count, spec_yaml
+from tunelab.server.form import check_spec, errors_by_field, form_spec, job_count, spec_yaml
 from tunelab.store.queries import Reader
 
 #: static hyperparameters that do not change the speed of one epoch
@@ -49,7 +49,7 @@ class Planner:
             d, js = self.spec(form)
         except TunelabError as e:
             msg = str(e)
-            return {"ok": False, "errors": {field_of(msg): msg}, "message": msg}
+            return {"ok": False, "errors": errors_by_field(msg), "message": msg}
         n, grid = job_count(js)
         out: dict[str, Any] = {"ok": True, "errors": {}, "name": js.name, "training_jobs": n,
                                "grid_size": grid, "strategy": js.strategy.type,
