@@ -147,6 +147,13 @@ def test_fill_the_form_launch_watch_export_evaluate(site: tuple[str, Any]) -> No
     assert "%" in rows[1].text and "class_" in rows[1].text
     assert "image files" in rows[2].text  # not an image: refused before the model
     shot(d, "job-controls")
+    d.find_element("id", "again-link").click()  # tune again around the best: a spec to review
+    wait_for(lambda: "from-page-fine" in d.find_element("id", "advanced").get_attribute(
+        "value"), "the narrowed spec in the advanced box")
+    wait_for(lambda: text(d, "job-count") == "2", "the narrowed job planned")
+    assert "name: from-page-fine" in text(d, "spec-yaml")
+    assert d.find_element("id", "launch").is_enabled()
+    shot(d, "new-tune-again")
 
 
 def test_out_of_range_value_shows_its_error_next_to_the_field(site: tuple[str, Any]) -> None:

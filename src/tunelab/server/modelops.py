@@ -131,4 +131,6 @@ def narrowed_spec(reader: Reader, name: str, new_name: str) -> dict[str, Any]:
     spec["search_space"] = space
     spec["name"] = new_name
     spec.pop("warm_start", None)
-    return spec
+    first = ("name", "objective", "train", "search_space", "strategy", "limits")
+    return {**{k: spec[k] for k in first if k in spec},
+            **{k: v for k, v in spec.items() if k not in first}}
