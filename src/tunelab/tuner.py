@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab import limits, preflight, restarts, retention
 from tunelab.composition import build_search
-from tunelab.errors import SpecError
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.failures import failure_limit_reason, no_success_reason
 from tunelab.jobstate import JobState
@@ -123,28 +122,7 @@ class Tuner:
                **kw: Any) -> Tuner:
         """``max_runtime``: a new total for ``limits.max_runtime`` (recorded in the job's
         spec); with it a job that ended at its max_runtime continues the trials it cut."""
-        from tunelab.spec import spec_from_dict
-
-        job = store.read().job(name)
-        spec = spec_from_dict(job.spec)
-        used = float(job.data.get("runtime_used", 0.0))
-        cut = limits.cut_by_runtime(job.status, job.status_reason)
-        if max_runtime is not None:
-            if max_runtime <= used:
-                raise SpecError.field("--max-runtime", f"more than the {used:.0f}s the job "
-                                      "has used", f"{max_runtime:.0f}s", "Give a longer one.")
-            spec = spec.model_copy(update={"limits": spec.limits.model_copy(
-                update={"max_runtime": max_runtime})})
-        elif cut:
-            raise SpecError(
-                f"job {name!r} ended: {job.status_reason}. Resume it with a longer "
-                "--max-runtime (a new total, e.g. --max-runtime 2h) to continue the trials it "
-                "cut from their checkpoints.")
-        if not JobStatus(job.status).resumable and not cut:
-            raise SpecError(
-                f"job {name!r} already completed ({job.status_reason}); nothing to resume. "
-                "Start a new job (optionally with warm_start from this one)."
-            )
+        spec = limits.resume_spec(store.read().job(name), max_runtime)
         tuner = cls(spec, store, name, **kw)
         tuner._new_limit = max_runtime
         return tuner
