@@ -245,3 +245,23 @@ def test_a_launched_job_outlives_the_server_and_resumes_after_its_tuner_dies(
             assert h["status"] == "stopped"
     finally:
         reader.close()
+
+
+def test_a_pasted_yaml_spec_may_not_leave_the_data_root(env: dict[str, Any]) -> None:
+    import yaml
+
+    spec: dict[str, Any] = {
+        "name": "pasted", "train": {"builtin": "image-classifier", "data": "colour", "epochs": 1},
+            "search_space": {"learning_rate": {"type": "float", "low": 0.01, "high": 0.1}},
+            "strategy": {"type": "random"}, "limits": {"max_trials": 2}}
+    ok = post(env, "/plan", {"form": {"advanced": yaml.safe_dump(spec)}, "estimate": False})
+    assert ok.json()["ok"] and ok.json()["spec"]["train"]["data"] == str(env["data"] / "colour")
+    for key, value in (("data", str(env["base"] / "outside" / "secret")),
+                       ("validation_data", "../outside/secret"),
+                       ("cache_dir", "/tmp/elsewhere"), ("pretrained", "/etc/passwd")):
+        bad = {**spec, "train": {**spec["train"], key: value}}
+        p = post(env, "/plan", {"form": {"advanced": yaml.safe_dump(bad)}}).json()
+        assert not p["ok"] and f"train.{key}" in p["message"], (key, p)
+    code = {**spec, "train": {"function": "os:system"}}
+    p = post(env, "/plan", {"form": {"advanced": yaml.safe_dump(code)}}).json()
+    assert not p["ok"] and "built-in" in p["message"]

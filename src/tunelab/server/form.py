@@ -180,9 +180,11 @@ def check_spec(d: dict[str, Any]) -> Any:
                               "image-classifier, data: ...})", train,
                               "The training page runs only the built-in trainer; run other "
                               "training code with `tunelab tune spec.yaml`.")
-    if train.get("pretrained"):
-        raise SpecError.field("train.pretrained", "left out on the training page",
-                              train["pretrained"], "Use `tunelab tune` for fine-tuning.")
+    for key, fix in (("pretrained", "Use `tunelab tune` for fine-tuning."),
+                     ("cache_dir", "The server uses its own decode cache.")):
+        if train.get(key):  # a path the server would read or write outside the data root
+            raise SpecError.field(f"train.{key}", "left out on the training page", train[key],
+                                  fix)
     js = spec_from_dict(d)
     check_runnable(js)
     return js
