@@ -55,15 +55,16 @@ def gcs_reachable(address: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def connect(address: str) -> None:
-    """Join the Ray cluster at ``address`` as a driver (once per process).
+def connect(address: str) -> bool:
+    """Join the Ray cluster at ``address`` as a driver; False when this process already is
+    one (then whoever connected it disconnects it, not tunelab).
 
     A ``HOST:PORT`` nobody listens on is refused at once (Ray itself would retry for minutes);
     ``auto`` with no local cluster, and a ``ray://`` address that does not answer, are refused
     with Ray's reason. Nothing is written to the store before this succeeds."""
     ray = import_ray()
     if ray.is_initialized():
-        return
+        return False
     fix = ("Start one with `ray start --head --port PORT` and set executor.address to "
            "HOST:PORT (or ray://HOST:10001), or run with `--executor local`.")
     plain = address not in ("auto", "local") and "://" not in address
@@ -77,6 +78,7 @@ def connect(address: str) -> None:
                  include_dashboard=False if address == "local" else None)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         raise ClusterError(f"no Ray cluster at {address!r} ({_first_line(e)}). {fix}") from None
+    return True
 
 
 def disconnect() -> None:

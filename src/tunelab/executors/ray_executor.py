@@ -97,13 +97,14 @@ class RayExecutor(Executor):
     ) -> None:
         self.address = address
         self.need = trial_need(cpus_per_trial, gpus_per_trial, resources or {})
-        connect(address)
+        self._owns_driver = connect(address)  # else the caller's ray.init() stays theirs
         self._ray = import_ray()
         try:
             self.cluster: ClusterInfo = read_cluster(address)
             fit = self.cluster.check(self.need)
         except BaseException:
-            disconnect()
+            if self._owns_driver:
+                disconnect()
             raise
         self._gcs = gcs_address()
         n = min(max_parallel, fit) if max_parallel is not None else fit
@@ -374,21 +375,23 @@ class RayExecutor(Executor):
         for s in self._slots:
             s.actor = None
             self._free(s)
-        try:
-            disconnect()
-        except Exception:
-            pass
+        if self._owns_driver:
+            try:
+                disconnect()
+            except Exception:
+                pass
 
 
 def check_cluster(address: str, need: Mapping[str, float]) -> tuple[ClusterInfo, int]:
     """Connect, read the cluster and count the trials that fit (``tunelab plan``); raises
     :class:`ClusterError` in one line when there is no cluster or no node fits a trial."""
-    connect(address)
+    owns = connect(address)
     try:
         info = read_cluster(address)
         return info, info.check(need)
     finally:
-        disconnect()
+        if owns:
+            disconnect()
 
 
 __all__ = ["MAX_LOSSES", "ClusterError", "RayExecutor", "check_cluster"]
