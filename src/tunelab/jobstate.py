@@ -43,6 +43,9 @@ class JobState:
                                                      repr=False)
     _feed: ChangeFeed = field(default_factory=ChangeFeed, repr=False)
     _top_id: int = -1  # the highest trial id in _views
+    # counts the loop asks at every poll, kept up to date instead of recounted (see best())
+    _firsts: tuple[int, int] = (-1, 0)  # (len(trials) when counted, first attempts)
+    _best: tuple[ChangeFeed | None, int, TrialRecord | None] = (None, 0, None)
 
     @classmethod
     def load(cls, tx: Tx, job: JobRecord) -> JobState:
@@ -138,7 +141,10 @@ class JobState:
 
     # counts -----------------------------------------------------------------------------------
     def first_attempts(self) -> int:
-        return sum(1 for t in self.trials.values() if t.attempt == 1)
+        if self._firsts[0] != len(self.trials):  # a trial's attempt never changes
+            self._firsts = (len(self.trials),
+                            sum(1 for t in self.trials.values() if t.attempt == 1))
+        return self._firsts[1]
 
     def latest_attempts(self) -> list[TrialRecord]:
         """One record per trial, in trial order: its latest attempt (a retry is another
@@ -159,12 +165,22 @@ class JobState:
         return out
 
     def best(self) -> TrialRecord | None:
-        """The best finished trial (completed or pruned): what completion criteria use."""
-        best: TrialRecord | None = None
-        for t in self.trials.values():
+        """The best finished trial (completed or pruned): what completion criteria use (ties:
+        the lower number). Asked at every poll, so only the trials changed since the last
+        call (the feed's log) are looked at, unless the best one itself changed."""
+        feed, seen, best = self._best
+        log = self._feed.log
+        if feed is not self._feed or (best is not None and best.number in log[seen:]):
+            candidates = list(self.trials.values())  # from scratch
+            best = None
+        else:
+            candidates = [self.trials[n] for n in dict.fromkeys(log[seen:]) if n in self.trials]
+        for t in candidates:
             if t.state.is_finished_ok and t.value is not None and math.isfinite(t.value):
-                if best is None or is_better(t.value, best.value, self.goal):
+                if best is None or is_better(t.value, best.value, self.goal) or (
+                        t.value == best.value and t.number < best.number):
                     best = t
+        self._best = (self._feed, len(log), best)
         return best
 
     def ranked(self) -> list[TrialRecord]:

@@ -99,6 +99,8 @@ def change(state: JobState, rng: random.Random) -> None:
         value = None if rng.random() < 0.05 else rng.choice([rng.random(), 0.5])  # ties too
         tr.reports.append(ReportRecord(step, value, {}, 0.0))
         tr.last_step = step
+        if value is not None:
+            tr.value = value
         if rng.random() < 0.7:
             tr.checkpoints.append(CheckpointRecord(len(tr.checkpoints), step, f"c{step}", "", 1))
         state.changed(tr)
@@ -173,6 +175,25 @@ def test_incremental_rungs_and_budget_equal_a_recomputation(seed: int, goal: str
                 s = t.values[-1][0]
                 assert follow.on_report(t, s, {}, h) == fresh.on_report(t, s, {}, scratch(h))
     assert checked > 10  # promotions were actually compared, not only "none on either side"
+
+
+def test_the_mirrors_best_and_first_attempts_equal_a_scan() -> None:
+    """The loop asks these at every poll; they follow the feed instead of scanning."""
+    for goal in ("minimize", "maximize"):
+        rng = random.Random(7)
+        state = job(goal)
+        sign = 1.0 if goal == "minimize" else -1.0
+        for i in range(1500):
+            change(state, rng)
+            if i == 700:
+                state.changed()  # a full rebuild (a new feed) on the way
+            done = [t for t in state.trials.values()
+                    if t.state.is_finished_ok and t.value is not None]
+            want = min(done, key=lambda t: (sign * float(t.value or 0.0), t.number),
+                       default=None)
+            assert state.best() is want
+            assert state.first_attempts() == sum(1 for t in state.trials.values()
+                                                 if t.attempt == 1)
 
 
 def test_an_older_history_is_taken_in_from_scratch() -> None:
