@@ -3,9 +3,9 @@
 ``tunelab tune --data`` sizes its default search to a time budget with it, and ``plan`` turns it
 into device-hours ("more training jobs means more GPU-hours", as a number before the user spends
 it). The probe builds the trial's own model at the trial's image size, runs a few warm-up steps
-and then times a few more full steps (augment, forward, backward, optimizer) on random images of
-the data's shape, so what it measures is the model and size that will train, on the device that
-will train it.
+and then times full steps of the trainer's own step code (gather, augment, forward, backward,
+optimizer, running metrics) on random images of the data's shape, so what it measures is the
+model, size and step that will train, on the device that will train it.
 
 >>> from tunelab.vision.config import TrainConfig
 >>> p = probe_training(TrainConfig(batch_size=8), channels=1, num_classes=10, image_size=8,
@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from tunelab.vision.config import TrainConfig
 
@@ -49,16 +48,20 @@ def device_name(device: torch.device) -> str:
 
 
 def probe_training(cfg: TrainConfig, *, channels: int, num_classes: int, image_size: int,
-                   device: torch.device | str = "cpu", steps: int = 3,
-                   warmup: int = 2) -> TrainingProbe:
-    """Time ``steps`` training steps (after ``warmup`` untimed ones) of ``cfg``'s model at
-    ``image_size`` on ``device``, with ``cfg``'s batch size (64 for ``auto``), precision and
-    augmentation; and as many evaluation passes."""
-    from tunelab.vision.augment import build_augment
+                   device: torch.device | str = "cpu", steps: int = 3, warmup: int = 2,
+                   min_seconds: float = 0.5, max_steps: int = 30) -> TrainingProbe:
+    """Time training steps of ``cfg``'s model at ``image_size`` on ``device`` with ``cfg``'s
+    batch size (64 for ``auto``), precision, augmentation and loss, through the trainer's own
+    :class:`~tunelab.vision.train.Stepper` (batches gathered from a uint8 cache, the learning
+    rate set per step, the running loss and accuracy kept, as an epoch does); then the
+    trainer's evaluation pass. After ``warmup`` untimed steps it times at least ``steps`` and
+    goes on (up to ``max_steps``) until ``min_seconds`` have passed: tiny models take
+    milliseconds a step, and a few of them say little on a busy machine."""
     from tunelab.vision.models import make_model
     from tunelab.vision.train import (
-        _augment_config,
-        _autocast,
+        EVAL_BATCH,
+        Stepper,
+        evaluate_split,
         make_optimizer,
         place_model,
         resolve_precision,
@@ -67,46 +70,55 @@ def probe_training(cfg: TrainConfig, *, channels: int, num_classes: int, image_s
     dev = torch.device(device)
     bs = cfg.batch_size if isinstance(cfg.batch_size, int) else 64
     model = make_model(cfg, channels, num_classes, image_size)
-    fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
     place_model(model, dev)
     opt = make_optimizer(model, cfg)
     precision = resolve_precision(cfg.precision, dev)
-    augment = build_augment(_augment_config(cfg, channels), channels)
+    mean = torch.full((1, channels, 1, 1), 0.5, device=dev)
+    std = torch.full((1, channels, 1, 1), 0.25, device=dev)
+    step = Stepper(model, opt, cfg, channels=channels, mean=mean, std=std, device=dev,
+                   precision=precision)
     gen = torch.Generator().manual_seed(0)
-    x_u8 = torch.randint(0, 256, (bs, channels, image_size, image_size), generator=gen,
-                         dtype=torch.uint8).to(dev)
-    y = torch.randint(0, num_classes, (bs,), generator=gen).to(dev)
+    n = 4 * bs  # a small cache to gather shuffled batches from, as the trainer does
+    cache = torch.randint(0, 256, (n, channels, image_size, image_size), generator=gen,
+                          dtype=torch.uint8).to(dev)
+    labels = torch.randint(0, num_classes, (n,), generator=gen).to(dev)
 
     def sync() -> None:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    def step() -> None:
-        x = augment(x_u8.to(torch.float32).div_(255)).contiguous(memory_format=fmt)
-        with _autocast(dev, precision):
-            loss = F.cross_entropy(model(x).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev, dtype=torch.long)
+
+    def one(i: int) -> None:
+        nonlocal loss_sum, correct
+        step.set_lr((i % 4 + 0.5) / 4)
+        idx = torch.randperm(n, generator=gen)[:bs].to(dev)
+        y = labels[idx]
+        loss, logits = step(cache[idx], y)
+        loss_sum += loss * len(y)
+        correct += (logits.argmax(1) == y).sum()
 
     model.train()
-    for _ in range(warmup):
-        step()
+    for i in range(warmup):
+        one(i)
     sync()
     t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
+    timed = 0
+    while timed < steps or (time.perf_counter() - t0 < min_seconds and timed < max_steps):
+        one(timed)
+        timed += 1
+        if timed >= steps:
+            sync()
     sync()
-    train_s = (time.perf_counter() - t0) / (steps * bs)
-    model.eval()
-    with torch.no_grad(), _autocast(dev, precision):
-        model(x_u8.to(torch.float32).contiguous(memory_format=fmt))
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            model(x_u8.to(torch.float32).contiguous(memory_format=fmt))
-        sync()
-    eval_s = (time.perf_counter() - t0) / (steps * bs)
+    train_s = (time.perf_counter() - t0) / (timed * bs)
+    n_eval = min(n, max(bs, EVAL_BATCH))
+    evaluate_split(model, cache[:bs], labels[:bs], mean, std, dev, precision)  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    evaluate_split(model, cache[:n_eval], labels[:n_eval], mean, std, dev, precision)
+    sync()
+    eval_s = (time.perf_counter() - t0) / n_eval
     return TrainingProbe(dev.type, device_name(dev), bs, train_s, eval_s)
 
 

@@ -184,6 +184,45 @@ def evaluate_split(model: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, mean: 
     return loss_sum.item() / n, correct.item() / n
 
 
+class Stepper:
+    """One training step exactly as the trainer takes it: uint8 batch to float, augment,
+    normalise, forward under autocast, label-smoothed loss (plus L1), backward through the
+    grad scaler, optimizer step. :mod:`tunelab.vision.probe` times this same code, so an
+    estimate measures what a trial will run."""
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig, *,
+                 channels: int, mean: torch.Tensor, std: torch.Tensor, device: torch.device,
+                 precision: str) -> None:
+        self.model, self.opt, self.cfg = model, opt, cfg
+        self.mean, self.std, self.device, self.precision = mean, std, device, precision
+        self.augment = build_augment(_augment_config(cfg, channels), channels)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+        self.fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        self.l1_params = [p for p in model.parameters() if p.ndim >= 2] if cfg.l1 > 0 else []
+
+    def set_lr(self, epoch: float) -> float:
+        """Set every parameter group's learning rate for fractional ``epoch``; return it."""
+        lr = lr_at(epoch, self.cfg)
+        backbone, head = lr_scales(self.cfg, epoch)
+        for group in self.opt.param_groups:
+            group["lr"] = lr * (head if group.get("head", True) else backbone)
+        return lr
+
+    def __call__(self, x_u8: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train on one batch; the (detached) loss and logits."""
+        x = self.augment(x_u8.to(torch.float32).div_(255)).sub_(self.mean).div_(self.std)
+        with _autocast(self.device, self.precision):
+            logits = self.model(x.contiguous(memory_format=self.fmt))
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
+        if self.l1_params:
+            loss = loss + self.cfg.l1 * sum(p.abs().sum() for p in self.l1_params)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        return loss.detach(), logits.detach()
+
+
 def _rng_state(gen: torch.Generator, device: torch.device) -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}
     if device.type == "cuda":
@@ -213,7 +252,6 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
     val_x = data.val_x.to(device) if device.type == "cuda" else data.val_x
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
-    augment = build_augment(_augment_config(cfg, channels), channels)
     # Test-time flips only for a model that learnt with flips (it has seen mirror images).
     flip_test = cfg.flip_test and resolve_hflip(cfg, channels)
 
@@ -231,10 +269,11 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
                     cfg.pretrained, f"; the classifier head is new ({n_classes} classes)"
                     if loaded.skipped_head else "")
     precision = resolve_precision(cfg.precision, device)
-    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     place_model(model, device)
     opt = make_optimizer(model, cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+    step = Stepper(model, opt, cfg, channels=channels, mean=mean, std=std, device=device,
+                   precision=precision)
+    scaler = step.scaler
     start_epoch, best_val, bad_epochs = 0, math.inf, 0
     state = trial.load_checkpoint()
     if state is not None:
@@ -265,7 +304,6 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
 
     n = len(train_y)
     steps = max(n // batch_size, 1)  # drop the ragged last batch: BatchNorm needs > 1 sample
-    l1_params = [p for p in model.parameters() if p.ndim >= 2] if cfg.l1 > 0 else []
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -275,24 +313,12 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen, lr = 0, cfg.learning_rate
         for i in range(steps):
-            lr = lr_at(epoch + (i + 0.5) / steps, cfg)
-            backbone, head = lr_scales(cfg, epoch + (i + 0.5) / steps)
-            for group in opt.param_groups:
-                group["lr"] = lr * (head if group.get("head", True) else backbone)
+            lr = step.set_lr(epoch + (i + 0.5) / steps)
             idx = perm[i * batch_size:(i + 1) * batch_size]
-            x = augment(train_x[idx].to(torch.float32).div_(255)).sub_(mean).div_(std)
             y = train_y[idx]
-            with _autocast(device, precision):
-                logits = model(x.contiguous(memory_format=fmt))
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-            if l1_params:
-                loss = loss + cfg.l1 * sum(p.abs().sum() for p in l1_params)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-            scaler.step(opt)
-            scaler.update()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
+            loss, logits = step(train_x[idx], y)
+            loss_sum += loss * len(y)
+            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
         train_seconds = time.perf_counter() - t0
         train_loss = loss_sum.item() / max(seen, 1)
