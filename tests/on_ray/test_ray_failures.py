@@ -4,6 +4,7 @@ away (and the job resumed on a new one), and bad input refused in one line befor
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -87,6 +88,7 @@ def lone_head() -> Iterator[tuple[Node, str]]:
         yield node, f"127.0.0.1:{port}"
     finally:
         node.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_the_cluster_goes_away_the_job_stops_and_resumes_elsewhere(
