@@ -90,3 +90,33 @@ def test_ui_with_a_missing_data_root_is_one_line(store_path: Path, tmp_path: Pat
     out = " ".join(res.output.split())
     assert out.startswith("error: `--data-root` must be an existing folder")
     assert "Traceback" not in res.output
+
+
+@pytest.mark.postgres
+def test_ui_on_postgresql_takes_the_artifact_folder_and_launches_with_it(
+        postgres_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A PostgreSQL store keeps no folder of its own: `ui --artifacts` names the checkpoints'
+    # folder, and the tuners the page launches get it (without it `tune` refuses to start).
+    import uvicorn
+
+    from tunelab.server.launcher import Launcher, default_launch_dir
+    from tunelab.store.queries import Reader
+
+    seen: list[Reader] = []
+    real_create = __import__("tunelab.server.app", fromlist=["create_app"]).create_app
+
+    def capture(reader: Reader, *args: object, **kwargs: object) -> object:
+        seen.append(reader)
+        return real_create(reader, *args, **kwargs)
+
+    monkeypatch.setattr("tunelab.server.app.create_app", capture)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    arts = tmp_path / "artifacts"
+    res = runner.invoke(app, ["ui", "--store", postgres_store.url, "--artifacts", str(arts)])
+    assert res.exit_code == 0, res.output
+    [reader] = seen
+    assert reader.artifacts == arts.resolve() or reader.artifacts == arts
+    launcher = Launcher(reader)
+    assert launcher._store_args() == ["--store", postgres_store.url, "--artifacts",
+                                      str(reader.artifacts)]
+    assert default_launch_dir(reader) == Path(str(reader.artifacts)).parent / "ui-launches"

@@ -25,6 +25,10 @@ def ui_command(
         "--data-root", help="Folder whose image folders the training page (/new) may use; "
                             "the server reads no data outside it (default: builtin:digits "
                             "only).")] = None,
+    artifacts: Annotated[str | None, typer.Option(
+        "--artifacts", help="The store's checkpoint folder (a PostgreSQL store needs it: the "
+                            "folder or file:// URL its jobs were tuned with); jobs launched "
+                            "from the page use it too.")] = None,
 ) -> None:
     """Serve the web dashboard, the training page (/new) and the REST API over a store."""
     import uvicorn
@@ -33,7 +37,8 @@ def ui_command(
     from tunelab.server.security import Access
     from tunelab.store.queries import Reader
 
-    reader = Reader.open(store)  # a store that cannot be opened: one line, exit 2
+    # a store that cannot be opened: one line, exit 2
+    reader = Reader.open(store, artifacts=artifacts)
     access, generated = Access.for_host(host, token)
     app = create_app(reader, access, data_root=data_root)
     shown = f"[{host}]" if ":" in host else host
