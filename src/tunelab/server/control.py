@@ -96,8 +96,11 @@ def build_control_router(control: Control, access: Access) -> APIRouter:
 
     @api.post("/plan", dependencies=w, summary="The form's spec, job count and estimate")
     def plan(req: FormRequest) -> Any:
-        launcher.warm()  # the form is being filled: have a tuner process ready for "Launch"
-        return planner.plan(req.form, estimate=req.estimate)
+        out = planner.plan(req.form, estimate=req.estimate)
+        # the form is being filled: have a tuner process ready for "Launch" -- started after
+        # the probe, whose timing its start-up (importing PyTorch on every core) would slow
+        launcher.warm()
+        return out
 
     @api.post("/launch", dependencies=w, summary="Validate the form and start its tuner")
     def launch(req: FormRequest) -> Any:
