@@ -30,6 +30,7 @@ from tunelab.executors.messages import (
     Run,
     Started,
     WorkerMessage,
+    final_event,
 )
 from tunelab.executors.worker import WorkerProcess, worker_main
 from tunelab.trial import Decision
@@ -251,16 +252,8 @@ class LocalExecutor(Executor):
         if slot.kill_reason is not None:
             return None  # it is being killed; the death event says why
         self._free(slot)
-        if isinstance(msg, Finished):
-            return Event(EventKind.FINISHED, trial_id, msg.at, metrics=dict(msg.metrics),
-                         worker=worker, value=msg.value, seen=msg.seen)
-        if isinstance(msg, Ended):
-            return Event(EventKind.ENDED, trial_id, msg.at, error=msg.action, worker=worker)
-        if isinstance(msg, Failed):
-            return Event(EventKind.FAILED, trial_id, msg.at, error=msg.error,
-                         traceback=msg.traceback, worker=worker)
-        if isinstance(msg, DiskFull):
-            return Event(EventKind.DISK_FULL, trial_id, msg.at, error=msg.where, worker=worker)
+        if isinstance(msg, Finished | Ended | Failed | DiskFull):
+            return final_event(msg, trial_id, worker)
         raise RuntimeError(f"unknown worker message {msg!r}")
 
     def _death_event(self, slot: _Slot) -> Event:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tunelab.checkpoint import Checkpoint
-from tunelab.executors.base import SegmentSpec
+from tunelab.executors.base import Event, EventKind, SegmentSpec
 from tunelab.trial import Decision
 
 # executor -> worker ------------------------------------------------------------------------------
@@ -110,3 +110,16 @@ class DiskFull:
 
 
 WorkerMessage = Started | Reported | Finished | Ended | Failed | DiskFull
+
+
+def final_event(msg: Finished | Ended | Failed | DiskFull, trial_id: int, worker: str) -> Event:
+    """The executor event a segment's last message becomes (the same on every executor)."""
+    if isinstance(msg, Finished):
+        return Event(EventKind.FINISHED, trial_id, msg.at, metrics=dict(msg.metrics),
+                     worker=worker, value=msg.value, seen=msg.seen)
+    if isinstance(msg, Ended):
+        return Event(EventKind.ENDED, trial_id, msg.at, error=msg.action, worker=worker)
+    if isinstance(msg, Failed):
+        return Event(EventKind.FAILED, trial_id, msg.at, error=msg.error,
+                     traceback=msg.traceback, worker=worker)
+    return Event(EventKind.DISK_FULL, trial_id, msg.at, error=msg.where, worker=worker)

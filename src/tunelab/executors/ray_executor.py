@@ -41,6 +41,7 @@ from tunelab.executors.messages import (
     Reported,
     Started,
     WorkerMessage,
+    final_event,
 )
 from tunelab.executors.ray_actor import FINAL, TrialActor
 from tunelab.executors.ray_cluster import (
@@ -266,16 +267,8 @@ class RayExecutor(Executor):
             return None  # being killed: the death event says why
         self._free(slot)
         self._losses.pop(tid, None)
-        if isinstance(msg, Finished):
-            return Event(EventKind.FINISHED, tid, msg.at, metrics=dict(msg.metrics),
-                         worker=worker, value=msg.value, seen=msg.seen)
-        if isinstance(msg, Ended):
-            return Event(EventKind.ENDED, tid, msg.at, error=msg.action, worker=worker)
-        if isinstance(msg, Failed):
-            return Event(EventKind.FAILED, tid, msg.at, error=msg.error,
-                         traceback=msg.traceback, worker=worker)
-        assert isinstance(msg, DiskFull)
-        return Event(EventKind.DISK_FULL, tid, msg.at, error=msg.where, worker=worker)
+        assert isinstance(msg, Finished | Ended | Failed | DiskFull)
+        return final_event(msg, tid, worker)
 
     def _free(self, slot: _Slot) -> None:
         if slot.trial_id is not None:
