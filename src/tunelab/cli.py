@@ -502,6 +502,13 @@ def tune(
         status = go(None) if json_out else _progress_runner(go)
         _show(st, js.name, json_out)
         st.close()
+        if not json_out and js.train is not None and js.train.builtin and \
+                not js.static_params().get("train_on_validation"):
+            where = "" if store == "tunelab-runs" else f" --store {store}"
+            err.print(f"next: `tunelab refit {js.name} --out model{where}` retrains the best "
+                      "configuration on every image (validation included) and exports it; "
+                      f"`tunelab export {js.name} --out model{where}` exports the best trial "
+                      "as it is.", markup=False, highlight=False)
         _exit_for(js.name, status, interrupted)
 
 

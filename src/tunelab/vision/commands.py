@@ -1,4 +1,5 @@
-"""CLI commands of the built-in image classifier: ``train``, ``export``, ``predict``, ``evaluate``.
+"""CLI commands of the built-in image classifier: ``train``, ``refit``, ``export``, ``predict``,
+``evaluate``.
 
 ``register(app)`` adds them to the main Typer app. ``train`` runs one manual training job through
 the tuner (stored like any tuning job) and prints a row per epoch as reports reach the store;
@@ -230,6 +231,58 @@ def train_command(
                       highlight=False)
 
 
+def refit_command(
+    name: Annotated[str, typer.Argument(help="Tuning job whose best configuration to retrain.")],
+    out: Annotated[Path | None, typer.Option(help="Export the refit model here.")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="Epochs to train (default: the epoch the best trial peaked at).")] = None,
+    new_name: Annotated[str | None, typer.Option(
+        "--name", help="Name of the refit job (default NAME-refit).")] = None,
+    store: Annotated[str | None, typer.Option(help="Store folder or URL.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+) -> None:
+    """Retrain the best configuration of a job on all its images (training + validation).
+
+    The tuning job held out validation images to compare trials; the refit trains on them too,
+    for the epochs the best trial needed, as a one-trial job NAME-refit, then exports it."""
+    from tunelab import api
+    from tunelab.vision.refit import last_checkpoint, refit_source, refit_spec
+
+    source = refit_source(name, store=store)
+    spec = refit_spec(source, name=new_name, epochs=epochs, seed=seed)
+    n_epochs = spec["train"]["epochs"]
+    console.print(f"refit job {spec['name']}: trial {source.trial} of {name} "
+                  f"({source.objective} {source.metrics.get(source.objective, float('nan')):.4g}"
+                  f" at epoch {source.step}), retrained for {n_epochs} epochs on the training "
+                  "and validation images together", markup=False, highlight=False)
+    done = threading.Event()
+    follower = threading.Thread(target=_follow, args=(store, spec["name"], done), daemon=True)
+    follower.start()
+    try:
+        result = api.tune_spec(spec, store=store)
+    finally:
+        done.set()
+        follower.join(timeout=10)
+    if result.best is None:
+        errors = [t["error"] for t in result.trials if t.get("error")]
+        raise ObjectiveError(f"Refit job {spec['name']!r} ended {result.status}"
+                             + (f": {errors[0]}" if errors else " without a result."))
+    checkpoint = last_checkpoint(spec["name"], store=store)
+    console.print(f"model saved: {checkpoint} (epoch {n_epochs}, trained on every labelled "
+                  "image: no held-out score of its own)", markup=False, highlight=False)
+    if out is not None:
+        from tunelab.vision.export import export_model
+
+        meta = {"source_job": name, "source_trial": source.trial,
+                "source_epoch": source.step, "source_metrics": source.metrics}
+        console.print(f"model exported to {export_model(checkpoint, out, refit=meta)}",
+                      markup=False, highlight=False)
+    else:
+        where = f" --store {store}" if store else ""
+        console.print(f"export it with `tunelab export {spec['name']} --out DIR{where}`",
+                      markup=False, highlight=False)
+
+
 def export_command(
     name: Annotated[str, typer.Argument(help="Job name.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for model.pt and model.json.")],
@@ -238,8 +291,12 @@ def export_command(
     """Export the best model of a job: TorchScript model.pt plus model.json."""
     from tunelab import api
     from tunelab.vision.export import export_model
+    from tunelab.vision.refit import is_refit, last_checkpoint
 
-    _params, checkpoint = api.best_checkpoint(name, store=store)
+    if is_refit(name, store=store):  # nothing held out: its model is its last epoch
+        checkpoint = last_checkpoint(name, store=store)
+    else:
+        _params, checkpoint = api.best_checkpoint(name, store=store)
     folder = export_model(checkpoint, out)
     console.print(f"exported {checkpoint} to {folder} (model.pt, model.json)", markup=False,
                   highlight=False)
@@ -334,8 +391,9 @@ def hyperparameter_help() -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``export``, ``predict`` and ``evaluate`` to ``app``."""
+    """Add ``train``, ``refit``, ``export``, ``predict`` and ``evaluate`` to ``app``."""
     app.command("train", epilog=hyperparameter_help())(train_command)
     app.command("export")(export_command)
+    app.command("refit")(refit_command)
     app.command("predict")(predict_command)
     app.command("evaluate")(evaluate_command)
