@@ -145,7 +145,8 @@ class Tuner:
             raise
         executor = self._executor
         try:
-            preflight.prepare(self.spec, self.static, self.rec)
+            if self._stopping is None:
+                preflight.prepare(self.spec, self.static, self.rec)
             if executor is None:  # a cluster's executor (checked before the job was written)
                 from tunelab.executors.factory import record_executor
 
@@ -193,6 +194,8 @@ class Tuner:
         self.rec, again = JobRecorder.open(self.store, self.name, self.lease, restarts.recover)
         self._ready.extend(again)
         self.state, self.artifacts = self.rec.state, self.rec.job_artifacts()
+        if self.state.job.stop_requested:  # requested before the last tuner died: honour it
+            self._stopping, self._final_status = "stopped by the user", JobStatus.STOPPED
         self._runtime_before = float(self.state.job.data.get("runtime_used", 0.0))
         if self._new_limit is not None:  # the spec is the setting's one home
             with self.rec.unit() as u:
