@@ -214,15 +214,11 @@ def _plan_estimate(js: Any, gpus: str | None) -> tuple[Any, Any]:
     layout = layout_for(js.limits, gpus_option(gpus))
     if js.train is None or js.train.builtin != "image-classifier":
         return layout, None
-    from tunelab.composition import build_search
-    from tunelab.vision.probe import estimate_job
+    from tunelab.estimate import estimate_spec
+    from tunelab.vision.probe import measure_costs
 
-    size = build_search(js, js.space())[0].size()
-    n = min(js.limits.max_trials or size or 20, size or 10**9)
-    static = js.static_params()
-    epochs = js.space().to_dict().get("epochs", {}).get("high") or None
-    return layout, estimate_job(static, trials=int(n), device="cuda" if layout.gpus else "cpu",
-                                epochs=int(epochs) if epochs else None)
+    costs = measure_costs(js.static_params(), device="cuda" if layout.gpus else "cpu")
+    return layout, estimate_spec(js, costs, slots=layout.slots)
 
 
 def _plan_devices(layout: Any, est: Any) -> None:
