@@ -6,7 +6,9 @@ then ``tunelab refit`` through the command line, the exported model.json, and th
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,9 @@ from typer.testing import CliRunner
 from tunelab import api
 from tunelab.cli import app
 from tunelab.objectives.context import TrialContext
+from tunelab.server.model_zip import best_model_zip
 from tunelab.store import Store
+from tunelab.store.queries import Reader
 from tunelab.vision.data import load_image_data
 from tunelab.vision.refit import refit_source, refit_spec
 from tunelab.vision.train import train
@@ -102,6 +106,13 @@ def test_refit_trains_on_every_image_for_the_best_epochs(tuned: tuple[Path, str]
                               "--store", store])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp / "again" / "model.json").read_text())["epoch"] == source.step
+    # so does the dashboard's model download
+    reader = Reader.open(store)
+    try:
+        z = zipfile.ZipFile(io.BytesIO(best_model_zip(reader, "photos-refit")[0]))
+    finally:
+        reader.close()
+    assert json.loads(z.read("photos-refit-model/model.json"))["epoch"] == source.step
     res = runner.invoke(app, ["refit", "photos-refit", "--store", store])
     assert res.exit_code != 0 and "already a refit" in _text(res.output)
     assert "Traceback" not in res.output

@@ -46,8 +46,9 @@ def best_checkpoint(reader: Reader, name: str) -> BestCheckpoint:
     sign = 1.0 if head.goal == "minimize" else -1.0
     by_step = {r.step: r.value for r in tr.reports if r.value is not None}
     scored = [c for c in live if c.step in by_step]
-    ck = (min(scored, key=lambda c: (sign * float(by_step[c.step] or 0.0), -c.step)) if scored
-          else live[-1])
+    refit = bool(head.static.get("train_on_validation"))  # nothing held out: the last epoch
+    ck = (min(scored, key=lambda c: (sign * float(by_step[c.step] or 0.0), -c.step))
+          if scored and not refit else live[-1])
     job = reader.job(name)
     root = job.artifact_root or reader.artifacts
     if root is None:
