@@ -23,39 +23,10 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TARBALL = ROOT.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
-TL = [sys.executable, "-m", "tunelab"]
-
-
-def copy_subset(cifar: Path, split: str, per_class: int, dest: Path) -> Path:
-    """The first ``per_class`` images of every class of ``cifar/split``."""
-    for cls_dir in sorted((cifar / split).iterdir()):
-        (dest / cls_dir.name).mkdir(parents=True, exist_ok=True)
-        for f in sorted(cls_dir.glob("*.jpg"))[:per_class]:
-            shutil.copyfile(f, dest / cls_dir.name / f.name)
-    return dest
-
-
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd[:6])} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
-                 f"{proc.stderr[-2000:]}")
-    return time.perf_counter() - t0, proc.stdout
-
-
-def accuracy(model: Path, test: Path, env: dict[str, str]) -> float:
-    _w, out = run([*TL, "evaluate", str(model), "--data", str(test), "--json"], env)
-    return float(json.loads(out)["accuracy"])
+from cifar_runs import TL, accuracy, copy_classes, run, unpack_cifar
 
 
 def main() -> None:
@@ -70,15 +41,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="refit-"))
     try:
-        if args.cifar and not args.cifar.endswith(".tar.gz"):
-            cifar = Path(args.cifar)
-        else:
-            with tarfile.open(args.cifar or TARBALL) as tar:
-                tar.extractall(work, filter="data")
-            cifar = work / "cifar10"
-        cifar = cifar / "cifar10" if (cifar / "cifar10").is_dir() else cifar
-        train = copy_subset(cifar, "train", args.per_class, work / "train")
-        test = copy_subset(cifar, "test", args.test_per_class, work / "test")
+        cifar = unpack_cifar(args.cifar, work)
+        train = copy_classes(cifar, "train", None, args.per_class, work / "train")
+        test = copy_classes(cifar, "test", None, args.test_per_class, work / "test")
         env = {**os.environ, "TUNELAB_CACHE_DIR": str(work / "cache"),
                "CUDA_VISIBLE_DEVICES": ""}
         store = str(work / "runs")
@@ -100,7 +65,7 @@ def main() -> None:
             acc_r = accuracy(work / f"refit-{seed}", test, env)
             diffs.append(acc_r - acc_a)
             print(f"{seed:>4} {acc_a:>10.2%} {t_a:>6.0f} {acc_r:>10.2%} {meta['epoch']:>7} "
-                  f"{t_r:>6.0f}")
+                  f"{t_r:>6.0f}", flush=True)
         mean = statistics.fmean(diffs)
         spread = statistics.stdev(diffs) if len(diffs) > 1 else float("nan")
         print(f"refit - as-is: {mean * 100:+.2f} points (per seed "

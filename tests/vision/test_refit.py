@@ -12,10 +12,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from imagefolders import dark_light_folder, one_line
 from typer.testing import CliRunner
 
 from tunelab import api
@@ -31,26 +30,11 @@ from tunelab.vision.train import train
 runner = CliRunner()
 
 
-def _folder(root: Path, per_class: int = 10) -> Path:
-    rng = np.random.default_rng(0)
-    for k, name in enumerate(("dark", "light")):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            value = 40 + 170 * k
-            arr = np.clip(value + rng.integers(-15, 15, (10, 10, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(arr, "RGB").save(root / name / f"{i}.png")
-    return root
-
-
-def _text(output: str) -> str:
-    return " ".join(output.split())  # rich wraps long lines
-
-
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A finished two-trial random search; returns (tmp folder, store)."""
     tmp = tmp_path_factory.mktemp("refit")
-    data = _folder(tmp / "images")
+    data = dark_light_folder(tmp / "images", 10)
     store = str(tmp / "runs")
     spec: dict[str, Any] = {
         "name": "photos", "objective": {"metric": "val_accuracy", "goal": "maximize"},
@@ -80,7 +64,7 @@ def test_refit_trains_on_every_image_for_the_best_epochs(tuned: tuple[Path, str]
 
     res = runner.invoke(app, ["refit", "photos", "--out", str(tmp / "model"), "--store", store])
     assert res.exit_code == 0, res.output
-    out = _text(res.output)
+    out = one_line(res.output)
     assert f"retrained for {source.step} epochs" in out and "model exported to" in out
     meta = json.loads((tmp / "model" / "model.json").read_text())
     assert meta["trained_on_validation"] is True and meta["epoch"] == source.step
@@ -114,7 +98,7 @@ def test_refit_trains_on_every_image_for_the_best_epochs(tuned: tuple[Path, str]
         reader.close()
     assert json.loads(z.read("photos-refit-model/model.json"))["epoch"] == source.step
     res = runner.invoke(app, ["refit", "photos-refit", "--store", store])
-    assert res.exit_code != 0 and "already a refit" in _text(res.output)
+    assert res.exit_code != 0 and "already a refit" in one_line(res.output)
     assert "Traceback" not in res.output
 
 
@@ -123,7 +107,7 @@ def test_train_on_validation_uses_all_images(tmp_path: Path,
     """The trainer's epoch steps over training + validation images: 20 of 20, not 14."""
     from tunelab.vision import train as train_module
 
-    data = _folder(tmp_path / "images")
+    data = dark_light_folder(tmp_path / "images", 10)
     stepped: list[int] = []
     real_call = train_module.Stepper.__call__
 
@@ -156,7 +140,7 @@ def test_refit_refuses_other_jobs_in_one_line(tmp_path: Path) -> None:
             "strategy": {"type": "random", "seed": 0}, "limits": {"max_trials": 1}}
     api.tune_spec(spec, store=store)
     res = runner.invoke(app, ["refit", "quad", "--store", store])
-    assert res.exit_code != 0 and "built-in image trainer" in _text(res.output)
+    assert res.exit_code != 0 and "built-in image trainer" in one_line(res.output)
     assert "Traceback" not in res.output
     res = runner.invoke(app, ["refit", "nope", "--store", store])
     assert res.exit_code != 0 and "Traceback" not in res.output

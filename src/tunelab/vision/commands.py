@@ -175,6 +175,27 @@ def _follow(store: str | None, name: str, done: threading.Event) -> None:
         reader.close()
 
 
+def run_one_trial_job(spec: dict[str, Any], store: str | None, what: str) -> None:
+    """Run the one-trial job ``spec``, printing a row per epoch as its reports reach the store;
+    :class:`ObjectiveError` with the trial's error when it ends without a result."""
+    from tunelab import api
+
+    name = spec["name"]
+    done = threading.Event()
+    follower = threading.Thread(target=_follow, args=(store, name, done), daemon=True)
+    follower.start()
+    try:
+        result = api.tune_spec(spec, store=store)
+    finally:
+        done.set()
+        follower.join(timeout=10)
+    if result.best is None:
+        errors = [t["error"] for t in result.trials if t.get("error")]
+        if errors:
+            raise ObjectiveError(f"{what} job {name!r} failed: {errors[0]}")
+        raise ObjectiveError(f"{what} job {name!r} ended {result.status} without a result.")
+
+
 def train_command(
     data: Annotated[str, typer.Option("--data", help="Image folder, .csv manifest or "
                                                       "builtin:digits.")],
@@ -204,19 +225,7 @@ def train_command(
         spec["limits"]["gpus"] = gpus_option(gpus)
     console.print(f"training job {name} (a one-trial job in the store; "
                   f"`tunelab show {name}` for its summary)", markup=False, highlight=False)
-    done = threading.Event()
-    follower = threading.Thread(target=_follow, args=(store, name, done), daemon=True)
-    follower.start()
-    try:
-        result = api.tune_spec(spec, store=store)
-    finally:
-        done.set()
-        follower.join(timeout=10)
-    if result.best is None:
-        errors = [t["error"] for t in result.trials if t.get("error")]
-        if errors:
-            raise ObjectiveError(f"Training job {name!r} failed: {errors[0]}")
-        raise ObjectiveError(f"Training job {name!r} ended {result.status} without a result.")
+    run_one_trial_job(spec, store, "Training")
     _params, checkpoint = api.best_checkpoint(name, store=store)
     console.print(f"model saved: {checkpoint} (the best epoch by val_accuracy)", markup=False,
                   highlight=False)
@@ -245,7 +254,6 @@ def refit_command(
 
     The tuning job held out validation images to compare trials; the refit trains on them too,
     for the epochs the best trial needed, as a one-trial job NAME-refit, then exports it."""
-    from tunelab import api
     from tunelab.vision.refit import last_checkpoint, refit_source, refit_spec
 
     source = refit_source(name, store=store)
@@ -255,18 +263,7 @@ def refit_command(
                   f"({source.objective} {source.metrics.get(source.objective, float('nan')):.4g}"
                   f" at epoch {source.step}), retrained for {n_epochs} epochs on the training "
                   "and validation images together", markup=False, highlight=False)
-    done = threading.Event()
-    follower = threading.Thread(target=_follow, args=(store, spec["name"], done), daemon=True)
-    follower.start()
-    try:
-        result = api.tune_spec(spec, store=store)
-    finally:
-        done.set()
-        follower.join(timeout=10)
-    if result.best is None:
-        errors = [t["error"] for t in result.trials if t.get("error")]
-        raise ObjectiveError(f"Refit job {spec['name']!r} ended {result.status}"
-                             + (f": {errors[0]}" if errors else " without a result."))
+    run_one_trial_job(spec, store, "Refit")
     checkpoint = last_checkpoint(spec["name"], store=store)
     console.print(f"model saved: {checkpoint} (epoch {n_epochs}, trained on every labelled "
                   "image: no held-out score of its own)", markup=False, highlight=False)
