@@ -90,7 +90,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 ArtifactsOpt = Annotated[
     str | None, typer.Option("--artifacts", help="Folder for checkpoints (default: beside a "
                              "SQLite store; needed with PostgreSQL: a folder every machine "
-                             "that runs trials reaches). Recorded in the job.")
+                             "that runs trials reaches, or s3://BUCKET/PREFIX with the s3 "
+                             "extra). Recorded in the job.")
 ]
 DataOpt = Annotated[str | None, typer.Option(
     "--data", help="Image folder, .csv or builtin:digits: the built-in classifier's job.")]

@@ -162,7 +162,7 @@ class JobRecorder:
             job = tx.job(name)
             dead = lease.acquire(tx, job)
             state = JobState.load(tx, job)
-            rec = cls(store, state, store.artifacts_for(job))
+            rec = cls(store, state, store.artifact_store(job))
             u = Unit(tx, state)
             if job.artifact_root != rec.job_artifacts().root:  # an older job, or the share moved
                 u.set_job(artifact_root=rec.job_artifacts().root)
@@ -202,7 +202,7 @@ class JobRecorder:
     def job_artifacts(self) -> Artifacts:
         """The artifact store checkpoint files go through (the job's, unless one was given)."""
         if self.artifacts is None:
-            self.artifacts = self.store.artifacts_for(self.state.job)
+            self.artifacts = self.store.artifact_store(self.state.job)
         return self.artifacts
 
     @staticmethod

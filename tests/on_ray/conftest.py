@@ -5,6 +5,10 @@ node joins it with ``ray start --address`` and the custom resource ``node2``. Ea
 CPU, a small object store, no dashboard and its own temp folder, and runs in a process group
 of its own, so a test can kill every process of the second node (a node dying mid-trial) and
 start it again, and the session ends by killing exactly the groups it started.
+
+When the ``s3`` extra and moto are installed, a local S3-compatible server
+(:mod:`on_ray.moto_s3`) starts first and its ``AWS_*`` variables go into the nodes'
+environment, as credentials would on a real cluster: the object-storage tests use it.
 """
 
 from __future__ import annotations
@@ -120,8 +124,26 @@ def _ray_driver_env() -> Iterator[None]:
             os.environ[k] = v
 
 
+S3_BUCKET = "tunelab-ray"
+
+
 @pytest.fixture(scope="package")
-def ray_cluster() -> Iterator[Cluster]:
+def s3_endpoint() -> Iterator[str | None]:
+    """The local S3 server's endpoint (None when s3fs or moto is not installed)."""
+    try:
+        import moto.server  # noqa: F401
+        import s3fs  # noqa: F401
+    except ImportError:
+        yield None
+        return
+    from on_ray.moto_s3 import s3_server
+
+    with s3_server(S3_BUCKET) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="package")
+def ray_cluster(s3_endpoint: str | None) -> Iterator[Cluster]:
     """Started at the first test that needs it, stopped after the last test of this folder
     (not at the end of the whole session: the rest of the suite runs without it)."""
     port = free_port()

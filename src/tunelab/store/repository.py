@@ -36,7 +36,7 @@ from tunelab.store.records import (
 from tunelab.trial import JobStatus, TrialState, transition
 
 if TYPE_CHECKING:
-    from tunelab.store.artifacts import LocalArtifacts
+    from tunelab.store.artifacts import FileArtifacts, LocalArtifacts
 
 JOB_STATUSES = tuple(s.value for s in JobStatus)
 
@@ -337,37 +337,49 @@ class Store:
     caller, in which case it also overrides the root a job recorded (the share is mounted
     elsewhere on this machine)."""
 
-    def __init__(self, engine: Engine, artifacts: Path | None, url: str, *,
+    def __init__(self, engine: Engine, artifacts: Path | str | None, url: str, *,
                  explicit: bool = False) -> None:
+        from tunelab.store.artifacts import is_remote
+
         self.engine = engine
-        self.artifacts = None if artifacts is None else Path(os.path.abspath(artifacts))
+        #: the artifact folder (None: none, or object storage: see ``artifact_url``)
+        self.artifacts: Path | None = None
+        #: an object-storage location (``s3://bucket/prefix``) given instead of a folder
+        self.artifact_url: str | None = None
+        if artifacts is not None and is_remote(artifacts):
+            self.artifact_url = str(artifacts)
+        elif artifacts is not None:
+            self.artifacts = Path(os.path.abspath(artifacts))
         self.url = url
         self.explicit_artifacts = explicit
 
     @classmethod
     def open(cls, store: str | Path | None = None, *, artifacts: str | Path | None = None) -> Store:
         """Open (creating and migrating if needed) the store at a folder path or URL."""
-        from tunelab.store.artifacts import artifact_folder
+        from tunelab.store.artifacts import artifact_location
         from tunelab.store.engine import DEFAULT_STORE
 
         url, default_artifacts = resolve_url(store if store is not None else DEFAULT_STORE)
-        folder = artifact_folder(artifacts) if artifacts else default_artifacts
-        return cls(make_engine(url), folder, url, explicit=bool(artifacts))
+        where = artifact_location(artifacts) if artifacts else default_artifacts
+        return cls(make_engine(url), where, url, explicit=bool(artifacts))
 
-    def artifact_root(self, job: JobRecord | None = None) -> Path:
+    def artifact_root(self, job: JobRecord | None = None) -> str:
         """The artifact root for ``job`` (or for a new job): an explicit ``artifacts`` given to
-        :meth:`open`, else the root the job recorded, else the store's default. Raises
-        :class:`StoreError` when there is none (a PostgreSQL store opened without one)."""
-        if self.artifacts is not None and (self.explicit_artifacts or job is None
-                                           or job.artifact_root is None):
-            return self.artifacts
+        :meth:`open`, else the root the job recorded, else the store's default — an absolute
+        folder or an object-storage URL. Raises :class:`StoreError` when there is none (a
+        PostgreSQL store opened without one)."""
+        given = self.artifact_url or (str(self.artifacts) if self.artifacts is not None
+                                      else None)
+        if given is not None and (self.explicit_artifacts or job is None
+                                  or job.artifact_root is None):
+            return given
         if job is not None and job.artifact_root is not None:
-            return Path(job.artifact_root)
+            return job.artifact_root
         where = f"job {job.name!r}" if job is not None else "a new job"
         raise StoreError(
             f"a PostgreSQL store needs a shared artifact location for {where}; none was given. "
             "Pass --artifacts PATH (Python: artifacts=PATH), a folder every machine that runs "
-            "trials can reach."
+            "trials can reach, or s3://BUCKET/PREFIX."
         )
 
     def db_folder(self) -> str | None:
@@ -378,10 +390,21 @@ class Store:
         return None if not db or db == ":memory:" else os.path.dirname(os.path.abspath(db))
 
     def artifacts_for(self, job: JobRecord | None = None) -> LocalArtifacts:
-        """The job's artifact store (a local folder; see :meth:`artifact_root`)."""
+        """The job's artifact folder (see :meth:`artifact_root`); :class:`StoreError` when the
+        job's checkpoints are in object storage (:meth:`artifact_store` serves both)."""
         from tunelab.store.artifacts import LocalArtifacts
 
-        return LocalArtifacts(self.artifact_root(job))
+        store = self.artifact_store(job)
+        if not isinstance(store, LocalArtifacts):
+            raise StoreError(f"the checkpoints of this job are in object storage "
+                             f"({store.root}), not in a folder")
+        return store
+
+    def artifact_store(self, job: JobRecord | None = None) -> FileArtifacts:
+        """The job's artifact store: a folder, or object storage (see :meth:`artifact_root`)."""
+        from tunelab.store.artifacts import open_artifacts
+
+        return open_artifacts(self.artifact_root(job))
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
