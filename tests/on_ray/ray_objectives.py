@@ -9,8 +9,12 @@ from typing import Any
 
 
 def node_id() -> str:
+    """This worker's Ray node (``local`` in a local worker process, which is no Ray worker:
+    asking Ray there would start a whole local Ray instance in each worker)."""
     import ray
 
+    if not ray.is_initialized():
+        return "local"
     return str(ray.get_runtime_context().get_node_id())
 
 
@@ -18,6 +22,8 @@ def on_node_with(resource: str) -> bool:
     """True when this worker's node offers the custom ``resource`` (the second node's)."""
     import ray
 
+    if not ray.is_initialized():
+        return False
     me = node_id()
     return any(n["NodeID"] == me and resource in (n.get("Resources") or {})
                for n in ray.nodes())  # type: ignore[no-untyped-call]
