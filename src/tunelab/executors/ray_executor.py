@@ -115,7 +115,9 @@ class RayExecutor(Executor):
         self._gcs = gcs_address()
         n = min(max_parallel, fit) if max_parallel is not None else fit
         threads = max(1, int(cpus_per_trial))
-        self._env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        self._env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+                     # a command the scheduler stops gets the same grace as one stopped here
+                     "TUNELAB_STOP_GRACE": f"{grace:g}"}
         self._actor_class = self._ray.remote(
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial,
             resources={k: v for k, v in self.need.items() if k not in ("CPU", "GPU")},
