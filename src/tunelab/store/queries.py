@@ -591,9 +591,13 @@ def _last_reports(conn: Connection, trial_ids: Sequence[int]) -> dict[int, dict[
 
 def _metric_names(conn: Connection, job_id: int) -> list[str]:
     """The metrics the job's latest reports carry (the metric picker's choices)."""
-    rp = t.reports.c
+    rp, tr = t.reports.c, t.trials.c
+    # the latest trials that reported, then their latest reports: a few index lookups (ordering
+    # all the job's reports by id took 0.3 s at 100,000 reports)
+    recent = (select(tr.id).where(tr.job_id == job_id, tr.last_step.is_not(None))
+              .order_by(tr.id.desc()).limit(20).scalar_subquery())
     names: set[str] = set()
-    for (m,) in conn.execute(select(rp.metrics).where(rp.trial_id.in_(_trial_ids(job_id)))
+    for (m,) in conn.execute(select(rp.metrics).where(rp.trial_id.in_(recent))
                              .order_by(rp.id.desc()).limit(50)):
         names.update(json.loads(m))
     return sorted(names)
