@@ -60,13 +60,17 @@ def train_spec(data: str, params: dict[str, Any], *, name: str, seed: int = 0) -
 
 #: The time ``tunelab tune --data`` is given by default: what a laptop can spare in one sitting.
 DEFAULT_BUDGET_SECONDS = 15 * 60
-MIN_POPULATION, MAX_POPULATION = 4, 16
+MIN_POPULATION, MAX_POPULATION = 2, 16
+#: The share of the budget the population is sized to fill; the rest absorbs what the probe
+#: does not see (worker start-up, checkpoints, a slower stretch of the machine).
+BUDGET_FILL = 0.85
 
 
 def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
                        max_parallel: int | None = None, seed: int = 0,
                        cache_dir: str | None = None,
                        budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+                       epochs: int | None = None,
                        notify: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The spec ``tunelab tune --data DIR`` runs without a spec: Population Based Training over
     :func:`default_search_space` around the trainer's defaults (:func:`default_static_params`),
@@ -75,7 +79,12 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
     Loads (and caches) the data once, then measures for the model and image size the trials
     will train: the largest batch that fits (searched batch sizes above it are dropped, with a
     notice through ``notify``), and, from a short probe of real training steps, how long one
-    trial takes, to size the population (``max_trials``, unless given) to the budget.
+    trial takes, to size the population (``max_trials``, unless given) to the budget: as many
+    members as fill :data:`BUDGET_FILL` of it, from :data:`MIN_POPULATION` to
+    :data:`MAX_POPULATION`. When not even two full trials fit and ``epochs`` is not given, each
+    member trains fewer epochs, so that its learning-rate schedule (one-cycle: most of the
+    accuracy comes as the rate falls) completes inside the budget instead of being cut at its
+    peak.
     """
     import torch
 
@@ -102,22 +111,35 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
             f"{d.channels}x{d.image_size}x{d.image_size}; searching "
             f"{', '.join(map(str, space['batch_size']['values']))}")
     train: dict[str, Any] = {"builtin": "image-classifier", "data": data, **static}
+    if epochs is not None:
+        train["epochs"] = epochs
     if cache_dir is not None:
         train["cache_dir"] = cache_dir
+    n_epochs = int(train.get("epochs", cfg.epochs))
     if max_trials is None:
         probe = probe_training(cfg, channels=d.channels, num_classes=len(d.classes),
                                image_size=d.image_size, device=device)
-        trial_s = probe.epoch_seconds(len(d.train_y), len(d.val_y)) * cfg.epochs
+        epoch_s = probe.epoch_seconds(len(d.train_y), len(d.val_y))
         from tunelab.devices import layout_for
         from tunelab.spec import LimitsSpec
 
         slots = layout_for(LimitsSpec(max_parallel=max_parallel)).slots
-        fits = int(budget_seconds * slots // max(trial_s, 1e-9))
-        max_trials = max(MIN_POPULATION, min(MAX_POPULATION, fits))
-        say(f"budget {budget_seconds / 60:g} min: a trial of {cfg.epochs} epochs takes about "
-            f"{trial_s:.0f} s here ({probe.device_name}, measured), so the population is "
-            f"{max_trials}")
-    epochs = int(train.get("epochs", cfg.epochs))
+        fits = BUDGET_FILL * budget_seconds * slots / max(epoch_s * n_epochs, 1e-9)
+        max_trials = max(MIN_POPULATION, min(MAX_POPULATION, int(fits)))
+        msg = (f"budget {budget_seconds / 60:g} min: a trial of {n_epochs} epochs takes about "
+               f"{epoch_s * n_epochs:.0f} s here ({probe.device_name}, measured), so the "
+               f"population is {max_trials}")
+        if fits < MIN_POPULATION and epochs is None:
+            n_epochs = max(1, int(n_epochs * fits / MIN_POPULATION))
+            train["epochs"] = n_epochs
+            msg += (f", each training {n_epochs} epoch{'s' if n_epochs > 1 else ''} so its "
+                    "learning-rate schedule ends within the budget (a longer --max-runtime "
+                    "trains longer and searches more)")
+        elif fits < MIN_POPULATION:
+            msg += (f"; the budget will cut them before their {n_epochs} epochs end (fewer "
+                    "--epochs or a longer --max-runtime let their schedule finish)")
+        say(msg)
+    epochs = n_epochs
     return {"name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
             "train": train, "search_space": space,
             "strategy": {"type": "pbt", "seed": seed, "population": max_trials,
