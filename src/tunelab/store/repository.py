@@ -19,7 +19,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tunelab.errors import JobNotFound, SpecError, StoreError
@@ -37,6 +48,15 @@ from tunelab.trial import JobStatus, TrialState, transition
 
 if TYPE_CHECKING:
     from tunelab.store.artifacts import FileArtifacts, LocalArtifacts
+
+# the writes made at every report, built once and executed with their values as parameters:
+# building a statement with .values(...) per call cost more than SQLite's own work
+_INSERT_TRIAL = insert(t.trials)
+_INSERT_REPORT = insert(t.reports)
+_INSERT_CHECKPOINT = insert(t.checkpoints)
+_INSERT_DECISION = insert(t.decisions)
+_INSERT_EVENT = insert(t.events)
+_UPDATE_TRIAL = update(t.trials).where(t.trials.c.id == bindparam("trial_id_"))
 
 JOB_STATUSES = tuple(s.value for s in JobStatus)
 
@@ -160,13 +180,12 @@ class Tx:
         self, job_id: int, number: int, params: Mapping[str, Any], *, source: str = "strategy",
         attempt: int = 1, retry_of: int | None = None,
     ) -> int:
-        res = self.c.execute(
-            insert(t.trials).values(
-                job_id=job_id, number=number, attempt=attempt, retry_of=retry_of, source=source,
-                params=_dumps(dict(params)), state=TrialState.PENDING.value, segments=0,
-                created_at=time.time(), device_seconds=0.0,
-            )
-        )
+        res = self.c.execute(_INSERT_TRIAL, {
+            "job_id": job_id, "number": number, "attempt": attempt, "retry_of": retry_of,
+            "source": source, "params": _dumps(dict(params)),
+            "state": TrialState.PENDING.value, "segments": 0, "created_at": time.time(),
+            "device_seconds": 0.0,
+        })
         pk = res.inserted_primary_key
         assert pk is not None
         return int(pk[0])
@@ -194,28 +213,24 @@ class Tx:
             fields["value"] = _num(fields["value"])
         if "metrics" in fields:
             fields["metrics"] = _metrics_json(fields["metrics"])
-        self.c.execute(update(t.trials).where(t.trials.c.id == trial_id).values(**fields))
+        self.c.execute(_UPDATE_TRIAL, {"trial_id_": trial_id, **fields})
 
     def add_report(
         self, trial_id: int, step: int, value: float | None, metrics: Mapping[str, float],
         at: float,
     ) -> None:
-        self.c.execute(
-            insert(t.reports).values(
-                trial_id=trial_id, step=step, value=_num(value),
-                metrics=json.dumps({k: (v if math.isfinite(v) else str(v))
-                                    for k, v in metrics.items()}),
-                at=at,
-            )
-        )
+        self.c.execute(_INSERT_REPORT, {
+            "trial_id": trial_id, "step": step, "value": _num(value),
+            "metrics": json.dumps({k: (v if math.isfinite(v) else str(v))
+                                   for k, v in metrics.items()}),
+            "at": at,
+        })
 
     def add_checkpoint(self, trial_id: int, step: int, path: str, sha256: str, size: int) -> int:
-        res = self.c.execute(
-            insert(t.checkpoints).values(
-                trial_id=trial_id, step=step, path=path, sha256=sha256, size=size,
-                created_at=time.time(), deleted=False,
-            )
-        )
+        res = self.c.execute(_INSERT_CHECKPOINT, {
+            "trial_id": trial_id, "step": step, "path": path, "sha256": sha256, "size": size,
+            "created_at": time.time(), "deleted": False,
+        })
         pk = res.inserted_primary_key
         assert pk is not None
         return int(pk[0])
@@ -232,25 +247,22 @@ class Tx:
     ) -> None:
         """Record a decision; ``at`` is on the executor's clock (that of the trial's reports,
         so a restarted tuner can tell whether a report came after it), default now."""
-        self.c.execute(
-            insert(t.decisions).values(
-                job_id=job_id, trial_number=trial_number, step=step, action=action,
-                reason=reason or None, donor=donor, donor_step=donor_step,
-                params=None if params is None else _dumps(dict(params)),
-                at=time.time() if at is None else at,
-            )
-        )
+        self.c.execute(_INSERT_DECISION, {
+            "job_id": job_id, "trial_number": trial_number, "step": step, "action": action,
+            "reason": reason or None, "donor": donor, "donor_step": donor_step,
+            "params": None if params is None else _dumps(dict(params)),
+            "at": time.time() if at is None else at,
+        })
 
     def add_event(
         self, job_id: int, kind: str, message: str = "", *, trial_number: int | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        self.c.execute(
-            insert(t.events).values(
-                job_id=job_id, trial_number=trial_number, kind=kind, message=message or None,
-                data=None if data is None else _dumps(dict(data)), at=time.time(),
-            )
-        )
+        self.c.execute(_INSERT_EVENT, {
+            "job_id": job_id, "trial_number": trial_number, "kind": kind,
+            "message": message or None, "data": None if data is None else _dumps(dict(data)),
+            "at": time.time(),
+        })
 
     # reads ----------------------------------------------------------------------------------
     def trials(
