@@ -216,9 +216,10 @@ def _plan_estimate(js: Any, gpus: str | None) -> tuple[Any, Any]:
     if js.train is None or js.train.builtin != "image-classifier":
         return layout, None
     from tunelab.estimate import estimate_spec
-    from tunelab.vision.probe import measure_costs
+    from tunelab.vision.probe import measure_costs, slot_threads
 
-    costs = measure_costs(js.static_params(), device="cuda" if layout.gpus else "cpu")
+    costs = measure_costs(js.static_params(), device="cuda" if layout.gpus else "cpu",
+                          threads=slot_threads(layout.slots))
     return layout, estimate_spec(js, costs, slots=layout.slots)
 
 

@@ -62,8 +62,9 @@ class Planner:
             from tunelab.estimate import estimate_spec
 
             try:
-                costs = self._probe(static, js)
-                est = estimate_spec(js, costs, slots=layout_for(js.limits).slots)
+                slots = layout_for(js.limits).slots
+                costs = self._probe(static, js, slots)
+                est = estimate_spec(js, costs, slots=slots)
                 out["estimate"] = est.to_dict()
             except TunelabError as e:  # unusable data: shown, not raised
                 out["estimate_error"] = str(e)
@@ -79,16 +80,18 @@ class Planner:
 
         return "cuda" if layout_for(js.limits).gpus else "cpu"
 
-    def _probe(self, static: dict[str, Any], js: Any) -> TrialCosts:
-        from tunelab.vision.probe import measure_costs
+    def _probe(self, static: dict[str, Any], js: Any, slots: int) -> TrialCosts:
+        from tunelab.vision.probe import measure_costs, slot_threads
 
         device = self._device(js)
-        key = repr((device, sorted((k, repr(v)) for k, v in static.items()
-                                   if k not in _NO_SPEED)))
+        threads = slot_threads(slots)
+        key = repr((device, threads, sorted((k, repr(v)) for k, v in static.items()
+                                            if k not in _NO_SPEED)))
         with self._lock:  # one probe at a time: they measure speed, they must not compete
             hit = self._probes.get(key)
             if hit is None:
-                hit = self._probes[key] = measure_costs(static, device=device)
+                hit = self._probes[key] = measure_costs(static, device=device,
+                                                        threads=threads)
         return hit
 
     def _batch_max(self, static: dict[str, Any], js: Any) -> int:

@@ -164,21 +164,37 @@ def checkpoint_seconds(model: torch.nn.Module, opt: torch.optim.Optimizer, cfg: 
     return statistics.median(times)
 
 
-def measure_costs(static: dict[str, object], *, device: str = "cpu") -> TrialCosts:
+def slot_threads(slots: int) -> int:
+    """The CPU threads each of ``slots`` worker slots trains with (the local executor's
+    ``OMP_NUM_THREADS``)."""
+    from tunelab.devices import available_cpus
+
+    return max(1, available_cpus() // max(1, slots))
+
+
+def measure_costs(static: dict[str, object], *, device: str = "cpu",
+                  threads: int | None = None) -> TrialCosts:
     """Measure what a built-in trial of ``static`` spends on ``device``: load its data
     (cached), probe training steps, validation and a checkpoint write of its model at its
     image size (:func:`probe_training`), then start a worker as a job does and time its
     start-up, a segment's set-up and a report's round trip
-    (:func:`tunelab.vision.trial_overhead.measure_overhead`)."""
+    (:func:`tunelab.vision.trial_overhead.measure_overhead`). On the CPU both use ``threads``
+    (a worker slot's, :func:`slot_threads`; default: this process's)."""
     from tunelab.vision.prepare import DATA_KEYS, load_config_data
     from tunelab.vision.trial_overhead import measure_overhead
 
     cfg = TrainConfig.from_params(static)
     data = load_config_data(TrainConfig.from_params(
         {k: v for k, v in static.items() if k in DATA_KEYS}), warn_skipped=False)
-    probe = probe_training(cfg, channels=data.channels, num_classes=len(data.classes),
-                           image_size=data.image_size, device=device)
-    over = measure_overhead(dict(static), device)
+    before = torch.get_num_threads()
+    n_threads = threads if threads and device == "cpu" else before
+    torch.set_num_threads(n_threads)
+    try:
+        probe = probe_training(cfg, channels=data.channels, num_classes=len(data.classes),
+                               image_size=data.image_size, device=device)
+    finally:
+        torch.set_num_threads(before)
+    over = measure_overhead(dict(static), device, threads=n_threads)
     n_test = 0 if data.test_y is None else len(data.test_y)
     return TrialCosts(
         probe.device_name, startup_seconds=over.startup_seconds,
@@ -194,7 +210,7 @@ def estimate_job(static: dict[str, object], *, trials: int, device: str = "cpu",
     built-in job on ``slots`` worker slots, every trial training to the end (FIFO);
     :func:`tunelab.estimate.estimate_spec` counts a spec's trials and its scheduler's
     expected epochs."""
-    costs = measure_costs(static, device=device)
+    costs = measure_costs(static, device=device, threads=slot_threads(slots))
     e = int(epochs or TrainConfig.from_params(static).epochs)
     budget = Budget(float(e), 1.0, e)
     secs = device_seconds(costs, budget, trials=trials, slots=slots)

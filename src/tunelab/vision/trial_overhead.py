@@ -75,12 +75,16 @@ def segment_setup(static: dict[str, Any], device: str) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _worker(conn: Connection, static: dict[str, Any], device: str) -> None:
+def _worker(conn: Connection, static: dict[str, Any], device: str, threads: int) -> None:
     """The probe worker: import as a worker does, set up a segment (cold, then warm), then
     time report round trips with the parent."""
     import importlib
 
+    import torch
+
     from tunelab.executors.messages import Reported
+
+    torch.set_num_threads(threads)  # as a worker follows its slot's OMP_NUM_THREADS
 
     # what every worker imports, and what the built-in objective resolves to
     for module in ("tunelab.executors.worker", "tunelab.vision.train"):
@@ -102,7 +106,8 @@ def _worker(conn: Connection, static: dict[str, Any], device: str) -> None:
     conn.send((ready, setup, statistics.median(trips)))
 
 
-def measure_overhead(static: dict[str, Any], device: str = "cpu") -> Overhead:
+def measure_overhead(static: dict[str, Any], device: str = "cpu", *,
+                     threads: int = 1) -> Overhead:
     """Start a probe worker and measure (see the module docstring)."""
     import multiprocessing as mp
 
@@ -120,7 +125,7 @@ def measure_overhead(static: dict[str, Any], device: str = "cpu") -> Overhead:
                 trial = tx.create_trial(job.id, 0, {})
             ctx = mp.get_context("spawn")
             parent, child = ctx.Pipe(duplex=True)
-            proc = WorkerProcess(target=_worker, args=(child, dict(static), device),
+            proc = WorkerProcess(target=_worker, args=(child, dict(static), device, threads),
                                  daemon=True, name="tunelab-probe-worker")
             t_start = time.time()
             proc.start()
