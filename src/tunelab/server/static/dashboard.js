@@ -211,6 +211,8 @@ function drawHead(S) {
   if (lim.max_runtime) budget.push(`runtime ${dur(h.runtime_seconds)} / ${esc(lim.max_runtime)}`);
   else budget.push(`runtime ${dur(h.runtime_seconds)}`);
   const live = h.status === "running" && !REPORT;
+  if (live && S.shownStatus && S.shownStatus !== "running") S.stop = "idle";  // resumed: stoppable again
+  S.shownStatus = h.status;
   if (h.stop_requested) S.stop = "sent";
   const stopText = {idle: "Stop job", armed: "Confirm stop", sent: "Stop requested"}[S.stop || "idle"];
   document.getElementById("head").innerHTML = `<h2>${esc(h.name)} ${badge(h.status)}
