@@ -183,7 +183,8 @@ async function newPage() {
       box.classList.remove("muted");
       box.innerHTML = `<p>${p.images} images in ${p.classes.length} classes · ${esc(p.monochrome ? "monochrome (grey)" : "colour")} ·
         trains at ${p.image_size}×${p.image_size} · sizes ${Object.entries(p.sizes).map(([s, n]) => `${esc(s)} (${n})`).join(", ")} ·
-        <span id="unreadable">${p.unreadable_count} unreadable file(s)</span>${p.unreadable.length ? ": " + p.unreadable.map(esc).join(", ") : ""}</p>
+        <span id="unreadable">${p.unreadable_count} unreadable file(s)${p.sample ? " in the sample" : ""}</span>${p.unreadable.length ? ": " + p.unreadable.map(esc).join(", ") : ""}</p>
+        ${p.sample ? `<p id="sampled" class="small">Sizes, colour, the training size, unreadable files and samples are from a random sample of ${p.sample} of the ${p.images} images (nothing else decoded yet: the job decodes them all when it starts).</p>` : ""}
         <table class="grid" id="class-table"><tr><th>class</th><th>images</th><th>samples</th></tr>
         ${p.classes.map(c => `<tr><td>${esc(c)}</td><td>${p.images_per_class[c]}</td><td>${(p.thumbnails[c] || []).map(u => `<img class="thumb" src="${u}" alt="${esc(c)}">`).join("")}</td></tr>`).join("")}</table>`;
       document.body.dataset.previewed = p.data;
