@@ -342,17 +342,18 @@ def ranking_reference(s: PBTScheduler, t: TrialView, step: int,
 
 
 @pytest.mark.parametrize(("seed", "synchronous", "goal"),
-                         [(3, False, "minimize"), (4, True, "minimize"), (5, False, "maximize")])
+                         [(3, False, "minimize"), (4, True, "minimize"), (6, False, "maximize")])
 def test_pbt_rankings_by_sorted_lists_equal_a_scan(seed: int, synchronous: bool,
                                                    goal: str) -> None:
     """The per-step sorted lists (reports out of order, repeated steps, copies that jump
     ahead, members that fail) rank exactly as a scan, and so decide the same exploits; the
-    waiting members come in the scan's orders."""
+    waiting members come in the scan's orders, and the one to resume with an exploit is the
+    first a pass over all of them finds."""
     rng = random.Random(seed)
     state = job(goal)
     s = PBTScheduler(SearchSpace({"x": Float(0.0, 100.0)}), population=60,
                      perturbation_interval=2, seed=seed, max_steps=9, synchronous=synchronous)
-    compared = exploits = 0
+    compared = exploits = found = 0
     for i in range(700):
         change(state, rng)
         h = state.history()
@@ -373,10 +374,16 @@ def test_pbt_rankings_by_sorted_lists_equal_a_scan(seed: int, synchronous: bool,
                     assert d[0] in ref[2]
                     exploits += 1
                 compared += 1
+        # the first waiting member due to exploit, found step by step from the bottom of
+        # each ranking, is the one a pass over every waiting member finds
+        first = next((n for _, n in s._pop.waiting_order
+                      if s._exploit(s._pop.waiting[n], h) is not None), None)
+        assert s._first_to_exploit(h) == first
+        found += first is not None
         waiting = [t for t in h.trials if t.number in s._pop.waiting]
         assert [n for _, n in s._pop.waiting_order] == [
             t.number for t in sorted(waiting, key=lambda t: (t.last_step or 0, t.number))]
         latest = {t.number: (float("inf") if not t.values else h.sign() * t.values[-1][1])
                   for t in waiting}
         assert [n for _, n in s._pop.waiting_rank] == sorted(latest, key=lambda n: (latest[n], n))
-    assert compared > 1000 and exploits > 20
+    assert compared > 1000 and exploits > 20 and found >= 3

@@ -148,7 +148,7 @@ class PBTScheduler(Scheduler):
         self._first = first if self.max_steps is None else min(first, self.max_steps)
         self._pop = Population(self._first)
         # donors by (step compared at, lowest donor step), drawn up once per next_resume call
-        self._donors: dict[tuple[int, int], list[TrialView]] | None = None
+        self._donors: dict[tuple[int, int], list[int]] | None = None
 
     # who is in the population ------------------------------------------------------------------
     def _started(self, history: History) -> int:
@@ -193,12 +193,13 @@ class PBTScheduler(Scheduler):
         if trial.number not in self._pop.reached:
             return None
         at, ranked = self._pop.ranked_at(step, self.interval, trial.number)
-        rng = np.random.default_rng([self.seed, trial.number, step])
         floor = max(at, 1) if self.synchronous else max(step, 1)
-        picked = self._truncate(trial, at, ranked, history, rng, min_step=floor)
+        picked = self._truncate(trial, at, ranked, history, min_step=floor)
         if picked is None:
             return None
-        donor, k = picked
+        donors, k = picked
+        rng = np.random.default_rng([self.seed, trial.number, step])
+        donor = history.by_number(donors[int(rng.integers(len(donors)))])
         donor_step = max(donor.checkpoints)
         params = explore(
             donor.params, self.space, rng, resample_probability=self.resample_probability,
@@ -216,11 +217,11 @@ class PBTScheduler(Scheduler):
 
     def _truncate(
         self, trial: TrialView, at: int, ranked: list[tuple[float, int]], history: History,
-        rng: np.random.Generator, *, min_step: int,
-    ) -> tuple[TrialView, int] | None:
+        *, min_step: int,
+    ) -> tuple[list[int], int] | None:
         """Truncation selection: if ``trial`` is in the bottom ``k`` (the quantile) of the
-        members ``ranked`` at step ``at`` (best first), a donor drawn with ``rng`` from the top
-        ``k``: ``(donor, k)``, else None.
+        members ``ranked`` at step ``at`` (best first), the donors it may copy among the top
+        ``k``: ``(donors, k)``, else None (the caller draws one).
 
         A donor has a checkpoint at ``min_step`` or later (an exploit never sends a member
         back), a step left to train (a finished member's copy would end at once) and is still
@@ -237,17 +238,11 @@ class PBTScheduler(Scheduler):
         donors = memo.get((at, min_step)) if memo is not None else None
         if donors is None:
             last = self.max_steps if self.max_steps is not None else math.inf
-            donors = []
-            for _, n in ranked[:k]:
-                t = history.by_number(n)
-                if min_step <= max(t.checkpoints, default=0) < last \
-                        and not t.state.is_terminal:
-                    donors.append(t)
+            latest = self._pop.latest_ck  # training members' latest checkpoints
+            donors = [n for _, n in ranked[:k] if min_step <= latest.get(n, 0) < last]
             if memo is not None:
                 memo[(at, min_step)] = donors
-        if not donors:
-            return None
-        return donors[int(rng.integers(len(donors)))], k
+        return (donors, k) if donors else None
 
     # the scheduler interface -------------------------------------------------------------------
     def on_report(
@@ -294,13 +289,42 @@ class PBTScheduler(Scheduler):
         # donors: those are drawn up once per call
         self._donors = {}
         try:
-            for _, n in list(pop.waiting_order):
-                if (res := self._exploit(pop.waiting[n], history)) is not None:
-                    return res
+            if (n := self._first_to_exploit(history)) is not None:
+                res = self._exploit(pop.waiting[n], history)
+                assert res is not None
+                return res
         finally:
             self._donors = None
         return self._own(pop.waiting[pop.waiting_rank[0][1]],
                          "its turn (the best latest value waiting)")
+
+    def _first_to_exploit(self, history: History) -> int | None:
+        """The first waiting member, by (step, number), due to exploit: the members waiting at
+        one step are compared at the same step among the same members, with the same donors,
+        so each step is looked at once, and within it only the bottom of the ranking."""
+        pop = self._pop
+        order, i = pop.waiting_order, 0
+        while i < len(order):
+            step = order[i][0]
+            end = bisect_left(order, (step + 1, -1))
+            group, i = order[i:end], end
+            scored = [n for _, n in group if n in pop.reached]  # reached: at least this step
+            if not self._due(step) or not scored:
+                continue
+            at, ranked = pop.ranked_at(step, self.interval, scored[0])
+            k = min(math.ceil(len(ranked) * self.quantile), len(ranked) // 2)
+            if len(ranked) < 2 or k == 0:
+                continue
+            cut = ranked[len(ranked) - k]  # the best entry in the bottom k
+            bottom = sorted(n for _, n in group if (sc := pop.score(n, at)) is not None
+                            and (sc, n) >= cut) if len(group) <= k else sorted(
+                n for _, n in ranked[len(ranked) - k:] if n in pop.waiting
+                and pop.waiting[n].last_step == step)
+            for n in bottom[:1]:
+                if self._truncate(pop.waiting[n], at, ranked, history,
+                                  min_step=max(step, 1)) is not None:
+                    return n
+        return None
 
     def _exploit(self, t: TrialView, history: History) -> Resume | None:
         """Resume paused ``t`` from a donor's checkpoint if it is due to copy one."""

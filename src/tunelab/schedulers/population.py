@@ -56,6 +56,7 @@ class Population(Synced):
         self.waiting_order: list[tuple[int, int]] = []  # (last step, number), sorted
         self.waiting_rank: list[Entry] = []  # (sign * latest value or inf, number), sorted
         self._scores: dict[int, dict[int, float]] = {}  # member -> step -> sign * score
+        self.latest_ck: dict[int, int] = {}  # training member -> its latest checkpoint
         self._last: dict[int, dict[int, float]] = {}  # member -> its last_reports
         self._steps: list[int] = []  # every step a member reported, sorted
         self._wkeys: dict[int, tuple[tuple[int, int], Entry]] = {}
@@ -83,7 +84,7 @@ class Population(Synced):
             _drop(self.waiting_rank, wk[1])
         for group in (self.started, self.unformed):
             group.discard(n)
-        for table in (self.reached, self.paused, self.waiting, self._own):
+        for table in (self.reached, self.paused, self.waiting, self._own, self.latest_ck):
             table.pop(n, None)
         if (ref := self._copying.pop(n, None)) is not None:
             self._donated[ref[0]][ref[1]] -= 1
@@ -106,7 +107,8 @@ class Population(Synced):
                 self._wkeys[n] = keys
         own: set[int] = set()
         if member and view.checkpoints and not view.state.is_terminal:
-            own.add(max(view.checkpoints))
+            self.latest_ck[n] = max(view.checkpoints)
+            own.add(self.latest_ck[n])
         if member and view.state is TrialState.PAUSED and view.last_step is not None:
             ck = max((c for c in view.checkpoints if c <= view.last_step), default=None)
             if ck is not None:

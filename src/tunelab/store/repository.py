@@ -57,6 +57,8 @@ _INSERT_CHECKPOINT = insert(t.checkpoints)
 _INSERT_DECISION = insert(t.decisions)
 _INSERT_EVENT = insert(t.events)
 _UPDATE_TRIAL = update(t.trials).where(t.trials.c.id == bindparam("trial_id_"))
+_DELETE_CHECKPOINT = update(t.checkpoints).where(
+    t.checkpoints.c.id == bindparam("checkpoint_id_")).values(deleted=True)
 
 JOB_STATUSES = tuple(s.value for s in JobStatus)
 
@@ -236,9 +238,7 @@ class Tx:
         return int(pk[0])
 
     def mark_checkpoint_deleted(self, checkpoint_id: int) -> None:
-        self.c.execute(
-            update(t.checkpoints).where(t.checkpoints.c.id == checkpoint_id).values(deleted=True)
-        )
+        self.c.execute(_DELETE_CHECKPOINT, {"checkpoint_id_": checkpoint_id})
 
     def add_decision(
         self, job_id: int, trial_number: int, step: int, action: str, *, reason: str = "",
