@@ -6,7 +6,7 @@ temporary folder, then times ``DataRoot.preview`` with its default sample bound 
 monochrome and thumbnails from a sample, every file counted) and with the bound above the
 folder's size (every image decoded into a fresh cache, as the preview of a small folder does).
 
-    .venv/bin/python bench/preview_sample.py [--images 20000] [--classes 10] [--size 16]
+    .venv/bin/python bench/preview_sample.py [--images 20000] [--classes 10] [--size 32]
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--images", type=int, default=20000)
     ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--size", type=int, default=16)
+    ap.add_argument("--size", type=int, default=32)
     args = ap.parse_args()
 
+    import tunelab.vision.data  # noqa: F401  (imports torch: not part of either timing)
     from tunelab.server.dataroot import PREVIEW_SAMPLE, DataRoot
 
     with tempfile.TemporaryDirectory(prefix="tunelab-preview-bench-") as tmp:
