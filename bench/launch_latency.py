@@ -103,7 +103,10 @@ def main() -> None:
                 time.sleep(0.01)
             c.post(f"/api/v1/jobs/{name}/stop", headers=head).raise_for_status()
             wait(name, ("stopped", "completed", "failed"))
-            time.sleep(1.0)  # let the tuner process exit before the next launch
+            t_exit = time.perf_counter()  # its tuner process exits before the next launch
+            while c.get(f"/api/v1/jobs/{name}/process").json().get("alive") and \
+                    time.perf_counter() - t_exit < 60:
+                time.sleep(0.1)
             print(f"launch {i}: answered {answered[-1]:.2f} s, first trial running "
                   f"{first[-1]:.2f} s")
         print(f"launch -> first trial running: median {statistics.median(first):.2f} s, "
