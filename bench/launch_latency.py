@@ -145,7 +145,8 @@ def main() -> None:
                   f"trials' device time: estimated {est['device_hours'] * 3600 - est_epochs:.2f}"
                   f" s, measured {rest:.2f} s")
     reader.close()
-    print(f"cpus: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} at the end; "
+    print(f"cpus: {os.cpu_count()} ({len(os.sched_getaffinity(0))} this process may use); "
+          f"load average {os.getloadavg()[0]:.1f} at the end; "
           f"store: {store}")
 
 
