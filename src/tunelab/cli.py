@@ -365,7 +365,9 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
     if warm is not None:
         out.print(f"warm start: {coverage_message(js.warm_start.type, warm)}", markup=False)
     grid = f" (grid of {size})" if js.strategy.type == "grid" else ""
+    on_ray = js.executor is not None and js.executor.type == "ray"
     at_once = (f"at most {js.limits.max_parallel} at a time" if js.limits.max_parallel
+               else "as many at a time as the Ray cluster fits (below)" if on_ray
                else "one at a time per GPU slot (1 on the CPU)")
     out.print(f"training jobs: {n}{grid}, {at_once}", markup=False)
     for line in [*limit_lines(js, n), estimate_line(js, n, **measured)]:

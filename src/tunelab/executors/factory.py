@@ -102,5 +102,7 @@ def cluster_plan(spec: JobSpec) -> list[str]:
     cap = spec.limits.max_parallel
     at_once = min(fit, cap) if cap is not None else fit
     limit = f" (limits.max_parallel {cap})" if cap is not None and cap < fit else ""
-    return [f"cluster: ray at {ex.address}: {info.describe()}",
-            f"slots: {at_once} trials at once{limit}; the cluster fits {fit} of {per} each"]
+    lines = [f"cluster: ray at {ex.address}: {info.describe()}",
+             f"slots: {at_once} trials at once{limit}; the cluster fits {fit} of {per} each"]
+    gpus = info.gpu_slots(need)
+    return lines if gpus is None else [*lines, gpus]

@@ -112,7 +112,7 @@ class RayExecutor(Executor):
             if self._owns_driver:
                 disconnect()
             raise
-        self._gcs = gcs_address()
+        self._gcs = gcs_address(address)
         n = min(max_parallel, fit) if max_parallel is not None else fit
         threads = max(1, int(cpus_per_trial))
         self._env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
