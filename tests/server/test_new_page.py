@@ -264,6 +264,27 @@ def test_monochrome_data_greys_out_saturation_and_hue(site: tuple[str, Any]) -> 
     wait_for(lambda: d.find_element("id", "saturation").is_enabled(), "colour again")
 
 
+def test_a_large_folder_s_preview_says_it_is_from_a_sample(
+        site: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunelab.server import dataroot
+
+    monkeypatch.setattr(dataroot, "PREVIEW_SAMPLE", 12)  # the 30-image folder is "large"
+    url, d = site
+    open_page(url, d)  # the colour folder, previewed again below the lowered bound
+    n = planned(d)
+    Select(d.find_element("id", "data")).select_by_value("grey")
+    wait_for(lambda: d.execute_script("return document.body.dataset.previewed") == "grey",
+             "the preview of grey")
+    settle(d, n)
+    said = wait_for(lambda: d.find_elements("id", "sampled"), "the sample notice")[0].text
+    assert "random sample of 12 of the 24 images" in said
+    assert "24 images in 3 classes" in text(d, "preview")
+    assert "monochrome" in text(d, "preview")  # from the sample, and saturation goes grey
+    assert not d.find_element("id", "saturation").is_enabled()
+    assert len(d.find_elements("css selector", "#class-table img.thumb")) == 12
+    shot(d, "new-sampled-preview")
+
+
 def test_the_advanced_box_accepts_a_sagemaker_json(site: tuple[str, Any]) -> None:
     url, d = site
     open_page(url, d)

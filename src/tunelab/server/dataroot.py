@@ -106,11 +106,13 @@ class DataRoot:
         return out + found
 
     def preview(self, name: str, *, validation_percent: float = 20.0,
-                sample: int = PREVIEW_SAMPLE) -> dict[str, Any]:
+                sample: int | None = None) -> dict[str, Any]:
         """What the page shows about data set ``name`` (see the module docstring); more than
-        ``sample`` images are previewed from a random sample of ``sample``."""
+        ``sample`` (default ``PREVIEW_SAMPLE``) images are previewed from a random sample of
+        ``sample``."""
         from tunelab.vision.data import _resolve_source, load_image_data
 
+        sample = PREVIEW_SAMPLE if sample is None else sample
         path = self.resolve(name)
         src = _resolve_source(path, "data")
         counts = Counter(src.labels)
