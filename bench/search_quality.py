@@ -40,6 +40,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -287,6 +288,70 @@ class _Hebo:
         self.opt.observe(self.last, y)
 
 
+class _Smac:
+    """SMAC 3 (``smac`` 2.x), its hyperparameter-optimisation facade (random forest, local and
+    random search); ``ask(8)`` is eight asks before the tells (SMAC has no batch ask)."""
+
+    def __init__(self, space: SearchSpace, seed: int) -> None:
+        import tempfile
+
+        from ConfigSpace import Categorical, ConfigurationSpace
+        from ConfigSpace import Float as CFloat
+        from ConfigSpace import Integer as CInt
+        from smac import HyperparameterOptimizationFacade, Scenario
+
+        cs = ConfigurationSpace(seed=seed)
+        for n, p in space.items():
+            if isinstance(p, Float):
+                if p.scale == "reverse_log":  # as for Optuna: search 1 - x on a log scale
+                    cs.add(CFloat(n, (1 - p.high, 1 - p.low), log=True))
+                else:
+                    cs.add(CFloat(n, (p.low, p.high), log=p.scale == "log"))
+            elif isinstance(p, Int):
+                cs.add(CInt(n, (p.low, p.high), log=p.scale == "log"))
+            else:
+                cs.add(Categorical(n, [str(v) for v in p.values]))
+        self.tmp = tempfile.TemporaryDirectory(prefix="smac-")
+        scenario = Scenario(cs, deterministic=True, n_trials=ROUNDS * BATCH + BATCH, seed=seed,
+                            output_directory=Path(self.tmp.name) / "run")
+        self.opt = HyperparameterOptimizationFacade(
+            scenario, lambda config, seed=0: 0.0, overwrite=True, logging_level=40)
+        self.space = space
+        self.open: list[Any] = []
+
+    def ask(self) -> list[dict[str, ParamValue]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn's note that the forest runs on one job
+            self.open = [self.opt.ask() for _ in range(BATCH)]
+        out = []
+        for info in self.open:
+            p: dict[str, ParamValue] = {}
+            for n, prm in self.space.items():
+                v = info.config[n]
+                if isinstance(prm, Choice):
+                    p[n] = next(c for c in prm.values if str(c) == str(v))
+                elif isinstance(prm, Int):
+                    p[n] = int(v)
+                elif prm.scale == "reverse_log":
+                    p[n] = 1 - float(v)
+                else:
+                    p[n] = float(v)
+            out.append(p)
+        return out
+
+    def tell(self, params: list[dict[str, ParamValue]], losses: list[float]) -> None:
+        from smac.runhistory.dataclasses import TrialValue
+        from smac.runhistory.enumerations import StatusType
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for info, v in zip(self.open, losses, strict=True):
+                if math.isfinite(v):
+                    self.opt.tell(info, TrialValue(cost=v))
+                else:
+                    self.opt.tell(info, TrialValue(cost=math.inf, status=StatusType.CRASHED))
+
+
 def _searcher(method: str, space: SearchSpace, seed: int,
               options: dict[str, Any] | None = None) -> Any:
     if method == "tunelab-bayesian":
@@ -297,6 +362,8 @@ def _searcher(method: str, space: SearchSpace, seed: int,
         return _Optuna("tpe", space, seed)
     if method == "optuna-gp":
         return _Optuna("gp", space, seed)
+    if method == "smac":
+        return _Smac(space, seed)
     return _Hebo(space, seed)
 
 

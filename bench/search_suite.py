@@ -23,6 +23,7 @@ Runs are written as JSON lines to ``--out`` as they finish, so a cut-short run s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import multiprocessing as mp
@@ -40,6 +41,8 @@ import suite_problems as sp
 
 ME = "tunelab-bayesian"
 METHODS = ["tunelab-bayesian", "tunelab-random", "optuna-tpe", "optuna-gp"]
+if importlib.util.find_spec("smac") is not None:  # SMAC 3 where it is installed (a venv beside)
+    METHODS.append("smac")
 
 
 def run_one(task: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
@@ -131,7 +134,10 @@ def _group_table(title: str, groups: dict[str, list[str]], methods: list[str],
 
 
 def report(runs: list[dict[str, Any]]) -> str:
-    methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
+    found = {r["method"] for r in runs}
+    # the known methods first, then any others (a renamed earlier version: --rename)
+    methods = [m for m in METHODS if m in found] + sorted(found - set(METHODS) - {"smac"})
+    methods += ["smac"] if "smac" in found and "smac" not in methods else []
     problems = sorted({r["problem"] for r in runs})
     regret = sq.regrets(runs)
     seeds = sorted({int(r["seed"]) for r in runs})
@@ -182,7 +188,8 @@ def versions() -> str:
     import importlib.metadata as md
 
     out = []
-    for lib in ("numpy", "scipy", "torch", "gpytorch", "botorch", "scikit-learn", "optuna"):
+    for lib in ("numpy", "scipy", "torch", "gpytorch", "botorch", "scikit-learn", "optuna",
+                "smac"):
         try:
             out.append(f"{lib} {md.version(lib)}")
         except md.PackageNotFoundError:
@@ -233,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", nargs="+", default=None, metavar="FILE",
                     help="only print the tables of saved --out files (later files' runs replace "
                          "earlier ones of the same method, problem and seed)")
+    ap.add_argument("--before", nargs="+", default=[], metavar="FILE",
+                    help="with --report: tunelab-bayesian's runs in these files are reported "
+                         "as tunelab-bayesian-before, beside the --report files' (the same "
+                         "problems and seeds with an earlier version of the strategy)")
     ap.add_argument("--list", action="store_true", help="list the problems and exit")
     ap.add_argument("--speed", action="store_true",
                     help="only time ask(8) at 128 observations in 9 dimensions (9 histories: "
@@ -249,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.report:
         runs = sq.merge_runs(a.report)
+        runs += [{**r, "method": f"{ME}-before"} for r in sq.merge_runs(a.before)
+                 if r["method"] == ME]
         if a.problems:
             runs = [r for r in runs if r["problem"] in a.problems]
         print(report(runs))

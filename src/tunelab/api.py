@@ -212,7 +212,8 @@ def best_checkpoint(name: str, *, store: str | Path | None = None) -> tuple[dict
                 "objective must call trial.save_checkpoint() to be exported."
             )
         params = {**spec_from_dict(job.spec).static_params(), **best.params}
-        # a folder's file itself; from object storage a private copy of the verified bytes
-        return params, st.artifact_store(job).local_copy(ck.path, ck.sha256)
+        arts = st.artifacts_for(job)
+        arts.verify(ck.path, ck.sha256)
+        return params, arts.resolve(ck.path)
     finally:
         st.close()

@@ -10,7 +10,7 @@ import pytest
 
 from tunelab.errors import SpecError
 from tunelab.space import Choice, Float, Int, ParamValue, SearchSpace
-from tunelab.strategies.bayes_explore import n_explore, plateau
+from tunelab.strategies.bayes_explore import n_explore, plateau, to_bounds
 from tunelab.strategies.bayesian import BayesianStrategy
 from tunelab.strategies.random import RandomStrategy
 from tunelab.trial import History, TrialState, TrialView
@@ -48,12 +48,36 @@ def test_a_plateau_gets_half_the_batch_from_the_space_filling_design() -> None:
     # 8 of 12 observations tie (a tree that cannot split); 4 differ
     values = [1.0] * 8 + [0.6, 0.4, 0.5, 0.3]
     hist, design = _history(values, seed=5)
-    out = BayesianStrategy(SPACE, seed=5, n_initial=4).ask(hist, 8)
+    out = BayesianStrategy(SPACE, seed=5, n_initial=4, plateau_bounds=0.0).ask(hist, 8)
     assert len(out) == 8
     assert out[:4] == design[12:16]  # continued Sobol design
     assert not any(p in design[16:32] for p in out[4:])  # the rest follow the model
     off = BayesianStrategy(SPACE, seed=5, n_initial=4, plateau_explore=0.0).ask(hist, 8)
     assert not any(p in design for p in off)
+
+
+def test_on_a_plateau_the_exploring_points_put_coordinates_on_their_bounds() -> None:
+    values = [1.0] * 8 + [0.6, 0.4, 0.5, 0.3]
+    hist, design = _history(values, seed=5)
+    out = BayesianStrategy(SPACE, seed=5, n_initial=4).ask(hist, 8)
+    pairs = [(o[k], d[k]) for o, d in zip(out[:4], design[12:16], strict=True) for k in "xy"]
+    # each coordinate is the continued design's or one of its bounds, and some moved
+    assert all(v == s or v in (0.0, 1.0) for v, s in pairs)
+    assert any(v != s for v, s in pairs)
+    assert not any(p in design[16:32] for p in out[4:])  # the rest follow the model
+    again = BayesianStrategy(SPACE, seed=5, n_initial=4).ask(hist, 8)
+    assert again == out  # same seed, same history: same suggestions
+
+
+def test_to_bounds_moves_numbers_to_the_nearer_bound_and_leaves_choices() -> None:
+    u = np.random.default_rng(1).random((200, 3))
+    numeric = np.array([True, True, False])
+    b = to_bounds(u, numeric, 0.5, np.random.default_rng(2))
+    moved = b != u
+    assert np.all(b[moved] == np.round(u[moved]))
+    assert not moved[:, 2].any()
+    assert 0.35 < moved[:, :2].mean() < 0.65
+    assert not (to_bounds(u, numeric, 0.0, np.random.default_rng(2)) != u).any()
 
 
 def test_informative_observations_explore_one_point_in_eight() -> None:
@@ -71,6 +95,8 @@ def test_exploring_options_are_checked() -> None:
         BayesianStrategy(SPACE, explore=1.5)
     with pytest.raises(SpecError, match="plateau_explore"):
         BayesianStrategy(SPACE, plateau_explore=-0.1)
+    with pytest.raises(SpecError, match="plateau_bounds"):
+        BayesianStrategy(SPACE, plateau_bounds=2)
 
 
 def test_an_exhausted_finite_space_is_said_not_silent(caplog: pytest.LogCaptureFixture) -> None:

@@ -31,7 +31,8 @@ How a call to ``ask(history, n)`` decides (a pure function of seed, options and 
    every batch (``explore``, one point in eight) continues the Sobol design instead of
    following the model, and half of it (``plateau_explore``) while a quarter of the
    observations tie exactly (a plateau): a greedy model loses to random search there
-   (issue 23).
+   (issue 23). On a plateau those points put each numeric coordinate on its nearer bound
+   with probability ``plateau_bounds`` (one half): the corners where constraints are off.
 7. **A finite space used up.** A finite space's points are never suggested twice; once fewer
    than ``n`` are left, ``ask`` returns what is left (none at the end), logs a warning that
    says so on the ``tunelab.strategies.bayesian`` logger, and :meth:`converged` gives the
@@ -54,10 +55,10 @@ from scipy.stats import qmc
 
 from tunelab.errors import SpecError
 from tunelab.options import parse_options
-from tunelab.space import ParamValue, SearchSpace
+from tunelab.space import Choice, ParamValue, SearchSpace
 from tunelab.strategies.base import Params, Strategy
 from tunelab.strategies.bayes_encoding import SpaceEncoder, row_keys
-from tunelab.strategies.bayes_explore import n_explore, plateau
+from tunelab.strategies.bayes_explore import n_explore, plateau, to_bounds
 from tunelab.strategies.bayes_model import (
     DTYPE,
     FittedModel,
@@ -126,6 +127,8 @@ class BayesianStrategy(Strategy):
       observations: how little they weigh against the job's own (default 0.25).
     * ``explore`` / ``plateau_explore`` -- share of each batch after the initial design that
       continues the Sobol design (defaults 0.125 and, on a plateau, 0.5; :mod:`bayes_explore`).
+    * ``plateau_bounds`` -- on a plateau, the probability that an exploring point's numeric
+      coordinate goes to its nearer bound (default 0.5; 0 keeps the plain Sobol points).
     * ``n_polish`` -- climb the acquisition for the first pick of each call from this many
       best candidates and the incumbent (default 0: off; 8 is the measured setting -- on the
       benchmark it matched the default's score and was within noise on reach, BENCHMARKS.md).
@@ -155,6 +158,7 @@ class BayesianStrategy(Strategy):
         n_polish: int = 0,
         explore: float = 0.125,
         plateau_explore: float = 0.5,
+        plateau_bounds: float = 0.5,
     ) -> None:
         super().__init__(space, seed=seed)
         o = parse_options(BayesianOptions, {
@@ -162,7 +166,7 @@ class BayesianStrategy(Strategy):
             "max_enumerate": max_enumerate, "convergence_tol": convergence_tol,
             "convergence_patience": convergence_patience, "transfer_noise": transfer_noise,
             "mc_samples": mc_samples, "n_polish": n_polish, "explore": explore,
-            "plateau_explore": plateau_explore,
+            "plateau_explore": plateau_explore, "plateau_bounds": plateau_bounds,
         }, prefix="strategy", name="bayesian")
         if warm_start is not None and not isinstance(warm_start, WarmStart):
             raise SpecError.field("strategy.warm_start", "a WarmStart", warm_start)
@@ -179,7 +183,9 @@ class BayesianStrategy(Strategy):
         self.n_polish = o.n_polish
         self.explore = float(o.explore)
         self.plateau_explore = float(o.plateau_explore)
+        self.plateau_bounds = float(o.plateau_bounds)
         self._polisher = Polisher(self.encoder)
+        self._numeric = np.array([not isinstance(p, Choice) for p in space.values()], dtype=bool)
         self._all_points = self.encoder.enumerate_unit(o.max_enumerate)
         self._keep = 256
         self._converged_cache: dict[tuple[object, ...], bool] = {}
@@ -211,10 +217,12 @@ class BayesianStrategy(Strategy):
         chosen = self._design(history, n_design, seen)
         if len(chosen) < n and len(data) >= 2:
             # a share of the batch keeps exploring (bayes_explore): more on a plateau
-            share = self.plateau_explore if plateau(data.own_y) else self.explore
+            flat = plateau(data.own_y)
+            share = self.plateau_explore if flat else self.explore
             done = max(0, self.asked(history) - self._initial_size())
             k = n_explore(n - len(chosen), done, share)
-            chosen += self._design(history, k, seen, offset=len(chosen))
+            chosen += self._design(history, k, seen, offset=len(chosen),
+                                   bounds=self.plateau_bounds if flat else 0.0)
         if len(chosen) < n and len(data) >= 2:
             seed = int(rng.integers(2**31))
             fitted = self._fit(data, seed)
@@ -316,20 +324,25 @@ class BayesianStrategy(Strategy):
 
     # -- suggestions --------------------------------------------------------------------------
     def _design(
-        self, history: History, n: int, seen: set[bytes], offset: int = 0
+        self, history: History, n: int, seen: set[bytes], offset: int = 0, bounds: float = 0.0
     ) -> list[np.ndarray]:
-        """Next ``n`` unseen points of the scrambled Sobol sequence (model space)."""
+        """Next ``n`` unseen points of the scrambled Sobol sequence (model space); with
+        ``bounds > 0`` each numeric coordinate goes to its nearer bound with that probability
+        (:func:`bayes_explore.to_bounds`)."""
         if n <= 0:
             return []
         start = self.asked(history) + offset
         engine = qmc.Sobol(len(self.space), scramble=True, seed=np.random.default_rng(self.seed))
         if start:
             engine.fast_forward(start)
+        rng = np.random.default_rng([self.seed, start, 6])
         out: list[np.ndarray] = []
         for _ in range(8):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # balance warning for n not a power of 2
                 u = np.asarray(engine.random(max(4 * n, 16)))
+            if bounds > 0:
+                u = to_bounds(u, self._numeric, bounds, rng)
             out += self._take_unseen(self.encoder.unit_to_model(u), n - len(out), seen)
             if len(out) >= n:
                 return out

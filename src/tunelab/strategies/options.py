@@ -40,6 +40,7 @@ class BayesianOptions(Options):
     n_polish: int = opt(0, expected="an integer >= 0", ge=0)
     explore: float = opt(0.125, expected="a number from 0 to 1", ge=0, le=1)
     plateau_explore: float = opt(0.5, expected="a number from 0 to 1", ge=0, le=1)
+    plateau_bounds: float = opt(0.5, expected="a number from 0 to 1", ge=0, le=1)
 
 
 StrategyOptions = Annotated[
