@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# CPU build of PyTorch from the local file; an unpinned torch would pull CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,bench,data,ray]'
+	$(BIN)/pip install -q -e '.[dev,bench,data,ray,s3]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -12,9 +12,10 @@ data (which fills the decode cache, as choosing a data set on the page does), a 
   10 ms through a read-only reader), and to the launch call answering. Each job is stopped at
   once and waited for before the next launch.
 * estimate: one job of ``--trials`` trials x ``--epochs`` epochs (random search, one at a time,
-  no early stopping: the full budget the estimate assumes) is planned, launched and run to
-  the end; the plan's device-hours beside the job's measured device-hours (the sum of its
-  trials' device seconds), and their ratio.
+  no early stopping) is planned, launched and run to the end; the plan's device-hours
+  (``tunelab.estimate``: epochs, each epoch's checkpoint and report, each segment's set-up, the
+  worker's start) beside the job's measured device-hours (the sum of its trials' device
+  seconds), and their ratio.
 
     .venv/bin/python bench/launch_latency.py [--launches 3] [--trials 4] [--epochs 5]
 
@@ -65,6 +66,7 @@ def main() -> None:
     with TestClient(create_app(reader, access), base_url="http://127.0.0.1") as c:
         t0 = time.perf_counter()
         c.post("/api/v1/datasets/preview", json={"data": DEMO}, headers=head).raise_for_status()
+        print(f"load average {os.getloadavg()[0]:.1f} at the start")
         print(f"preview of {DEMO}: {time.perf_counter() - t0:.2f} s (fills the decode cache)")
 
         def wait(name: str, done: tuple[str, ...], timeout: float = 900) -> dict[str, Any]:
@@ -101,7 +103,10 @@ def main() -> None:
                 time.sleep(0.01)
             c.post(f"/api/v1/jobs/{name}/stop", headers=head).raise_for_status()
             wait(name, ("stopped", "completed", "failed"))
-            time.sleep(1.0)  # let the tuner process exit before the next launch
+            t_exit = time.perf_counter()  # its tuner process exits before the next launch
+            while c.get(f"/api/v1/jobs/{name}/process").json().get("alive") and \
+                    time.perf_counter() - t_exit < 60:
+                time.sleep(0.1)
             print(f"launch {i}: answered {answered[-1]:.2f} s, first trial running "
                   f"{first[-1]:.2f} s")
         print(f"launch -> first trial running: median {statistics.median(first):.2f} s, "
@@ -114,7 +119,10 @@ def main() -> None:
             raise SystemExit(f"plan failed: {plan}")
         est = plan["estimate"]
         print(f"plan with estimate: {time.perf_counter() - t0:.2f} s; {est['trials']} jobs x "
-              f"{est['epochs']} epochs x {est['epoch_seconds']:.3f} s per epoch on "
+              f"{est['epochs']} epochs x ({est['epoch_seconds']:.3f} s per epoch + "
+              f"{est['per_epoch_seconds']:.3f} s checkpoint and report) + "
+              f"{est['setup_seconds']:.3f} s set-up per segment + "
+              f"{est['startup_seconds']:.2f} s per worker start ({est['slots']} slot) on "
               f"{est['device']}")
         r = c.post("/api/v1/launch", json={"form": est_form}, headers=head)
         if r.status_code != 200:
@@ -126,19 +134,20 @@ def main() -> None:
               f"(job {h['status']}, {h['trials']} trials, {h['epochs']} epochs): "
               f"ratio {ratio:.2f} (goal 0.70..1.30)")
         # where a difference comes from: the epochs themselves (the trainer reports each
-        # epoch's training seconds) against the rest of each trial (start-up, evaluation,
-        # checkpoints)
+        # epoch's seconds, training and validation) against the rest of each trial
         curves = reader.curves("estimate", metric="epoch_seconds").curves
         epochs_s = [v for c in curves for v in c.values if v is not None]
         if epochs_s:
-            per = statistics.mean(epochs_s)
             rest = measured * 3600 - sum(epochs_s)
-            print(f"probe: {est['epoch_seconds']:.2f} s per epoch (training + validation); "
-                  f"trainer's epoch_seconds (training part): mean {per:.2f} s; the rest of "
-                  f"the trials' device time: {rest:.1f} s "
-                  f"({rest / (measured * 3600):.0%}: validation, checkpoints, start-up)")
+            est_epochs = est["trials"] * est["epochs"] * est["epoch_seconds"]
+            print(f"epochs: estimated {est_epochs:.2f} s, measured {sum(epochs_s):.2f} s "
+                  f"(mean {statistics.mean(epochs_s):.3f} s per epoch); the rest of the "
+                  f"trials' device time: estimated {est['device_hours'] * 3600 - est_epochs:.2f}"
+                  f" s, measured {rest:.2f} s")
     reader.close()
-    print(f"cpus: {os.cpu_count()}; store: {store}")
+    print(f"cpus: {os.cpu_count()} ({len(os.sched_getaffinity(0))} this process may use); "
+          f"load average {os.getloadavg()[0]:.1f} at the end; "
+          f"store: {store}")
 
 
 if __name__ == "__main__":

@@ -21,41 +21,16 @@ difference with its spread over seeds. Goal: fine-tuning beats scratch in the sa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TARBALL = ROOT.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
-TL = [sys.executable, "-m", "tunelab"]
+from cifar_runs import TL, accuracy, copy_classes, run, unpack_cifar
+
 SOURCE = ("airplane", "automobile", "bird", "cat", "deer")
 TARGET = ("dog", "frog", "horse", "ship", "truck")
-
-
-def copy_classes(cifar: Path, split: str, classes: tuple[str, ...], per_class: int,
-                 dest: Path, skip: int = 0) -> Path:
-    """``per_class`` images of each class of ``cifar/split`` (after the first ``skip``)."""
-    for c in classes:
-        (dest / c).mkdir(parents=True, exist_ok=True)
-        for f in sorted((cifar / split / c).glob("*.jpg"))[skip:skip + per_class]:
-            shutil.copyfile(f, dest / c / f.name)
-    return dest
-
-
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd[:6])} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
-                 f"{proc.stderr[-2000:]}")
-    return time.perf_counter() - t0, proc.stdout
 
 
 def train_and_export(data: Path, name: str, sets: list[str], store: Path, out: Path,
@@ -66,11 +41,6 @@ def train_and_export(data: Path, name: str, sets: list[str], store: Path, out: P
                    "--seed", str(seed), *args], env)
     run([*TL, "export", name, "--out", str(out), "--store", str(store)], env)
     return wall
-
-
-def accuracy(model: Path, test: Path, env: dict[str, str]) -> float:
-    _w, out = run([*TL, "evaluate", str(model), "--data", str(test), "--json"], env)
-    return float(json.loads(out)["accuracy"])
 
 
 def main() -> None:
@@ -88,13 +58,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="transfer-"))
     try:
-        if args.cifar and not args.cifar.endswith(".tar.gz"):
-            cifar = Path(args.cifar)
-        else:
-            with tarfile.open(args.cifar or TARBALL) as tar:
-                tar.extractall(work, filter="data")
-            cifar = work / "cifar10"
-        cifar = cifar / "cifar10" if (cifar / "cifar10").is_dir() else cifar
+        cifar = unpack_cifar(args.cifar, work)
         source = copy_classes(cifar, "train", SOURCE, args.source_per_class, work / "source")
         target = copy_classes(cifar, "train", TARGET, args.target_per_class, work / "target")
         test = copy_classes(cifar, "test", TARGET, args.test_per_class, work / "test")

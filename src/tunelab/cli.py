@@ -90,7 +90,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 ArtifactsOpt = Annotated[
     str | None, typer.Option("--artifacts", help="Folder for checkpoints (default: beside a "
                              "SQLite store; needed with PostgreSQL: a folder every machine "
-                             "that runs trials reaches). Recorded in the job.")
+                             "that runs trials reaches, or s3://BUCKET/PREFIX with the s3 "
+                             "extra). Recorded in the job.")
 ]
 DataOpt = Annotated[str | None, typer.Option(
     "--data", help="Image folder, .csv or builtin:digits: the built-in classifier's job.")]
@@ -214,15 +215,12 @@ def _plan_estimate(js: Any, gpus: str | None) -> tuple[Any, Any]:
     layout = layout_for(js.limits, gpus_option(gpus))
     if js.train is None or js.train.builtin != "image-classifier":
         return layout, None
-    from tunelab.composition import build_search
-    from tunelab.vision.probe import estimate_job
+    from tunelab.estimate import estimate_spec
+    from tunelab.vision.probe import measure_costs, slot_threads
 
-    size = build_search(js, js.space())[0].size()
-    n = min(js.limits.max_trials or size or 20, size or 10**9)
-    static = js.static_params()
-    epochs = js.space().to_dict().get("epochs", {}).get("high") or None
-    return layout, estimate_job(static, trials=int(n), device="cuda" if layout.gpus else "cpu",
-                                epochs=int(epochs) if epochs else None)
+    costs = measure_costs(js.static_params(), device="cuda" if layout.gpus else "cpu",
+                          threads=slot_threads(layout.slots))
+    return layout, estimate_spec(js, costs, slots=layout.slots)
 
 
 def _plan_devices(layout: Any, est: Any) -> None:
@@ -367,7 +365,9 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
     if warm is not None:
         out.print(f"warm start: {coverage_message(js.warm_start.type, warm)}", markup=False)
     grid = f" (grid of {size})" if js.strategy.type == "grid" else ""
+    on_ray = js.executor is not None and js.executor.type == "ray"
     at_once = (f"at most {js.limits.max_parallel} at a time" if js.limits.max_parallel
+               else "as many at a time as the Ray cluster fits (below)" if on_ray
                else "one at a time per GPU slot (1 on the CPU)")
     out.print(f"training jobs: {n}{grid}, {at_once}", markup=False)
     for line in [*limit_lines(js, n), estimate_line(js, n, **measured)]:
@@ -502,6 +502,13 @@ def tune(
         status = go(None) if json_out else _progress_runner(go)
         _show(st, js.name, json_out)
         st.close()
+        if not json_out and js.train is not None and js.train.builtin and \
+                not js.static_params().get("train_on_validation"):
+            where = "" if store == "tunelab-runs" else f" --store {store}"
+            err.print(f"next: `tunelab refit {js.name} --out model{where}` retrains the best "
+                      "configuration on every image (validation included) and exports it; "
+                      f"`tunelab export {js.name} --out model{where}` exports the best trial "
+                      "as it is.", markup=False, highlight=False)
         _exit_for(js.name, status, interrupted)
 
 

@@ -77,6 +77,8 @@ def data_job_spec(data: str, opts: DataJobOptions, *, name: str | None = None,
         kw["max_trials"] = opts.max_trials
     if runtime is not None:  # the population is sized to the time given
         kw["budget_seconds"] = runtime
+    if "epochs" in fixed:  # ... and to the epochs asked for (--epochs, --set: kept as given)
+        kw["epochs"] = int(fixed["epochs"])
     d = default_image_spec(data, **kw)
     train, space = d["train"], d["search_space"]
     for key, value in fixed.items():

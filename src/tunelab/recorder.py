@@ -155,19 +155,28 @@ class JobRecorder:
         """Take job ``name``'s lease for a run, in one transaction: load its mirror, record
         its artifact root if it moved, ``recover`` what the last run left (returns what must
         run again, see :func:`tunelab.restarts.recover`), mark it running, say who took it.
+        A stop requested under a lease whose tuner died without ending the job stays requested
+        (the new run stops at once); one a run already ended with is cleared.
         Raises :class:`~tunelab.errors.JobBusyError` while another live tuner holds it."""
         with store.transaction() as tx:
             job = tx.job(name)
             dead = lease.acquire(tx, job)
             state = JobState.load(tx, job)
-            rec = cls(store, state, store.artifacts_for(job))
+            rec = cls(store, state, store.artifact_store(job))
             u = Unit(tx, state)
             if job.artifact_root != rec.job_artifacts().root:  # an older job, or the share moved
                 u.set_job(artifact_root=rec.job_artifacts().root)
             again = recover(u)
-            u.set_job(status=JobStatus.RUNNING, status_reason=None, stop_requested=False)
+            # a stop request belongs to the run whose lease it was made under: a run that
+            # ended answered it (a resume after it starts afresh); a run whose tuner died
+            # without ending (still marked running) did not, so this run honours it
+            pending = job.stop_requested and job.status == JobStatus.RUNNING.value
+            u.set_job(status=JobStatus.RUNNING, status_reason=None, stop_requested=pending)
             took = f" (took over the lease of {dead}, which died)" if dead else ""
             u.event("resumed" if state.trials else "started", f"tuner {lease.owner}{took}")
+            if pending:
+                u.event("stop_requested", "a stop requested before the last tuner died is "
+                        "honoured by this one")
         return rec, again
 
     def release(self, lease: Lease) -> None:
@@ -193,7 +202,7 @@ class JobRecorder:
     def job_artifacts(self) -> Artifacts:
         """The artifact store checkpoint files go through (the job's, unless one was given)."""
         if self.artifacts is None:
-            self.artifacts = self.store.artifacts_for(self.state.job)
+            self.artifacts = self.store.artifact_store(self.state.job)
         return self.artifacts
 
     @staticmethod

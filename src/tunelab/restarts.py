@@ -116,7 +116,11 @@ def lost_start(state: JobState, tr: TrialRecord) -> Start:
 
 
 def recover(u: Unit) -> list[Start]:
-    """What a starting tuner must run again, in trial order (recorded in ``u``).
+    """What a starting tuner must run again (recorded in ``u``): the trials cut off and the
+    pending ones in trial order, then the exploit copies that have not reported since their
+    decision (queued when decided, after what was running then): a trial whose last report
+    was recorded but not its end finishes first, as it did, and a copy does not train ahead of
+    it and take it for a live donor.
 
     Trials that were running (their tuner died) and trials the job's stop cut off become LOST
     and continue from their checkpoint; pending ones start; a recorded exploit whose copy has
@@ -124,6 +128,7 @@ def recover(u: Unit) -> list[Start]:
     """
     state = u.state
     starts: list[Start] = []
+    copies: list[Start] = []
     for tr in sorted(state.trials.values(), key=lambda t: t.number):
         if tr.state is TrialState.RUNNING:
             u.set_state(tr, TrialState.LOST)
@@ -139,8 +144,8 @@ def recover(u: Unit) -> list[Start]:
                 and not any(r.at > d.at for r in tr.reports):
             # an exploit decided (and maybe started) but not one report since: the copy
             # is not done, so it starts again from the donor's checkpoint of the decision
-            starts.append(exploit_start(state, tr, d.donor, d.donor_step))
+            copies.append(exploit_start(state, tr, d.donor, d.donor_step))
         elif tr.state in (TrialState.LOST, TrialState.PENDING):
             starts.append(Start.at(tr, resume_point(state, tr)))
     state.changed()
-    return starts
+    return starts + copies

@@ -1,36 +1,38 @@
 """The tuner loop: one function that runs a tuning job to its end, crash-safely.
 
     poll executor events -> record them -> ask the scheduler for decisions -> act
-    -> fill free slots (lost/exploit restarts, scheduler resumes, strategy suggestions)
+    -> fill free slots (queued restarts, scheduler resumes, strategy suggestions)
     -> check limits and completion -> repeat
 
 Every fact is written to the store before it is acted on (through a
-:class:`~tunelab.recorder.JobRecorder` unit, which also keeps the in-memory mirror). A restarted
-tuner rebuilds its state from the store, marks trials that were running as LOST and re-runs them
-from their last checkpoint; strategies and schedulers are functions of the history, so they
-continue where they were.
+:class:`~tunelab.recorder.JobRecorder` unit, which also keeps the in-memory mirror). The
+segments in flight are :mod:`tunelab.segments`'s, a segment's end is recorded by
+:mod:`tunelab.segment_end`, the executor comes from :mod:`tunelab.executor_setup`. A restarted
+tuner rebuilds its state from the store and re-runs what was cut off (:mod:`tunelab.restarts`);
+strategies and schedulers are functions of the history, so they continue where they were.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from tunelab import limits, preflight, restarts, retention
 from tunelab.composition import build_search
-from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
-from tunelab.failures import failure_limit_reason, no_success_reason
+from tunelab.executor_setup import open_cluster, ready_executor
+from tunelab.executors.base import Event, EventKind, Executor
+from tunelab.failures import failure_limit_reason
 from tunelab.jobstate import JobState
 from tunelab.lease import Lease
 from tunelab.objectives.function import FunctionObjective
-from tunelab.outcome import finite_metrics, returned_value
 from tunelab.preflight import warm_start, warm_start_parents
 from tunelab.progress import Progress, ProgressFn, progress_of
 from tunelab.recorder import JobRecorder, Unit
-from tunelab.restarts import Start, exploit_start, resume_point, verified_restore
+from tunelab.restarts import Start, exploit_start
 from tunelab.schedulers.base import Resume, Scheduler
+from tunelab.segment_end import Ending, SegmentEnds
+from tunelab.segments import Segments
 from tunelab.spec import JobSpec
 from tunelab.store import Store, TrialRecord
 from tunelab.store.artifacts import disk_full_error
@@ -38,7 +40,6 @@ from tunelab.strategies.base import Strategy
 from tunelab.trial import Action, Decision, JobStatus, TrialState
 
 if TYPE_CHECKING:
-    from tunelab.store.artifacts import Artifacts
     from tunelab.strategies.warm_start import ParentTrials
 
 __all__ = ["Progress", "ProgressFn", "Tuner", "warm_start_parents"]
@@ -58,32 +59,25 @@ class Tuner:
         (for schedulers and strategies with options no spec names; the contract tests).
         ``objective``: the training function to run instead of the spec's ``train.function``
         (one that :func:`tunelab.tune` sends by value)."""
-        self.spec = spec
+        self.spec, self.store, self.name = spec, store, job_name
         self._gpus = gpus  # --gpus: overrides limits.gpus (see tunelab.devices)
-        self.store = store
-        self.name = job_name
         self.space = spec.space()
         self.static = spec.static_params()
         self.objective = objective if objective is not None else spec.objective_spec()
         self.metric = spec.objective.metric
-        self._executor = executor
-        self._progress = progress
-        self._search = search
+        self._executor, self._progress, self._search = executor, progress, search
         self.lease = Lease()
         self.owner = self.lease.owner
         self.strategy: Strategy
         self.scheduler: Scheduler
         self.state: JobState
         self.rec: JobRecorder
-        self._ready: deque[Start] = deque()
-        self._seg_started: dict[int, float] = {}
-        self._stopping: str | None = None  # reason, once the job is ending
-        self._final_status = JobStatus.COMPLETED
+        self.segs = Segments(spec, job_name, self.objective, self.static)
+        self.end = Ending()  # how the job is ending, once it is
+        self._seg_end: SegmentEnds  # set when the lease is taken
         self._parents: list[ParentTrials] | None = None  # warm-start parents, once read
         self._runtime_before = 0.0
         self._runtime_total: float | None = None
-        self.artifacts: Artifacts  # the job's checkpoint files (set when the lease is taken)
-        self._disk_full: str | None = None  # where the disk filled up, once it has
         self._new_limit: float | None = None  # resume --max-runtime: recorded with the lease
         self._opened: Executor | None = None  # a cluster's executor opened by create()
 
@@ -101,11 +95,8 @@ class Tuner:
             given.resolve()  # a function passed by value (tunelab.tune) must load here too
         parents = warm_start_parents(spec, store)
         root = store.artifact_root()  # a PostgreSQL store without one is refused here
-        opened = None
-        if kw.get("executor") is None:  # no cluster, or a trial no node fits: nothing written
-            from tunelab.executors.factory import open_for_spec
-
-            opened = open_for_spec(spec, str(root))
+        # no cluster, or a trial no node fits: nothing written
+        opened = open_cluster(spec, store) if kw.get("executor") is None else None
         try:
             JobRecorder.create_job(store, spec, artifact_root=str(root))
             tuner = cls(spec, store, spec.name, **kw)
@@ -133,10 +124,7 @@ class Tuner:
         if isinstance(self.objective, FunctionObjective):
             self.objective.resolve()  # a bad train.function fails here once, not in every trial
         if self._executor is None and self._opened is None:  # resume: the cluster before a write
-            from tunelab.executors.factory import open_for_spec
-
-            root = self.store.artifact_root(self.store.read().job(self.name))
-            self._opened = open_for_spec(self.spec, str(root))
+            self._opened = open_cluster(self.spec, self.store, self.name)
         try:
             self._acquire()
         except BaseException:
@@ -145,35 +133,21 @@ class Tuner:
             raise
         executor = self._executor
         try:
-            preflight.prepare(self.spec, self.static, self.rec)
-            if executor is None:  # a cluster's executor (checked before the job was written)
-                from tunelab.executors.factory import record_executor
-
-                executor = self._opened
-                self._opened = None
-                if executor is not None:
-                    record_executor(self.rec, executor)
-            if executor is None:
-                from tunelab.devices import layout_for, slot_names
-                from tunelab.executors.local import LocalExecutor
-
-                layout = layout_for(self.spec.limits, self._gpus)
-                with self.rec.unit() as u:  # device-hours are read back from this event
-                    u.event("slots", layout.describe(),
-                            data={"visible": layout.visible, "names": slot_names(layout),
-                                  "gpus_per_trial": layout.gpus_per_trial})
-                executor = LocalExecutor(layout.slots, devices=layout.visible)
-                executor.warm_up()  # worker start-up is not charged to the first trials
-            self.artifacts = self.rec.artifacts = executor.artifacts(self.artifacts)
+            if self.end.reason is None:
+                preflight.prepare(self.spec, self.static, self.rec)
+            if executor is None:  # a cluster's (checked before the job was written) or local
+                executor, self._opened = ready_executor(self.spec, self.rec, self._opened,
+                                                        self._gpus), None
+            self.segs.artifacts = self.rec.artifacts = executor.artifacts(
+                self.rec.job_artifacts())
             self._loop(executor)
         except KeyboardInterrupt:
-            self._stopping = self._stopping or "interrupted by Ctrl-C"
-            self._final_status = JobStatus.STOPPED
+            self.end.stop(self.end.reason or "interrupted by Ctrl-C", JobStatus.STOPPED)
             if executor is not None:
                 self._drain_stop(executor)
             self._finish()
         except Exception as e:
-            full = self.rec.disk_full(e, self._disk_full)  # a commit failed for want of space
+            full = self.rec.disk_full(e, self.end.disk_full)  # a commit failed for want of space
             if full is None:
                 raise
             raise full from None
@@ -183,16 +157,20 @@ class Tuner:
             elif self._opened is not None:
                 self._opened.shutdown()
             self.rec.release(self.lease)
-        if self._disk_full is not None:
-            raise disk_full_error(self._disk_full, self.name)
-        return self._final_status.value
+        if self.end.disk_full is not None:
+            raise disk_full_error(self.end.disk_full, self.name)
+        return self.end.status.value
 
     def _acquire(self) -> None:
         parents = self._parents or warm_start_parents(self.spec, self.store)
         warm = warm_start(self.spec, parents)  # checked before the lease: a refusal holds nothing
         self.rec, again = JobRecorder.open(self.store, self.name, self.lease, restarts.recover)
-        self._ready.extend(again)
-        self.state, self.artifacts = self.rec.state, self.rec.job_artifacts()
+        self.segs.ready.extend(again)
+        self.state = self.rec.state
+        self._seg_end = SegmentEnds(self.name, self.metric, self.spec.limits.max_retries,
+                                    self.state, self.segs, self.end)
+        if self.state.job.stop_requested:  # requested before the last tuner died: honour it
+            self.end.stop("stopped by the user", JobStatus.STOPPED)
         self._runtime_before = float(self.state.job.data.get("runtime_used", 0.0))
         if self._new_limit is not None:  # the spec is the setting's one home
             with self.rec.unit() as u:
@@ -206,8 +184,9 @@ class Tuner:
     def _loop(self, ex: Executor) -> None:
         t0 = time.monotonic()
         last_check = last_lease = last_progress = 0.0
+        segs, end = self.segs, self.end
         while True:
-            events = ex.poll(0.2 if self._seg_started else 0.0)
+            events = ex.poll(0.2 if segs.running else 0.0)
             if events:
                 self._handle(events, ex)
             now = time.monotonic()
@@ -216,29 +195,27 @@ class Tuner:
                 self._check_external_stop(now - t0)
             if now - last_lease > self.lease.ttl / 3:
                 last_lease = now
-                self._renew(now - t0)
-            if self._stopping is None:
+                self.rec.renew(self.lease, self._runtime_before + now - t0)
+            if end.reason is None:
                 failed = failure_limit_reason(self.spec, self.state.trials.values(),
                                               self.max_trials())
                 if failed:  # limits.max_failures
-                    self._stopping, self._final_status = failed, JobStatus.FAILED
+                    end.stop(failed, JobStatus.FAILED)
                 else:
-                    self._stopping = limits.completion_reason(
+                    end.reason = limits.completion_reason(
                         self.spec.completion, self.state, self.strategy, self.scheduler)
-            if self._stopping is not None:
-                for tid in list(self._seg_started):
-                    ex.stop(tid, self._stopping)
-                if not self._seg_started:
+            if end.reason is not None:
+                for tid in list(segs.running):
+                    ex.stop(tid, end.reason)
+                if not segs.running:
                     break
             else:
                 self._fill(ex)
-                if not self._seg_started and not self._ready:
-                    self._stopping = limits.exhausted_reason(
+                if not segs.running and not segs.ready:
+                    end.reason = limits.exhausted_reason(
                         self.state, self.scheduler, self.max_trials())
                     break
-                if not self._seg_started and not any(
-                    r.trial.id not in self._seg_started for r in self._ready
-                ):
+                if segs.stalled():
                     raise RuntimeError("tuner stalled: queued segments but nothing running")
             if self._progress is not None and now - last_progress > 0.25:
                 last_progress = now
@@ -250,10 +227,10 @@ class Tuner:
                                        time.monotonic() - t0))
 
     def _drain_stop(self, ex: Executor) -> None:
-        for tid in list(self._seg_started):
-            ex.stop(tid, self._stopping or "stopped")
+        for tid in list(self.segs.running):
+            ex.stop(tid, self.end.reason or "stopped")
         deadline = time.monotonic() + 15
-        while self._seg_started and time.monotonic() < deadline:
+        while self.segs.running and time.monotonic() < deadline:
             events = ex.poll(0.2)
             if events:
                 self._handle(events, ex)
@@ -267,7 +244,7 @@ class Tuner:
                 if ev.kind is EventKind.REPORT:
                     replies.append((ev.trial_id, self._on_report(u, tr, ev)))
                 elif ev.kind is not EventKind.STARTED:
-                    self._on_segment_end(u, tr, ev)
+                    self._seg_end(u, tr, ev)
         for tid, d in replies:
             ex.reply(tid, d)
 
@@ -296,85 +273,30 @@ class Tuner:
         elif decision.action is Action.EXPLOIT:
             assert decision.params is not None
             u.set_state(tr, TrialState.PAUSED, params={**tr.params, **decision.params})
-            self._ready.append(exploit_start(self.state, tr, decision.donor,
-                                             decision.donor_step))
-        self._retain(u, tr)
-        return decision
-
-    def _on_segment_end(self, u: Unit, tr: TrialRecord, ev: Event) -> None:
-        started = self._seg_started.pop(tr.id, None)
-        secs = max(0.0, ev.at - started) if started is not None else 0.0
-        u.set_fields(tr, device_seconds=tr.device_seconds + secs, worker=ev.worker)
-        if ev.kind is EventKind.ENDED or tr.state is not TrialState.RUNNING:
-            return  # the decision that ended it was recorded at the report
-        if ev.kind is EventKind.FINISHED:
-            returned = finite_metrics(ev.metrics)  # kept whatever the outcome (never lose data)
-            if returned:
-                u.set_fields(tr, metrics=returned)
-            value, error = returned_value(ev.value, tr.reports, self.metric, ev.seen)
-            if value is not None:
-                u.set_fields(tr, value=value)
-            u.end(tr, TrialState.FAILED if error else TrialState.COMPLETED, ev.at, error=error)
-        elif ev.kind is EventKind.DISK_FULL:
-            # not the trial's fault: LOST, so `tunelab resume` re-runs it from its checkpoint;
-            # the job stops (the loop stops the other running trials, which resume continues)
-            u.set_state(tr, TrialState.LOST)
-            if self._disk_full is None:
-                self._disk_full = ev.error or self.artifacts.root
-                self._stopping = str(disk_full_error(self._disk_full, self.name))
-                self._final_status = JobStatus.STOPPED
-                u.event("disk_full", self._stopping, trial=tr.number)
-        elif ev.kind is EventKind.LOST:  # its node died (Ray): re-run it from its checkpoint
-            u.set_state(tr, TrialState.LOST)
-            u.event("lost", f"{ev.error}; re-running", trial=tr.number)
-            self._ready.append(restarts.lost_start(self.state, tr))
-        elif ev.kind is EventKind.CLUSTER_GONE:  # like a full disk: stop, resume re-runs it
-            u.set_state(tr, TrialState.LOST)
-            if self._final_status is not JobStatus.STOPPED or self._stopping is None:
-                self._stopping = ev.error or "the cluster went away"
-                self._final_status = JobStatus.STOPPED
-                u.event("cluster_gone", self._stopping, trial=tr.number)
-        elif ev.kind is EventKind.STOPPED:
-            u.end(tr, TrialState.STOPPED, ev.at, error=self._stopping or "stopped")
-        else:  # FAILED, TIMED_OUT
-            state = TrialState.TIMED_OUT if ev.kind is EventKind.TIMED_OUT else TrialState.FAILED
-            u.end(tr, state, ev.at, error=ev.error, tb=ev.traceback)
-            self._maybe_retry(u, tr)
-
-    def _maybe_retry(self, u: Unit, tr: TrialRecord) -> None:
-        if self._stopping is not None or tr.attempt > self.spec.limits.max_retries:
-            return
-        first = tr.retry_of if tr.retry_of is not None else tr.number
-        (rec,) = u.create_trials([tr.params], source=tr.source, attempt=tr.attempt + 1,
-                                 retry_of=first)
-        u.event("retry", f"attempt {rec.attempt} of trial {first}", trial=rec.number)
-        # it continues from the last checkpoint of the attempt that failed (a killed worker)
-        self._ready.append(Start.at(rec, resume_point(self.state, rec)))
-
-    def _retain(self, u: Unit, tr: TrialRecord) -> None:
-        """Keep the last and the best checkpoint of a trial, plus any still needed."""
-        if len(tr.live_checkpoints()) > 2:
+            self.segs.ready.append(exploit_start(self.state, tr, decision.donor,
+                                                 decision.donor_step))
+        if len(tr.live_checkpoints()) > 2:  # keep the last and the best, plus any still needed
             u.delete_checkpoints(tr, retention.unneeded(
-                tr, self.state, self.scheduler, [q.restore_from for q in self._ready]))
+                tr, self.state, self.scheduler, [q.restore_from for q in self.segs.ready]))
+        return decision
 
     # filling slots ------------------------------------------------------------------------------
     def max_trials(self) -> int:
         return limits.max_trials(self.spec.limits.max_trials, self.strategy)
 
     def _fill(self, ex: Executor) -> None:
-        while ex.free_slots() > 0 and self._stopping is None:
-            # a trial's next segment waits until its previous one has ended
-            ready = next((r for r in self._ready if r.trial.id not in self._seg_started), None)
+        segs = self.segs
+        while ex.free_slots() > 0 and self.end.reason is None:
+            ready = segs.next_ready()  # a trial's next segment waits for its previous one
             if ready is not None:
-                self._ready.remove(ready)
                 with self.rec.unit() as u:
-                    seg = self._record_start(u, ready)
-                self._launch(ex, seg)
+                    seg = segs.record_start(u, ready)
+                segs.launch(ex, seg)
                 continue
             hist = self.state.history()
             res: Resume | None = self.scheduler.next_resume(hist)
             if res is not None:
-                if self.state.trials[res.number].id in self._seg_started:
+                if self.state.trials[res.number].id in segs.running:
                     return  # its paused segment is still winding down; next poll
                 self._start_resume(ex, res)
                 continue
@@ -390,10 +312,10 @@ class Tuner:
             free = ex.free_slots()
             with self.rec.unit() as u:
                 new = [Start(tr) for tr in u.create_trials(configs)]
-                segs = [self._record_start(u, s) for s in new[:free]]
-            self._ready.extend(new[free:])
-            for seg in segs:
-                self._launch(ex, seg)
+                started = [segs.record_start(u, s) for s in new[:free]]
+            segs.ready.extend(new[free:])
+            for seg in started:
+                segs.launch(ex, seg)
 
     def _start_resume(self, ex: Executor, res: Resume) -> None:
         """Resume a paused trial; one from a donor's checkpoint (PBT) is an exploit decision,
@@ -410,41 +332,18 @@ class Tuner:
                        params=params, at=ex.now())  # the executor's clock, as the reports'
             if params:
                 u.set_fields(tr, params={**tr.params, **params})
-            seg = self._record_start(u, Start.at(tr, ck))
-        self._launch(ex, seg)
-
-    def _record_start(self, u: Unit, s: Start) -> SegmentSpec:
-        """Write a segment's start (trial RUNNING); :meth:`_launch` runs it after the commit.
-        The checkpoint it restores is checked by hash first (see :func:`verified_restore`)."""
-        s = verified_restore(u, self.artifacts, s)
-        seg = s.segment(static=self.static, objective=self.objective, metric=self.metric,
-                        artifacts=self.artifacts, job=self.name,
-                        max_trial_runtime=self.spec.limits.max_trial_runtime,
-                        seed=self.spec.strategy.seed)
-        u.start_segment(s.trial, time.time())
-        return seg
-
-    def _launch(self, ex: Executor, seg: SegmentSpec) -> None:
-        self._seg_started[seg.trial_id] = ex.now()
-        ex.start(seg)
+            seg = self.segs.record_start(u, Start.at(tr, ck))
+        self.segs.launch(ex, seg)
 
     # limits and completion ----------------------------------------------------------------------
     def _check_external_stop(self, elapsed: float) -> None:
-        if self._stopping is not None:
+        if self.end.reason is not None:
             return
         if self.store.read().job(self.name).stop_requested:
-            self._stopping, self._final_status = "stopped by the user", JobStatus.STOPPED
+            self.end.stop("stopped by the user", JobStatus.STOPPED)
         limit = self.spec.limits.max_runtime
         if limit is not None and self._runtime_before + elapsed >= limit:
-            self._stopping = limits.runtime_reason(limit)
-
-    def _renew(self, elapsed: float) -> None:
-        self.rec.renew(self.lease, self._runtime_before + elapsed)
+            self.end.reason = limits.runtime_reason(limit)
 
     def _finish(self) -> None:
-        if self._final_status is JobStatus.COMPLETED:
-            reason = no_success_reason(self.state.trials.values())
-            if reason:  # a job none of whose trials succeeded has failed, whatever ended it
-                self._stopping = f"{self._stopping}; {reason}" if self._stopping else reason
-                self._final_status = JobStatus.FAILED
-        self.rec.finish(self._final_status, self._stopping, self._runtime_total)
+        self.rec.finish(*self.end.final(self.state), self._runtime_total)

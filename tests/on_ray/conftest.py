@@ -1,10 +1,17 @@
 """A real two-node Ray cluster for the tests of this folder, started and stopped here.
 
-The head runs ``ray start --head`` on a free port (6379 is Redis's on these machines); a second
-node joins it with ``ray start --address`` and the custom resource ``node2``. Each node has one
+The head runs ``ray start --head`` on a free port (6379 is Redis's on these machines), with a
+Ray Client server (``ray://``) on another; a second node joins it with ``ray start --address``
+and the custom resource ``node2``. The GPU tests add a third node with two logical GPUs
+(:func:`gpu_node`: Ray places GPU requests on it and sets ``CUDA_VISIBLE_DEVICES``, no real GPU
+needed) and remove it after them, so the other tests see two nodes. Each node has one
 CPU, a small object store, no dashboard and its own temp folder, and runs in a process group
 of its own, so a test can kill every process of the second node (a node dying mid-trial) and
 start it again, and the session ends by killing exactly the groups it started.
+
+When the ``s3`` extra and moto are installed, a local S3-compatible server
+(:mod:`on_ray.moto_s3`) starts first and its ``AWS_*`` variables go into the nodes'
+environment, as credentials would on a real cluster: the object-storage tests use it.
 """
 
 from __future__ import annotations
@@ -88,6 +95,7 @@ class Cluster:
     head: Node
     second: Node
     temp: list[Path] = field(default_factory=list)
+    client: str = ""  # ray://HOST:PORT of the head's Ray Client server
 
     def restart_second(self) -> None:
         self.second.kill()
@@ -95,15 +103,16 @@ class Cluster:
         _wait_nodes(self.address, 2)
 
 
-def _wait_nodes(address: str, n: int, timeout: float = 60.0) -> None:
-    """Wait until ``n`` live nodes are registered (asked in a child: this process stays no
-    Ray driver, so each test's executor connects afresh)."""
+def _wait_nodes(address: str, n: int, timeout: float = 60.0, exactly: bool = False) -> None:
+    """Wait until ``n`` live nodes (at least, or ``exactly``) are registered (asked in a child:
+    this process stays no Ray driver, so each test's executor connects afresh)."""
+    op = "!=" if exactly else "<"
     code = ("import ray,sys,time\n"
             f"ray.init(address={address!r}, logging_level='ERROR', log_to_driver=False)\n"
             f"t=time.time()\n"
-            f"while sum(1 for x in ray.nodes() if x['Alive']) < {n} and time.time()-t < "
+            f"while sum(1 for x in ray.nodes() if x['Alive']) {op} {n} and time.time()-t < "
             f"{timeout}: time.sleep(0.2)\n"
-            f"sys.exit(0 if sum(1 for x in ray.nodes() if x['Alive']) >= {n} else 1)\n")
+            f"sys.exit(1 if sum(1 for x in ray.nodes() if x['Alive']) {op} {n} else 0)\n")
     subprocess.run([sys.executable, "-c", code], env=_env(), check=True, timeout=timeout + 30)
 
 
@@ -120,25 +129,47 @@ def _ray_driver_env() -> Iterator[None]:
             os.environ[k] = v
 
 
+S3_BUCKET = "tunelab-ray"
+
+
 @pytest.fixture(scope="package")
-def ray_cluster() -> Iterator[Cluster]:
+def s3_endpoint() -> Iterator[str | None]:
+    """The local S3 server's endpoint (None when s3fs or moto is not installed)."""
+    try:
+        import moto.server  # noqa: F401
+        import s3fs  # noqa: F401
+    except ImportError:
+        yield None
+        return
+    from on_ray.moto_s3 import s3_server
+
+    with s3_server(S3_BUCKET) as endpoint:
+        yield endpoint
+
+
+_COMMON = ["--object-store-memory", OBJECT_STORE, "--disable-usage-stats",
+           "--dashboard-agent-listen-port", "0"]
+
+
+@pytest.fixture(scope="package")
+def ray_cluster(s3_endpoint: str | None) -> Iterator[Cluster]:
     """Started at the first test that needs it, stopped after the last test of this folder
     (not at the end of the whole session: the rest of the suite runs without it)."""
     port = free_port()
     address = f"127.0.0.1:{port}"
-    common = ["--num-cpus", "1", "--object-store-memory", OBJECT_STORE,
-              "--disable-usage-stats", "--dashboard-agent-listen-port", "0"]
+    client_port = free_port()
+    common = ["--num-cpus", "1", *_COMMON]
     h_tmp = Path(tempfile.mkdtemp(prefix="tlrh"))  # short: Ray's socket paths must fit 107
     w_tmp = Path(tempfile.mkdtemp(prefix="tlrw"))
     head = Node(["--head", "--port", str(port), "--include-dashboard=false",
-                 "--ray-client-server-port", str(free_port()), "--temp-dir", str(h_tmp),
+                 "--ray-client-server-port", str(client_port), "--temp-dir", str(h_tmp),
                  # a dead node is noticed in about two seconds, not fifteen
                  "--system-config",
                  '{"health_check_period_ms":500,"health_check_failure_threshold":4}',
                  *common], h_tmp / "start.log")
     second = Node(["--address", address, "--resources", '{"node2": 1}', "--temp-dir",
                    str(w_tmp), *common], w_tmp / "start.log")
-    cluster = Cluster(address, head, second, [h_tmp, w_tmp])
+    cluster = Cluster(address, head, second, [h_tmp, w_tmp], f"ray://127.0.0.1:{client_port}")
     try:
         head.start()
         second.start()
@@ -149,3 +180,21 @@ def ray_cluster() -> Iterator[Cluster]:
         head.kill()
         for p in cluster.temp:
             shutil.rmtree(p, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def gpu_node(ray_cluster: Cluster) -> Iterator[Node]:
+    """A third node with two CPUs and two logical GPUs (``ray start --num-gpus 2``: Ray counts
+    them, places GPU requests there and sets ``CUDA_VISIBLE_DEVICES``; no real GPU is needed),
+    joined for the tests of one module and gone (Ray's GCS says so) before the next."""
+    tmp = Path(tempfile.mkdtemp(prefix="tlrg"))
+    node = Node(["--address", ray_cluster.address, "--num-cpus", "2", "--num-gpus", "2",
+                 "--temp-dir", str(tmp), *_COMMON], tmp / "start.log")
+    try:
+        node.start()
+        _wait_nodes(ray_cluster.address, 3)
+        yield node
+    finally:
+        node.kill()
+        _wait_nodes(ray_cluster.address, 2, exactly=True)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -9,8 +9,12 @@ from typing import Any
 
 
 def node_id() -> str:
+    """This worker's Ray node (``local`` in a local worker process, which is no Ray worker:
+    asking Ray there would start a whole local Ray instance in each worker)."""
     import ray
 
+    if not ray.is_initialized():
+        return "local"
     return str(ray.get_runtime_context().get_node_id())
 
 
@@ -18,6 +22,8 @@ def on_node_with(resource: str) -> bool:
     """True when this worker's node offers the custom ``resource`` (the second node's)."""
     import ray
 
+    if not ray.is_initialized():
+        return False
     me = node_id()
     return any(n["NodeID"] == me and resource in (n.get("Resources") or {})
                for n in ray.nodes())  # type: ignore[no-untyped-call]
@@ -50,4 +56,26 @@ def steps(params: dict[str, Any], trial: Any) -> float:
         if marker and second and step == 2:
             (Path(str(marker)) / str(trial.number)).touch()
             time.sleep(30.0)  # the test kills this node now
+    return loss
+
+
+def gpu_seen(params: dict[str, Any], trial: Any) -> float:
+    """Reports the GPU this trial was given: ``gpu`` from ``CUDA_VISIBLE_DEVICES`` (what Ray set
+    in the actor's process), ``ray_gpu`` from ``ray.get_gpu_ids()``, ``pid`` (the actor's
+    process) and ``on_gpu_node`` (1.0 on a node that offers GPUs); sleeps ``sleep`` seconds
+    first, so the trials of one test run side by side."""
+    import os
+
+    import ray
+
+    time.sleep(float(params.get("sleep", 0.0)))
+    me = node_id()
+    gpu_node = any(n["NodeID"] == me and (n.get("Resources") or {}).get("GPU", 0) > 0
+                   for n in ray.nodes())  # type: ignore[no-untyped-call]
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    ids = ray.get_gpu_ids()
+    loss = float(params["x"])
+    trial.report(step=1, loss=loss, gpu=float(visible) if visible.isdigit() else -1.0,
+                 ray_gpu=float(ids[0]) if len(ids) == 1 else -1.0, pid=float(os.getpid()),
+                 on_gpu_node=float(gpu_node), device_cuda=float(trial.device == "cuda"))
     return loss

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
-from loop_helper import Crash, Loop, Store
+from sim_job import Crash, SimJob, values
 
 from tunelab.errors import SpecError
-from tunelab.executors.simulated import SimulatedExecutor, pure_curve
+from tunelab.executors.simulated import pure_curve
 from tunelab.schedulers import make_scheduler
 from tunelab.schedulers.asha import HyperbandScheduler
 from tunelab.space import Float, ParamValue, SearchSpace
@@ -24,15 +25,17 @@ def loss(p: Mapping[str, ParamValue], step: int) -> dict[str, float]:
     return {"loss": (float(p["x"]) - 0.3) ** 2 + 0.5 / step}
 
 
-def run(sched: HyperbandScheduler, *, slots: int, trials: int, seed: int = 0,
-        store: Store | None = None, crash_when: Any = None) -> tuple[Store, Loop]:
-    store = store or Store()
-    loop = Loop(store, sched, RandomStrategy(SPACE, seed=seed),
-                lambda ck: SimulatedExecutor(slots, pure_curve(loss),
-                                             max_steps=sched.max_resource, checkpoints=ck),
-                max_trials=trials, crash_when=crash_when)
-    loop.run()
-    return store, loop
+def job(tmp: Path, sched: HyperbandScheduler, *, slots: int, trials: int) -> SimJob:
+    return SimJob(tmp, {"x": {"type": "float", "low": 0.0, "high": 1.0}}, pure_curve(loss),
+                  slots=slots, max_steps=sched.max_resource, trials=trials)
+
+
+def run(tmp: Path, sched: HyperbandScheduler, *, slots: int, trials: int, seed: int = 0,
+        on: SimJob | None = None, crash_when: Any = None) -> SimJob:
+    """The real tuner loop on a temporary store (``on``: continue that job after a crash)."""
+    j = on or job(tmp, sched, slots=slots, trials=trials)
+    j.run(sched, RandomStrategy(SPACE, seed=seed), crash=crash_when)
+    return j
 
 
 def view(n: int, state: TrialState, values: list[tuple[int, float]]) -> TrialView:
@@ -96,59 +99,60 @@ def test_maximize_ranks_the_other_way() -> None:
     assert s.on_report(t1, 1, {}, History((t0, t1), goal="maximize")).action is Action.PAUSE
 
 
-def test_asha_in_a_loop_promotes_from_checkpoints_and_finds_the_best() -> None:
+def test_asha_in_a_loop_promotes_from_checkpoints_and_finds_the_best(tmp_path: Path) -> None:
     sched = HyperbandScheduler(min_resource=1, max_resource=9, reduction_factor=3)
-    store, _ = run(sched, slots=4, trials=27)
-    trials = list(store.trials.values())
+    j = run(tmp_path, sched, slots=4, trials=27)
+    trials = list(j.trials().values())
     assert len(trials) == 27
     for t in trials:
-        steps = [s for s, _ in t.values]
+        steps = [s for s, _ in values(t)]
         # never trained from scratch again, never past max_resource
         assert steps == list(range(1, len(steps) + 1)) and len(steps) <= 9
-    reached = Counter(len(t.values) for t in trials)
+    reached = Counter(len(t.reports) for t in trials)
     # successive halving: at most a third (plus the async slack) go past each rung
     assert sum(v for k, v in reached.items() if k >= 3) <= 27 // 3 + 4
     assert sum(v for k, v in reached.items() if k >= 9) >= 1
-    resumes = [e for e in store.log if e[2] == "resume"]
+    resumes = [d for d in j.decided() if d[2] == "resume"]
     assert resumes and len(set((e[0], e[1]) for e in resumes)) == len(resumes)
     best = min(trials, key=lambda t: abs(float(t.params["x"]) - 0.3))
-    assert len(best.values) == 9 and best.state is TrialState.COMPLETED
+    assert len(best.reports) == 9 and best.state is TrialState.COMPLETED
     # full-budget trials: the ones that completed are those that reached max_resource
     assert {t.number for t in trials if t.state is TrialState.COMPLETED} == {
-        t.number for t in trials if len(t.values) == 9}
+        t.number for t in trials if len(t.reports) == 9}
     # every early-stopped trial is paused at a rung, with its checkpoint kept
     for t in trials:
         if t.state is TrialState.PAUSED:
-            assert t.values[-1][0] in (1, 3) and t.values[-1][0] in t.checkpoints
+            last = t.reports[-1].step
+            assert last in (1, 3) and t.checkpoint_at(last) is not None
 
 
-def test_same_seed_same_decisions_and_budget_is_never_exceeded() -> None:
+def test_same_seed_same_decisions_and_budget_is_never_exceeded(tmp_path: Path) -> None:
     def mk() -> HyperbandScheduler:
         return HyperbandScheduler(min_resource=1, max_resource=9, brackets=2, seed=3,
                                   max_epochs=60)
 
-    a, _ = run(mk(), slots=3, trials=40, seed=3)
-    b, _ = run(mk(), slots=3, trials=40, seed=3)
-    assert a.log == b.log
-    assert sum(len(t.values) for t in a.trials.values()) <= 60
-    assert sum(len(t.values) for t in a.trials.values()) >= 55  # and it is used
+    a = run(tmp_path / "a", mk(), slots=3, trials=40, seed=3)
+    b = run(tmp_path / "b", mk(), slots=3, trials=40, seed=3)
+    assert a.log() == b.log()
+    assert sum(len(t.reports) for t in a.trials().values()) <= 60
+    assert sum(len(t.reports) for t in a.trials().values()) >= 55  # and it is used
 
 
 @pytest.mark.parametrize("crash_at", [3, 10, 17, 25, 40, 61])
-def test_crash_and_resume_takes_the_same_decisions(crash_at: int) -> None:
+def test_crash_and_resume_takes_the_same_decisions(tmp_path: Path, crash_at: int) -> None:
     def mk() -> HyperbandScheduler:
         return HyperbandScheduler(min_resource=1, max_resource=9, seed=1, max_epochs=50)
 
-    ref, _ = run(mk(), slots=1, trials=20, seed=1)
-    store = Store()
+    ref = run(tmp_path / "ref", mk(), slots=1, trials=20, seed=1)
+    j = job(tmp_path / "crash", mk(), slots=1, trials=20)
     with pytest.raises(Crash):
-        run(mk(), slots=1, trials=20, seed=1, store=store,
-            crash_when=lambda loop: loop.events >= crash_at)
-    run(mk(), slots=1, trials=20, seed=1, store=store)  # a new tuner on the same store
-    assert store.log == ref.log
-    promoted = Counter((e[0], e[1]) for e in store.log if e[2] == "resume")
-    assert all(c == 1 for c in promoted.values())
-    assert sum(len(t.values) for t in store.trials.values()) <= 50
+        run(tmp_path, mk(), slots=1, trials=20, seed=1, on=j,
+            crash_when=lambda job: job.events >= crash_at)
+    run(tmp_path, mk(), slots=1, trials=20, seed=1, on=j)  # a new tuner on the same store
+    assert j.log() == ref.log()
+    promoted = Counter((e[0], e[1]) for e in j.decided() if e[2] == "resume")
+    assert promoted and all(c == 1 for c in promoted.values())
+    assert sum(len(t.reports) for t in j.trials().values()) <= 50
 
 
 def test_make_scheduler_options_and_errors() -> None:

@@ -307,3 +307,83 @@ def test_incremental_population_equals_a_recomputation(seed: int, synchronous: b
                 assert got == fresh.on_report(t, s, {}, scratch(h))
                 decided += got.action is not Action.CONTINUE
     assert decided > 5  # pauses and exploits were compared, not only "continue"
+
+
+def ranking_reference(s: PBTScheduler, t: TrialView, step: int,
+                      h: History) -> tuple[int, list[int], list[int]] | None:
+    """PBT's comparison of ``t`` at ``step`` by a scan (the code the sorted lists replaced):
+    the common step, the members ranked there (best first) and the eligible donors among the
+    top ``k`` if ``t`` is in the bottom ``k``."""
+    members = [x for x in h.trials if x.state not in _IGNORED and x.values]
+    reached = {x.number: max(st for st, _ in x.values) for x in members}
+    if t.number not in reached:
+        return None
+    pool = [n for n, r in reached.items() if r > step - s.interval or n == t.number]
+    at = min(min(reached[n] for n in pool), step)
+
+    def score(x: TrialView) -> float | None:
+        best: tuple[int, float] | None = None
+        for st, v in x.values:
+            if st <= at and (best is None or st >= best[0]):
+                best = (st, v)
+        return None if best is None else best[1]
+
+    scores = {n: v for n in pool if (v := score(h.by_number(n))) is not None}
+    ranked = sorted(scores, key=lambda n: (h.sign() * scores[n], n))
+    k = min(-(-len(scores) * s.quantile // 1), len(scores) // 2)
+    donors: list[int] = []
+    if t.number in scores and len(scores) >= 2 and k and t.number in ranked[-int(k):]:
+        floor = max(at, 1) if s.synchronous else max(step, 1)
+        last = s.max_steps if s.max_steps is not None else float("inf")
+        donors = [n for n in ranked[:int(k)]
+                  if floor <= max(h.by_number(n).checkpoints, default=0) < last
+                  and not h.by_number(n).state.is_terminal]
+    return at, ranked, donors
+
+
+@pytest.mark.parametrize(("seed", "synchronous", "goal"),
+                         [(3, False, "minimize"), (4, True, "minimize"), (6, False, "maximize")])
+def test_pbt_rankings_by_sorted_lists_equal_a_scan(seed: int, synchronous: bool,
+                                                   goal: str) -> None:
+    """The per-step sorted lists (reports out of order, repeated steps, copies that jump
+    ahead, members that fail) rank exactly as a scan, and so decide the same exploits; the
+    waiting members come in the scan's orders, and the one to resume with an exploit is the
+    first a pass over all of them finds."""
+    rng = random.Random(seed)
+    state = job(goal)
+    s = PBTScheduler(SearchSpace({"x": Float(0.0, 100.0)}), population=60,
+                     perturbation_interval=2, seed=seed, max_steps=9, synchronous=synchronous)
+    compared = exploits = found = 0
+    for i in range(700):
+        change(state, rng)
+        h = state.history()
+        if i % 2:
+            continue
+        s._pop.sync(h)
+        for t in h.trials:
+            for step in {t.last_step or 0, *(st for st, _ in t.values[-2:])} - {0}:
+                ref = ranking_reference(s, t, step, h)
+                if ref is None:
+                    assert t.number not in s._pop.reached
+                    continue
+                at, ranked = s._pop.ranked_at(step, s.interval, t.number)
+                assert (at, [n for _, n in ranked]) == ref[:2]
+                d = s.decide(t, step, h)
+                assert (d is not None) == bool(ref[2])
+                if d is not None:
+                    assert d[0] in ref[2]
+                    exploits += 1
+                compared += 1
+        # the first waiting member due to exploit, found step by step from the bottom of
+        # each ranking, is the one a pass over every waiting member finds
+        first = next((n for _, n in s._pop.waiting_order
+                      if s._exploit(s._pop.waiting[n], h) is not None), None)
+        assert s._first_to_exploit(h) == first
+        found += first is not None
+        waiting = [t for t in h.trials if t.number in s._pop.waiting]
+        assert [n for _, n in s._pop.waiting_order] == [
+            t.number for t in sorted(waiting, key=lambda t: (t.last_step or 0, t.number))]
+        latest = {t.number: (float("inf") if not t.values else h.sign() * t.values[-1][1])
+                  for t in waiting}
+        assert [n for _, n in s._pop.waiting_rank] == sorted(latest, key=lambda n: (latest[n], n))
+    assert compared > 1000 and exploits > 20 and found >= 3

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
-from loop_helper import Loop, Store
+from sim_job import SimJob
 
 from tunelab.errors import SpecError
-from tunelab.executors.simulated import SimulatedExecutor, pure_curve
+from tunelab.executors.simulated import pure_curve
 from tunelab.schedulers import make_scheduler
 from tunelab.schedulers.base import FIFOScheduler, Scheduler
 from tunelab.schedulers.median import MedianStoppingScheduler, running_average
@@ -68,36 +69,37 @@ def curve(p: Mapping[str, ParamValue], step: int) -> dict[str, float]:
     return {"loss": abs(float(p["x"]) - 0.3) + 1.0 / step}
 
 
-def run(sched: Scheduler, trials: int = 30, slots: int = 1) -> Store:
-    store = Store()
+def run(tmp: Path, sched: Scheduler, trials: int = 30, slots: int = 1) -> SimJob:
+    """The real tuner loop on a temporary store, trials on the simulated executor."""
     space = SearchSpace({"x": Float(0.0, 1.0)})
-    Loop(store, sched, RandomStrategy(space, seed=5),
-         lambda ck: SimulatedExecutor(slots, pure_curve(curve), max_steps=10, checkpoints=ck),
-         max_trials=trials).run()
-    return store
+    j = SimJob(tmp, {"x": {"type": "float", "low": 0.0, "high": 1.0}}, pure_curve(curve),
+               slots=slots, max_steps=10, trials=trials)
+    j.run(sched, RandomStrategy(space, seed=5))
+    return j
 
 
-def test_in_a_loop_it_saves_epochs_and_keeps_the_best() -> None:
-    fifo = run(FIFOScheduler())
-    med = run(MedianStoppingScheduler(min_trials=3))
-    def epochs(s: Store) -> int:
-        return sum(len(t.values) for t in s.trials.values())
+def epochs(j: SimJob) -> int:
+    return sum(len(t.reports) for t in j.trials().values())
 
+
+def test_in_a_loop_it_saves_epochs_and_keeps_the_best(tmp_path: Path) -> None:
+    fifo = run(tmp_path / "fifo", FIFOScheduler())
+    med = run(tmp_path / "med", MedianStoppingScheduler(min_trials=3))
     assert epochs(fifo) == 300
     assert epochs(med) < 0.7 * epochs(fifo)  # 183 of 300 when written
-    pruned = [t for t in med.trials.values() if t.state is TrialState.PRUNED]
+    pruned = [t for t in med.trials().values() if t.state is TrialState.PRUNED]
     assert pruned and all(t.number >= 3 for t in pruned)  # the first trials are the reference
-    def best(s: Store) -> float:
-        return min(t.value for t in s.trials.values() if t.value is not None)
+    def best(j: SimJob) -> float:
+        return min(t.value for t in j.trials().values() if t.value is not None)
 
     assert best(med) == best(fifo)  # the best trial of the same configurations survives
     # same history, same decisions
-    assert run(MedianStoppingScheduler(min_trials=3)).log == med.log
+    assert run(tmp_path / "again", MedianStoppingScheduler(min_trials=3)).log() == med.log()
 
 
-def test_an_epoch_budget_is_respected_with_parallel_trials() -> None:
-    store = run(MedianStoppingScheduler(max_epochs=47), trials=50, slots=3)
-    assert sum(len(t.values) for t in store.trials.values()) <= 47
+def test_an_epoch_budget_is_respected_with_parallel_trials(tmp_path: Path) -> None:
+    j = run(tmp_path, MedianStoppingScheduler(max_epochs=47), trials=50, slots=3)
+    assert epochs(j) <= 47
 
 
 def test_make_scheduler_for_early_stopping_auto() -> None:

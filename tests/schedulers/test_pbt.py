@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from loop_helper import Crash, Loop, Store
+from sim_job import Crash, SimJob, exploited_at_resume
 
 from tunelab.errors import SpecError
-from tunelab.executors.simulated import SimulatedExecutor
 from tunelab.schedulers import make_scheduler
 from tunelab.schedulers.base import FIFOScheduler, Scheduler
 from tunelab.schedulers.pbt import PBTScheduler, explore, lineage
@@ -39,13 +39,19 @@ def curve(params: Mapping[str, ParamValue], step: int,
     return {"loss": 1.0 / (1.0 + sum(gain(p, i + 1) for i, p in enumerate(path)))}
 
 
-def run(sched: Scheduler, *, slots: int, seed: int = 0, trials: int = 8,
-        store: Store | None = None, crash_when: Any = None) -> Store:
-    store = store or Store()
-    Loop(store, sched, RandomStrategy(SPACE, seed=seed),
-         lambda ck: SimulatedExecutor(slots, curve, max_steps=EPOCHS, checkpoints=ck),
-         max_trials=trials, crash_when=crash_when).run()
-    return store
+SPACE_SPEC = {
+    "lr": {"type": "float", "low": 1e-4, "high": 1.0, "scale": "log"},
+    "opt": {"type": "choice", "values": ["sgd", "momentum", "adam"]},
+    "width": {"type": "int", "low": 1, "high": 64},
+}
+
+
+def run(tmp: Path, sched: Scheduler, *, slots: int, seed: int = 0, trials: int = 8,
+        on: SimJob | None = None, crash_when: Any = None) -> SimJob:
+    """The real tuner loop on a temporary store (``on``: continue that job after a crash)."""
+    j = on or SimJob(tmp, SPACE_SPEC, curve, slots=slots, max_steps=EPOCHS, trials=trials)
+    j.run(sched, RandomStrategy(SPACE, seed=seed), crash=crash_when)
+    return j
 
 
 def pbt(**kw: Any) -> PBTScheduler:
@@ -186,119 +192,131 @@ def test_asynchronous_leaders_train_ahead() -> None:
 
 
 # in a loop -------------------------------------------------------------------------------------
-def check_run(store: Store) -> None:
-    exploits = lineage(store.history())
+def check_run(j: SimJob) -> None:
+    state = j.state()
+    exploits = lineage(state.history())
     assert exploits, "no exploit happened"
     for e in exploits:
         SPACE.validate(e["params"])  # clipped to the declared ranges
-    # each copy restored the donor's checkpoint as it was at the decision
-    assert store.copies and all(c[3] == c[4] for c in store.copies)
-    for _rec, _donor, step, _state, restored in store.copies:
-        assert len(restored) == step
+    # each exploit's copy restored the donor's checkpoint as it was at the decision: what the
+    # segment restored hashes to the sha256 the store recorded with that checkpoint
+    copies = j.copies()
+    assert copies
+    for d in state.decisions:
+        if d.action != "exploit":
+            continue
+        assert d.donor is not None and d.donor_step is not None
+        recorded = next(c for c in state.trials[d.donor].checkpoints if c.step == d.donor_step)
+        assert any(c.trial == d.trial_number and c.path == recorded.path for c in copies), d
+    for c in copies:
+        donor = int(c.path.split("trial-")[1][:4])
+        recorded = next(k for k in state.trials[donor].checkpoints if k.path == c.path)
+        assert c.digest() == recorded.sha256
+        assert len(c.content) == c.step == recorded.step
 
 
-def test_pbt_beats_the_same_population_without_it() -> None:
-    store = run(pbt(), slots=8)
-    check_run(store)
-    fifo = run(FIFOScheduler(), slots=8)
-    def best(s: Store) -> float:
-        return min(t.value for t in s.trials.values() if t.value is not None)
+def spent(j: SimJob) -> int:
+    return sum(len(t.reports) for t in j.trials().values())
 
-    assert best(store) < best(fifo)
-    assert all(t.state is TrialState.COMPLETED for t in store.trials.values())
-    assert len(store.trials) == 8
-    spent = sum(len(t.values) for t in store.trials.values())
+
+def test_pbt_beats_the_same_population_without_it(tmp_path: Path) -> None:
+    j = run(tmp_path / "pbt", pbt(), slots=8)
+    check_run(j)
+    fifo = run(tmp_path / "fifo", FIFOScheduler(), slots=8)
+    def best(s: SimJob) -> float:
+        return min(t.value for t in s.trials().values() if t.value is not None)
+
+    assert best(j) < best(fifo)
+    trials = j.trials()
+    assert all(t.state is TrialState.COMPLETED for t in trials.values())
+    assert len(trials) == 8
+    history = j.state().history()
     # an exploit goes back at most interval - 1 = 1 step (to the common comparison step)
-    assert spent <= 8 * EPOCHS + len(lineage(store.history()))
+    assert spent(j) <= 8 * EPOCHS + len(lineage(history))
     # and never exploits twice at the same step
-    at = [(e["trial"], e["step"]) for e in lineage(store.history())]
+    at = [(e["trial"], e["step"]) for e in lineage(history)]
     assert len(at) == len(set(at))
 
 
 @pytest.mark.parametrize("synchronous", [True, False])
-def test_time_multiplexed_population_is_deterministic(synchronous: bool) -> None:
-    a = run(pbt(synchronous=synchronous), slots=2)
+def test_time_multiplexed_population_is_deterministic(tmp_path: Path, synchronous: bool) -> None:
+    a = run(tmp_path / "a", pbt(synchronous=synchronous), slots=2)
     check_run(a)
-    assert a.log == run(pbt(synchronous=synchronous), slots=2).log
-    assert a.log != run(pbt(seed=1, synchronous=synchronous), slots=2).log
-    assert all(t.state is TrialState.COMPLETED for t in a.trials.values())
-    pauses = [e for e in a.log if e[2] == "pause"]
-    assert pauses and any(e[2] == "resume" and e[3] is not None for e in a.log)
+    assert a.log() == run(tmp_path / "b", pbt(synchronous=synchronous), slots=2).log()
+    assert a.log() != run(tmp_path / "c", pbt(seed=1, synchronous=synchronous), slots=2).log()
+    assert all(t.state is TrialState.COMPLETED for t in a.trials().values())
+    decisions = a.decisions()
+    assert any(d.action == "pause" for d in decisions) and exploited_at_resume(decisions)
 
 
-def test_asynchronous_reaches_a_fully_trained_model_sooner() -> None:
+def test_asynchronous_reaches_a_fully_trained_model_sooner(tmp_path: Path) -> None:
     """With 2 slots for 8 members, the leaders' lineage is fully trained long before the
     lockstep population's (epochs counted across the population)."""
-    def first_full(store: Store) -> int:
-        spent = 0
-        for e in store.log:  # one entry per report (its decision), plus the resumes
-            if e[2] != "resume":
-                spent += 1
-                if e[1] == EPOCHS:
-                    return spent
+    def first_full(j: SimJob) -> int:
+        for spent, (_, step, _) in enumerate(j.reports(), 1):  # in the order reported
+            if step == EPOCHS:
+                return spent
         raise AssertionError("no member trained all its epochs")
 
-    sync, asyn = run(pbt(synchronous=True), slots=2), run(pbt(), slots=2)
+    sync = run(tmp_path / "sync", pbt(synchronous=True), slots=2)
+    asyn = run(tmp_path / "async", pbt(), slots=2)
     assert first_full(asyn) < first_full(sync) / 2
 
 
-def test_epoch_budget_across_the_population() -> None:
-    store = run(pbt(max_epochs=50), slots=3)
-    assert sum(len(t.values) for t in store.trials.values()) <= 50
+def test_epoch_budget_across_the_population(tmp_path: Path) -> None:
+    assert spent(run(tmp_path, pbt(max_epochs=50), slots=3)) <= 50
+
+
+def exploits(j: SimJob) -> int:
+    return sum(1 for d in j.decisions() if d.action == Action.EXPLOIT.value)
 
 
 @pytest.mark.parametrize("nth", [1, 2, 3, 4])
 @pytest.mark.parametrize("synchronous", [True, False])
 def test_crash_around_an_exploit_resumes_with_the_same_decisions(
-    nth: int, synchronous: bool
+    tmp_path: Path, nth: int, synchronous: bool
 ) -> None:
     # lockstep: 4 members; asynchronous (fewer exploits: the leaders run ahead): 8, half copy
     kw: dict[str, Any] = ({"population": 4, "synchronous": True} if synchronous
                           else {"population": 8, "quantile": 0.5})
     slots, trials = 1, kw["population"]
-    ref = run(pbt(**kw), slots=slots, trials=trials)
-    assert sum(1 for d in ref.decisions if d.decision.action is Action.EXPLOIT) >= nth
-    store = Store()
-
-    def count(loop: Loop) -> int:
-        return sum(1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
-
+    ref = run(tmp_path / "ref", pbt(**kw), slots=slots, trials=trials)
+    assert exploits(ref) >= nth
+    j = SimJob(tmp_path / "crash", SPACE_SPEC, curve, slots=slots, max_steps=EPOCHS,
+               trials=trials)
     with pytest.raises(Crash):
-        run(pbt(**kw), slots=slots, trials=trials, store=store,
-            crash_when=lambda loop: count(loop) >= nth)
-    run(pbt(**kw), slots=slots, trials=trials, store=store)
-    assert store.log == ref.log
+        run(tmp_path, pbt(**kw), slots=slots, trials=trials, on=j,
+            crash_when=lambda job: exploits(job) >= nth)
+    run(tmp_path, pbt(**kw), slots=slots, trials=trials, on=j)
+    assert j.log() == ref.log()
     # a segment restarted after the crash restores the same donor checkpoint once more
     def distinct(copies: list[Any]) -> list[str]:
         return list(dict.fromkeys(repr(c) for c in copies))
 
-    assert distinct(store.copies) == distinct(ref.copies)
-    check_run(store)
+    assert distinct(j.copies()) == distinct(ref.copies())
+    check_run(j)
 
 
-def test_asynchronous_crash_with_concurrent_members_keeps_the_invariants() -> None:
+def test_asynchronous_crash_with_concurrent_members_keeps_the_invariants(tmp_path: Path) -> None:
     """With 2 slots an asynchronous decision depends on the order reports arrive in, which a
     crash changes (the lost segments restart together); what was decided stands, no member
     exploits twice at a step, each copy restores its donor as of the decision, the budget
     holds."""
-    ref = run(pbt(max_epochs=90, quantile=0.5), slots=2)
+    ref = run(tmp_path / "ref", pbt(max_epochs=90, quantile=0.5), slots=2)
     for nth in (1, 2, 3):
-        store = Store()
-
-        def count(loop: Loop) -> int:
-            return sum(1 for d in loop.store.decisions if d.decision.action is Action.EXPLOIT)
-
+        j = SimJob(tmp_path / f"crash{nth}", SPACE_SPEC, curve, slots=2, max_steps=EPOCHS,
+                   trials=8)
         with pytest.raises(Crash):
-            run(pbt(max_epochs=90, quantile=0.5), slots=2, store=store,
-                crash_when=lambda loop: count(loop) >= nth)  # noqa: B023
-        before = list(store.decisions)
-        run(pbt(max_epochs=90, quantile=0.5), slots=2, store=store)
-        assert store.decisions[: len(before)] == before
-        at = [(e["trial"], e["step"]) for e in lineage(store.history())]
+            run(tmp_path, pbt(max_epochs=90, quantile=0.5), slots=2, on=j,
+                crash_when=lambda job: exploits(job) >= nth)  # noqa: B023
+        before = j.decided()
+        run(tmp_path, pbt(max_epochs=90, quantile=0.5), slots=2, on=j)
+        assert j.decided()[: len(before)] == before
+        at = [(e["trial"], e["step"]) for e in lineage(j.state().history())]
         assert len(at) == len(set(at))
-        assert sum(len(t.values) for t in store.trials.values()) <= 90
-        check_run(store)
-    assert lineage(ref.history())
+        assert spent(j) <= 90
+        check_run(j)
+    assert lineage(ref.state().history())
 
 
 def test_make_scheduler_for_pbt() -> None:

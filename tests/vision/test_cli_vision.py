@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
+from imagefolders import dark_light_folder, one_line
 from typer.testing import CliRunner
 
 from tunelab import api
@@ -25,21 +24,6 @@ from tunelab.vision.commands import epoch_row
 from tunelab.vision.prepare import check_hyperparameters, describe_data
 
 runner = CliRunner()
-
-
-def _folder(root: Path, per_class: int = 8) -> Path:
-    rng = np.random.default_rng(0)
-    for k, name in enumerate(("dark", "light")):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            value = 40 + 170 * k
-            arr = np.clip(value + rng.integers(-15, 15, (10, 10, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(arr, "RGB").save(root / name / f"{i}.png")
-    return root
-
-
-def _text(output: str) -> str:
-    return " ".join(output.split())  # rich wraps long lines
 
 
 def _spec_file(tmp_path: Path, data: Path, *, train: dict[str, Any] | None = None,
@@ -56,15 +40,15 @@ def _spec_file(tmp_path: Path, data: Path, *, train: dict[str, Any] | None = Non
 
 
 def test_train_show_export_predict_evaluate(tmp_path: Path) -> None:
-    data = _folder(tmp_path / "imgs")
-    test = _folder(tmp_path / "test", per_class=3)
+    data = dark_light_folder(tmp_path / "imgs")
+    test = dark_light_folder(tmp_path / "test", per_class=3)
     store = str(tmp_path / "runs")
     sets = ["epochs=2", "width=4", "depth=1", "batch_size=4", "learning_rate=0.01",
             f"cache_dir={tmp_path / 'cache'}"]
     res = runner.invoke(app, ["train", "--data", str(data), "--name", "tr", "--store", store,
                               *[a for s in sets for a in ("--set", s)]])
     assert res.exit_code == 0, res.output
-    out = _text(res.output)
+    out = one_line(res.output)
     # the job's name (needed for show/export), a row per epoch with every column, the model
     assert "training job tr" in out
     assert "epoch train loss train acc val loss val acc lr seconds images/s" in out
@@ -74,7 +58,7 @@ def test_train_show_export_predict_evaluate(tmp_path: Path) -> None:
 
     res = runner.invoke(app, ["show", "tr", "--store", store])
     assert res.exit_code == 0, res.output
-    out = _text(res.output)
+    out = one_line(res.output)
     assert "(nothing searched)" in out  # not "with " and nothing after it
     assert "fixed:" in out and "learning_rate=0.01" in out and "epochs=2" in out
     assert "diagnosis of the best trial" in out
@@ -96,7 +80,7 @@ def test_train_show_export_predict_evaluate(tmp_path: Path) -> None:
     broken.write_bytes(b"not an image")
     res = runner.invoke(app, ["predict", str(tmp_path / "model"), str(broken), str(image)])
     assert res.exit_code == 1 and "Traceback" not in res.output
-    out = _text(res.output)
+    out = one_line(res.output)
     assert f"{broken}: skipped: Cannot read image" in out
     assert f"{image}: " in out and "1 of 2 image(s) could not be read" in out
     res = runner.invoke(app, ["predict", str(tmp_path / "model"), str(broken), str(image),
@@ -111,7 +95,7 @@ def test_train_show_export_predict_evaluate(tmp_path: Path) -> None:
     # colour images train with flips (hflip auto), so test-time flips may be asked for
     res = runner.invoke(app, ["evaluate", str(tmp_path / "model"), "--data", str(test), "--flip"])
     assert res.exit_code == 0, res.output
-    assert "on 6 images (each averaged with its mirror image)" in _text(res.output)
+    assert "on 6 images (each averaged with its mirror image)" in one_line(res.output)
     # a one-class folder is a valid test set (nothing is held out when evaluating)
     res = runner.invoke(app, ["evaluate", str(tmp_path / "model"), "--data",
                               str(test / "light"), "--json"])
@@ -155,12 +139,12 @@ def test_bad_hyperparameters_fail_tune_and_plan_before_any_trial(
     for args in (["plan", str(spec)], ["tune", str(spec), "--store", str(store)]):
         res = runner.invoke(app, args)
         assert res.exit_code == 2, res.output
-        assert expected in _text(res.output) and "Traceback" not in res.output
+        assert expected in one_line(res.output) and "Traceback" not in res.output
     assert not store.exists()  # no job, no trial: every one of them would have failed
 
 
 def test_a_static_typo_fails_an_api_job_before_any_trial(tmp_path: Path) -> None:
-    data = _folder(tmp_path / "imgs", per_class=4)
+    data = dark_light_folder(tmp_path / "imgs", per_class=4)
     spec = {"name": "typo", "objective": {"metric": "val_accuracy", "goal": "maximize"},
             "train": {"builtin": "image-classifier", "data": str(data), "epochs": 1,
                       "cache_dir": str(tmp_path / "cache"), "learning_rat": 0.1},
@@ -195,7 +179,7 @@ def test_check_hyperparameters_accepts_a_full_space() -> None:
 
 
 def test_describe_data_rejects_a_missing_pretrained_file(tmp_path: Path) -> None:
-    data = _folder(tmp_path / "imgs", per_class=2)
+    data = dark_light_folder(tmp_path / "imgs", per_class=2)
     with pytest.raises(SpecError, match="local weights file"):
         describe_data({"data": str(data), "cache_dir": str(tmp_path / "cache"),
                        "pretrained": str(tmp_path / "none.pt")})
@@ -214,7 +198,7 @@ def test_a_searched_batch_size_is_capped_at_what_fits(tmp_path: Path) -> None:
     from tunelab.cli import _fit_batch_size
     from tunelab.spec import spec_from_dict
 
-    data = _folder(tmp_path / "imgs", per_class=5)  # 8 training images: no batch above 8
+    data = dark_light_folder(tmp_path / "imgs", per_class=5)  # 8 training images: no batch above 8
     d: dict[str, Any] = yaml.safe_load(_spec_file(
         tmp_path, data, space={"batch_size": {"type": "choice", "values": [4, 8, 64, 1024]},
                                "width": {"type": "choice", "values": [4, 8]}}).read_text())
@@ -242,7 +226,7 @@ def test_data_errors_are_one_clear_message(tmp_path: Path, case: str, expected: 
         (tmp_path / "empty").mkdir()
         data = str(tmp_path / "empty")
     elif case in ("single", "few", "strict"):
-        root = _folder(tmp_path / "imgs", per_class=3)
+        root = dark_light_folder(tmp_path / "imgs", per_class=3)
         if case == "single":
             for f in (root / "light").iterdir():
                 f.unlink()
@@ -259,6 +243,6 @@ def test_data_errors_are_one_clear_message(tmp_path: Path, case: str, expected: 
     res = runner.invoke(app, ["train", "--data", data, "--store", str(tmp_path / "runs"),
                               "--set", f"cache_dir={tmp_path / 'cache'}", *extra])
     assert res.exit_code == 2, res.output
-    assert expected in _text(res.output) and "Traceback" not in res.output
+    assert expected in one_line(res.output) and "Traceback" not in res.output
     # refused before any job was written: the store holds no failed train-… job
     assert not (tmp_path / "runs").exists()

@@ -160,9 +160,18 @@ def test_default_tune_spec_is_sized_to_its_budget(cache: str, monkeypatch: pytes
     said: list[str] = []
     tight = commands.default_image_spec("builtin:digits", name="d", cache_dir=cache,
                                         budget_seconds=1, notify=said.append)
-    assert tight["limits"]["max_trials"] == commands.MIN_POPULATION
+    assert tight["limits"]["max_trials"] == commands.MIN_POPULATION == 2
     assert tight["limits"]["max_runtime"] == 1.0 and "max_parallel" not in tight["limits"]
     assert said and said[-1].startswith("budget 0.0166667 min: a trial of 10 epochs takes about")
+    # not even two full trials fit in a second: the members train fewer epochs, so their
+    # one-cycle schedule ends inside the budget instead of being cut at its peak
+    assert tight["train"]["epochs"] < 10 and "so its learning-rate schedule ends" in said[-1]
+    assert tight["strategy"]["perturbation_interval"] == max(1, tight["train"]["epochs"] // 5)
+    # epochs the user asked for are kept, and the notice says the budget will cut them
+    said.clear()
+    kept = commands.default_image_spec("builtin:digits", name="d", cache_dir=cache,
+                                       budget_seconds=1, epochs=12, notify=said.append)
+    assert kept["train"]["epochs"] == 12 and "will cut them before their 12 epochs" in said[-1]
     roomy = commands.default_image_spec("builtin:digits", name="d", cache_dir=cache,
                                         budget_seconds=10**7)
     assert roomy["strategy"]["population"] == commands.MAX_POPULATION

@@ -37,8 +37,14 @@ def executor_choice(value: str, current: ExecutorSpec | None) -> ExecutorSpec | 
 
 
 def open_for_spec(spec: JobSpec, artifact_root: str | None) -> Executor | None:
-    """The cluster executor the spec asks for, connected and checked (None: local)."""
+    """The cluster executor the spec asks for, connected and checked (None: local).
+
+    An object-storage artifact root (``s3://bucket/prefix``) is probed first, whatever the
+    executor: a probe object written and removed from here, so a bucket that does not exist or
+    an endpoint that does not answer is refused in one line before the job is written."""
     ex = spec.executor
+    if artifact_root is not None:
+        check_remote_root(artifact_root)
     if ex is None or ex.type == "local":
         return None
     from tunelab.executors.ray_executor import RayExecutor
@@ -55,6 +61,21 @@ def open_for_spec(spec: JobSpec, artifact_root: str | None) -> Executor | None:
         executor.shutdown()
         raise
     return executor
+
+
+def check_remote_root(root: str) -> None:
+    """Raise :class:`~tunelab.errors.StoreError` (one line) unless an object-storage ``root``
+    takes a probe object from this machine; a folder is left to the executor."""
+    from tunelab.errors import StoreError
+    from tunelab.store.artifacts import is_remote, open_artifacts
+
+    if not is_remote(root):
+        return  # the local fast path: the worker creates the folder; the Ray probe checks it
+    why = open_artifacts(root).probe()
+    if why is not None:
+        raise StoreError(f"the artifact location {root} cannot be written ({why}): check the "
+                         "bucket's name, the endpoint (AWS_ENDPOINT_URL) and the credentials, "
+                         "or choose another with --artifacts")
 
 
 def record_executor(rec: JobRecorder, executor: Executor) -> None:
@@ -81,5 +102,7 @@ def cluster_plan(spec: JobSpec) -> list[str]:
     cap = spec.limits.max_parallel
     at_once = min(fit, cap) if cap is not None else fit
     limit = f" (limits.max_parallel {cap})" if cap is not None and cap < fit else ""
-    return [f"cluster: ray at {ex.address}: {info.describe()}",
-            f"slots: {at_once} trials at once{limit}; the cluster fits {fit} of {per} each"]
+    lines = [f"cluster: ray at {ex.address}: {info.describe()}",
+             f"slots: {at_once} trials at once{limit}; the cluster fits {fit} of {per} each"]
+    gpus = info.gpu_slots(need)
+    return lines if gpus is None else [*lines, gpus]

@@ -87,7 +87,10 @@ class LocalExecutor(Executor):
         self._slots: list[_Slot] = []
         for i in range(slots):
             env = {"OMP_NUM_THREADS": str(per_slot), "MKL_NUM_THREADS": str(per_slot),
-                   "TUNELAB_SLOT": str(i)}
+                   "TUNELAB_SLOT": str(i),
+                   # a stopped command objective: SIGTERM, then SIGKILL to its process group
+                   # after this, before the worker itself is killed (after ``grace``)
+                   "TUNELAB_STOP_GRACE": f"{grace * 0.8:g}"}
             if devices is not None:  # one CUDA_VISIBLE_DEVICES per slot (tunelab.devices)
                 env["CUDA_VISIBLE_DEVICES"] = devices[i]
                 env["TUNELAB_DEVICE"] = "cuda" if devices[i] else "cpu"

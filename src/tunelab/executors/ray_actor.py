@@ -91,3 +91,12 @@ class TrialActor:
 
     def reply(self, msg: Reply) -> None:
         self._replies.put(msg)
+
+    def stop_command(self, grace: float) -> bool:
+        """Stop the running segment's command (a ``command`` objective's child): SIGTERM to
+        its process group, SIGKILL after ``grace`` seconds. The executor calls this before it
+        kills the actor, whose death would leave the child (in a session of its own) running.
+        True if there was one."""
+        from tunelab.objectives.command import kill_running_child
+
+        return kill_running_child(grace)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,27 +56,41 @@ def gcs_reachable(address: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def client_endpoint(address: str) -> str | None:
+    """``HOST:PORT`` of a Ray Client address (``ray://HOST[:PORT]``, port 10001 by default);
+    None for any other address."""
+    if not address.startswith("ray://"):
+        return None
+    hostport = address[len("ray://"):].split("/", 1)[0]
+    return hostport if ":" in hostport.rpartition("]")[2] else f"{hostport}:10001"
+
+
 def connect(address: str) -> bool:
     """Join the Ray cluster at ``address`` as a driver; False when this process already is
     one (then whoever connected it disconnects it, not tunelab).
 
     A ``HOST:PORT`` nobody listens on is refused at once (Ray itself would retry for minutes);
-    ``auto`` with no local cluster, and a ``ray://`` address that does not answer, are refused
-    with Ray's reason. Nothing is written to the store before this succeeds."""
+    so is a ``ray://HOST:PORT`` (Ray Client) where nothing listens (the client would retry for
+    half a minute); ``auto`` with no local cluster, and a ``ray://`` server that does not speak
+    Ray, are refused with Ray's reason. Nothing is written to the store before this
+    succeeds."""
     ray = import_ray()
     if ray.is_initialized():
         return False
     fix = ("Start one with `ray start --head --port PORT` and set executor.address to "
            "HOST:PORT (or ray://HOST:10001), or run with `--executor local`.")
     plain = address not in ("auto", "local") and "://" not in address
-    if plain and not gcs_reachable(address):
+    probe = address if plain else client_endpoint(address)
+    if probe is not None and not gcs_reachable(probe):
         raise ClusterError(f"no Ray cluster at {address!r}: nothing accepts connections "
                            f"there. {fix}")
     os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", _GCS_RECONNECT_S)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False,
-                 include_dashboard=False if address == "local" else None)
+        with warnings.catch_warnings():  # Ray Client warns before it raises: one line, ours
+            warnings.simplefilter("ignore")
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False,
+                     include_dashboard=False if address == "local" else None)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         raise ClusterError(f"no Ray cluster at {address!r} ({_first_line(e)}). {fix}") from None
     return True
@@ -87,8 +102,13 @@ def disconnect() -> None:
         ray.shutdown()
 
 
-def gcs_address() -> str | None:
-    """The connected cluster's GCS ``HOST:PORT`` (None through a ``ray://`` client)."""
+def gcs_address(address: str = "auto") -> str | None:
+    """The ``HOST:PORT`` whose silence means the cluster went away: the Ray Client server of a
+    ``ray://`` ``address`` (the GCS the head reports may not be reachable from a client
+    outside the cluster), else the connected cluster's GCS (None when Ray does not say)."""
+    client = client_endpoint(address)
+    if client is not None:
+        return client
     ray = import_ray()
     try:
         addr = ray.get_runtime_context().gcs_address
@@ -128,7 +148,8 @@ class ClusterInfo:
     def describe(self) -> str:
         """``2 nodes: 2 CPU, 1 node2`` (the resources a trial can ask for)."""
         tot = self.total()
-        parts = [f"{_num(v)} {k}" for k, v in sorted(tot.items(), key=lambda kv: kv[0] != "CPU")
+        first = sorted(tot.items(), key=lambda kv: (kv[0] != "CPU", kv[0] != "GPU"))
+        parts = [f"{_num(v)} {k}" for k, v in first
                  if k not in _INTERNAL and not k.startswith("node:") and v > 0]
         nodes = len(self.nodes)
         return f"{nodes} node{'s' if nodes != 1 else ''}: {', '.join(parts) or 'no resources'}"
@@ -139,13 +160,33 @@ class ClusterInfo:
         n = self.fits(need)
         if n > 0:
             return n
-        short = [f"{_num(v)} {k}" for k, v in need.items() if v > 0 and
-                 max((nd.resources.get(k, 0.0) for nd in self.nodes), default=0.0) < v]
+        most = {k: max((nd.resources.get(k, 0.0) for nd in self.nodes), default=0.0)
+                for k in need}
+        short = [f"{_num(v)} {k}" for k, v in need.items() if v > 0 and most[k] < v]
+        largest = "; one node has at most " + ", ".join(
+            f"{_num(most[k])} {k}" for k, v in need.items() if v > 0 and most[k] < v) \
+            if short else ""
+        how = ("`ray start --num-gpus N`" if any(most["GPU"] < v for k, v in need.items()
+                                                 if k == "GPU")
+               else "`ray start --resources`")
         raise ClusterError(
             f"no node of the Ray cluster at {self.address!r} can run a trial: each trial asks "
             f"for {', '.join(short) or _need_text(need)}, and the cluster has "
-            f"{self.describe()}. Lower executor.cpus_per_trial / limits.gpus_per_trial / "
-            "executor.resources, or add a node that has them (`ray start --resources`).")
+            f"{self.describe()}{largest}. Lower executor.cpus_per_trial / "
+            "limits.gpus_per_trial / executor.resources, or add a node that has them "
+            f"({how}).")
+
+
+    def gpu_slots(self, need: Mapping[str, float]) -> str | None:
+        """``GPU slots: node 1a2b3c4d 4 (2 GPU, 2 trials per GPU)`` — where trials that ask
+        for GPUs go (None when they ask for none)."""
+        gpus = need.get("GPU", 0.0)
+        if gpus <= 0:
+            return None
+        per = f", {_num(math.floor(1 / gpus + 1e-9))} trials per GPU" if gpus < 1 else ""
+        parts = [f"node {n.node_id[:8]} {n.fits(need)} ({_num(n.resources.get('GPU', 0.0))} "
+                 f"GPU{per})" for n in self.nodes if n.fits(need) > 0]
+        return "GPU slots: " + ("; ".join(parts) or "none")
 
 
 def _num(v: float) -> str:
@@ -156,10 +197,22 @@ def _need_text(need: Mapping[str, float]) -> str:
     return ", ".join(f"{_num(v)} {k}" for k, v in need.items() if v > 0) or "nothing"
 
 
+_FIELD = {"CPU": "executor.cpus_per_trial", "GPU": "limits.gpus_per_trial"}
+
+
 def trial_need(cpus: float, gpus: float, resources: Mapping[str, float]) -> dict[str, float]:
-    """The Ray resources one trial asks for."""
+    """The Ray resources one trial asks for; :class:`~tunelab.errors.SpecError` (one line) for
+    a quantity Ray cannot place: above 1 it must be whole (1.5 GPU is refused by Ray, 0.5 packs
+    two trials on one)."""
+    from tunelab.errors import SpecError
+
     need = {"CPU": float(cpus), "GPU": float(gpus)}
     need.update({k: float(v) for k, v in resources.items()})
+    for k, v in need.items():
+        if v > 1 and not float(v).is_integer():
+            raise SpecError.field(_FIELD.get(k, f"executor.resources.{k}"),
+                                  "a fraction of 1 or a whole number on Ray", v,
+                                  f"Use e.g. 0.5 (two trials per {k}) or {math.ceil(v)}.")
     return {k: v for k, v in need.items() if v > 0}
 
 

@@ -14,8 +14,9 @@ What happens when things break, as events for the tuner:
   a trial lost :data:`MAX_LOSSES` times in a row is ``FAILED`` instead (it kills its worker);
 - the whole cluster goes away (its GCS stops answering): ``CLUSTER_GONE`` for every running
   trial — the tuner stops the job cleanly and ``tunelab resume`` continues it;
-- a stop or a time limit kills the actor (``STOPPED``/``TIMED_OUT``), which a fresh one
-  replaces on the next start.
+- a stop or a time limit first stops a ``command`` objective's child (SIGTERM to its process
+  group, SIGKILL after ``grace`` seconds, in the actor), then kills the actor
+  (``STOPPED``/``TIMED_OUT``), which a fresh one replaces on the next start.
 
 Slots follow the cluster: the slot of an actor that died unasked *cools* (takes no trial)
 until Ray says whether its node is dead — then the slot goes (a fresh actor would wait forever
@@ -77,6 +78,8 @@ class _Slot:
     deadline: float | None = None
     time_limit: float | None = None
     kill_reason: str | None = None  # "stop" | "timeout"
+    stop_ref: Any = None  # the actor's stop_command() call, before the actor is killed
+    kill_at: float | None = None  # when to kill the actor whatever stop_command says
 
 
 class RayExecutor(Executor):
@@ -86,6 +89,7 @@ class RayExecutor(Executor):
         address: ``auto``, ``HOST:PORT`` of the head's GCS, or ``ray://HOST:10001``.
         max_parallel: slots (None: as many trials as the cluster fits at once).
         cpus_per_trial, gpus_per_trial, resources: what each trial asks of Ray.
+        grace: seconds a stopped ``command`` objective gets between SIGTERM and SIGKILL.
 
     Raises :class:`~tunelab.errors.ClusterError` at construction when there is no cluster at
     ``address`` or no node fits one trial — before the tuner starts any.
@@ -94,9 +98,10 @@ class RayExecutor(Executor):
     def __init__(
         self, address: str = "auto", *, max_parallel: int | None = None,
         cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
-        resources: Mapping[str, float] | None = None,
+        resources: Mapping[str, float] | None = None, grace: float = 5.0,
     ) -> None:
         self.address = address
+        self.grace = grace
         self.need = trial_need(cpus_per_trial, gpus_per_trial, resources or {})
         self._owns_driver = connect(address)  # else the caller's ray.init() stays theirs
         self._ray = import_ray()
@@ -107,10 +112,12 @@ class RayExecutor(Executor):
             if self._owns_driver:
                 disconnect()
             raise
-        self._gcs = gcs_address()
+        self._gcs = gcs_address(address)
         n = min(max_parallel, fit) if max_parallel is not None else fit
         threads = max(1, int(cpus_per_trial))
-        self._env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        self._env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+                     # a command the scheduler stops gets the same grace as one stopped here
+                     "TUNELAB_STOP_GRACE": f"{grace:g}"}
         self._actor_class = self._ray.remote(
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial,
             resources={k: v for k, v in self.need.items() if k not in ("CPU", "GPU")},
@@ -190,7 +197,18 @@ class RayExecutor(Executor):
             self._kill(slot, "stop")
 
     def _kill(self, slot: _Slot, reason: str) -> None:
+        """Stop the slot's segment: its command's child first (in the actor, which answers
+        when the child is gone), then the actor (:meth:`_check_clocks`)."""
         slot.kill_reason = reason
+        if self._gone is None and slot.actor is not None:
+            try:
+                slot.stop_ref = slot.actor.stop_command.remote(self.grace)
+                slot.kill_at = time.monotonic() + self.grace + 5.0
+            except Exception:
+                self._kill_actor(slot)
+
+    def _kill_actor(self, slot: _Slot) -> None:
+        slot.stop_ref = slot.kill_at = None
         if self._gone is None and slot.actor is not None:
             try:
                 self._ray.kill(slot.actor, no_restart=True)
@@ -274,7 +292,7 @@ class RayExecutor(Executor):
         if slot.trial_id is not None:
             self._by_trial.pop(slot.trial_id, None)
         slot.trial_id = slot.deadline = slot.kill_reason = None
-        slot.msg_ref = slot.run_ref = None
+        slot.msg_ref = slot.run_ref = slot.stop_ref = slot.kill_at = None
 
     def _death_event(self, slot: _Slot, e: BaseException) -> Event:
         assert slot.trial_id is not None
@@ -356,9 +374,17 @@ class RayExecutor(Executor):
             if s.trial_id is not None and s.kill_reason is None and s.deadline is not None \
                     and now >= s.deadline:
                 self._kill(s, "timeout")
+            if s.stop_ref is not None:
+                try:
+                    done, _ = self._ray.wait([s.stop_ref], timeout=0)
+                except Exception:
+                    done = [s.stop_ref]
+                if done or (s.kill_at is not None and now >= s.kill_at):
+                    self._kill_actor(s)
 
     def shutdown(self) -> None:
         if self._gone is None:
+            self._stop_commands()
             for s in self._slots:
                 if s.actor is not None:
                     try:
@@ -371,6 +397,23 @@ class RayExecutor(Executor):
         if self._owns_driver:
             try:
                 disconnect()
+            except Exception:
+                pass
+
+
+    def _stop_commands(self) -> None:
+        """Stop the commands of the running segments (SIGTERM, SIGKILL after ``grace``) before
+        their actors are killed; waits ``grace`` plus a little at most."""
+        refs = []
+        for s in self._slots:
+            if s.actor is not None and s.trial_id is not None:
+                try:
+                    refs.append(s.stop_ref or s.actor.stop_command.remote(self.grace))
+                except Exception:
+                    pass
+        if refs:
+            try:
+                self._ray.wait(refs, num_returns=len(refs), timeout=self.grace + 5.0)
             except Exception:
                 pass
 

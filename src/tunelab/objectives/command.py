@@ -159,24 +159,51 @@ def run_command(obj: CommandObjective, ctx: TrialContext) -> dict[str, float]:
 
 _CHILD: list[subprocess.Popen[Any] | None] = [None]
 
+#: seconds a stopped command gets between SIGTERM and SIGKILL; the worker's executor sets
+#: ``TUNELAB_STOP_GRACE`` below its own grace, so the worker outlives the wait and the child's
+#: process group gets its SIGKILL before the worker itself may be killed
+DEFAULT_GRACE = 5.0
 
-def _kill_group(proc: subprocess.Popen[Any]) -> None:
+
+def stop_grace() -> float:
+    try:
+        return max(0.0, float(os.environ.get("TUNELAB_STOP_GRACE", DEFAULT_GRACE)))
+    except ValueError:
+        return DEFAULT_GRACE
+
+
+def _kill_group(proc: subprocess.Popen[Any], grace: float | None = None) -> None:
+    """SIGTERM to the command's process group (it runs in a session of its own, so its own
+    children get it too), then SIGKILL to the group after ``grace`` seconds if the command has
+    not exited — or, once it has, if any other process of its group is still there."""
+    wait = stop_grace() if grace is None else grace
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=5)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    except ProcessLookupError:
+        return
     except PermissionError:
         proc.kill()
+        return
+    try:
+        proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # what is left of the group, if anything
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
 
 
-def kill_running_child() -> None:
-    """Kill the command of the running segment (called from the worker's SIGTERM handler)."""
+def kill_running_child(grace: float | None = None) -> bool:
+    """Stop the command of the running segment: SIGTERM to its process group, SIGKILL after
+    ``grace`` seconds (default :func:`stop_grace`). Called from the worker's SIGTERM handler
+    and, in a Ray actor, before the executor kills the actor. True if there was one."""
     proc = _CHILD[0]
     if proc is not None and proc.poll() is None:
-        _kill_group(proc)
-
-
+        _kill_group(proc, grace)
+        return True
+    return False

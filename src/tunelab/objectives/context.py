@@ -27,7 +27,7 @@ from tunelab.space import ParamValue
 from tunelab.trial import Action, Decision
 
 if TYPE_CHECKING:
-    from tunelab.store.artifacts import LocalArtifacts
+    from tunelab.store.artifacts import FileArtifacts
 
 Reporter = Callable[[int, dict[str, float], "Checkpoint | None"], Decision]
 
@@ -52,6 +52,10 @@ class TrialContext:
     checkpoint folder itself): files are written atomically with mode 0600, and a restore is
     read only from inside the root, only if its sha256 is the one recorded
     (``restore_sha256``), and with ``torch.load(weights_only=True)``.
+
+    When the artifact root is object storage (``s3://bucket/prefix``), ``checkpoint_dir`` is
+    its URL's stand-in on this machine: a private scratch folder for the trial's other files
+    (a command's parameters and log); :meth:`save_checkpoint` writes to the object store.
     """
 
     def __init__(
@@ -70,15 +74,22 @@ class TrialContext:
         metric: str | None = None,
         reporter: Reporter | None = None,
     ) -> None:
+        from tunelab.store.artifacts import is_remote
+
         self.params = dict(params)
         self.number = number
         self.attempt = attempt
-        self.checkpoint_dir = Path(checkpoint_dir)
+        root = artifact_root if artifact_root is not None else checkpoint_dir
+        self._remote = is_remote(root)
+        #: where checkpoints go: the trial's folder, or its URL in object storage
+        self.checkpoint_location = str(checkpoint_dir)
+        self.checkpoint_dir = (_scratch(str(checkpoint_dir)) if self._remote
+                               else Path(checkpoint_dir))
         self.restore_from = restore_from
         self.start_step = int(restore_step or 0)
         self.restore_sha256 = restore_sha256
-        self.artifact_root = Path(artifact_root if artifact_root is not None
-                                  else checkpoint_dir)
+        self.artifact_root: str | Path = str(root) if self._remote else Path(root)
+        self._store: FileArtifacts | None = None
         self.seed = seed
         self.device = device
         self.metric = metric
@@ -92,28 +103,48 @@ class TrialContext:
     def last_step(self) -> int:
         return self._last_step
 
-    def _artifacts(self) -> LocalArtifacts:
-        from tunelab.store.artifacts import LocalArtifacts
+    def _artifacts(self) -> FileArtifacts:
+        from tunelab.store.artifacts import open_artifacts
 
-        return LocalArtifacts(self.artifact_root)
+        if self._store is None:
+            self._store = open_artifacts(self.artifact_root)
+        return self._store
 
     @property
     def restore_path(self) -> Path | None:
         """The restore checkpoint as a file inside the artifact root (None on a fresh start);
-        a recorded path outside the root raises :class:`~tunelab.errors.UnsafePathError`."""
-        return self._artifacts().resolve(self.restore_from) if self.restore_from else None
+        a recorded path outside the root raises :class:`~tunelab.errors.UnsafePathError`. From
+        object storage: a private copy on this machine of its verified bytes."""
+        if not self.restore_from:
+            return None
+        from tunelab.store.artifacts import LocalArtifacts
 
-    def save_checkpoint(self, state: Any, *, step: int | None = None) -> Path:
+        arts = self._artifacts()
+        if isinstance(arts, LocalArtifacts):
+            return arts.resolve(self.restore_from)
+        if self.restore_sha256 is None:
+            from tunelab.errors import CheckpointCorrupt
+
+            raise CheckpointCorrupt(f"checkpoint {self.restore_from} has no recorded sha256 "
+                                    "to check it against", path=self.restore_from)
+        return arts.local_copy(self.restore_from, self.restore_sha256)
+
+    def save_checkpoint(self, state: Any, *, step: int | None = None) -> Path | str:
         """Save ``state`` as this trial's checkpoint for ``step`` (default: the next report's
         step). It is recorded with the next report.
 
         Keep ``state`` to tensors, numbers, strings, and lists/tuples/dicts of them (a model's
         ``state_dict()``, an optimizer's, ``torch.get_rng_state()``): that is what
-        :meth:`load_checkpoint` reads back safely."""
+        :meth:`load_checkpoint` reads back safely. Returns the file written (its URL in
+        object storage)."""
         step = self._last_step + 1 if step is None else int(step)
-        ck = self._artifacts().save(state, self.checkpoint_dir / f"ckpt-{step:06d}.pt")
+        arts = self._artifacts()
+        ck = arts.save(state, f"{self.checkpoint_location}/ckpt-{step:06d}.pt")
         self._pending = Checkpoint(path=ck.path, step=step, sha256=ck.sha256, size=ck.size)
-        return self._artifacts().resolve(ck.path)
+        from tunelab.store.artifacts import LocalArtifacts
+
+        return arts.resolve(ck.path) if isinstance(arts, LocalArtifacts) \
+            else f"{arts.root}/{ck.path}"
 
     def load_checkpoint(self, *, allow_pickle: bool = False) -> Any | None:
         """The state to resume from (own or a donor's), or None on a fresh start.
@@ -158,3 +189,15 @@ class TrialContext:
         decision = self._reporter(step, clean, ck)
         if decision.action is not Action.CONTINUE:
             raise TrialInterrupted(decision)
+
+
+def _scratch(url: str) -> Path:
+    """A private folder on this machine standing in for a trial's object-storage URL."""
+    import hashlib
+    import os
+    import tempfile
+
+    base = Path(tempfile.gettempdir()) / f"tunelab-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    tail = url.rstrip("/").rsplit("/", 2)[-2:]
+    return base / hashlib.sha256(url.encode()).hexdigest()[:12] / "/".join(tail)

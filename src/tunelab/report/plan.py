@@ -33,8 +33,10 @@ def limit_lines(js: JobSpec, n_trials: int) -> list[str]:
     def dur(v: float | None) -> str:
         return "none" if v is None else fmt_duration(v)
 
+    on_ray = js.executor is not None and js.executor.type == "ray"
+    default = "as many as the cluster fits" if on_ray else "one per GPU slot, 1 on the CPU"
     limits = (f"limits: max_trials {lim.max_trials if lim.max_trials else f'none ({n_trials})'}"
-              f" · max_parallel {lim.max_parallel or 'one per GPU slot, 1 on the CPU'}"
+              f" · max_parallel {lim.max_parallel or default}"
               f" · max_runtime {dur(lim.max_runtime)}"
               f" · max_trial_runtime {dur(lim.max_trial_runtime)}"
               f" · max_retries {lim.max_retries}")

@@ -37,6 +37,7 @@ decision for member ``n`` at step ``s`` come from ``numpy.random.default_rng([se
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -146,6 +147,8 @@ class PBTScheduler(Scheduler):
         first += (-first) % self.interval
         self._first = first if self.max_steps is None else min(first, self.max_steps)
         self._pop = Population(self._first)
+        # donors by (step compared at, lowest donor step), drawn up once per next_resume call
+        self._donors: dict[tuple[int, int], list[int]] | None = None
 
     # who is in the population ------------------------------------------------------------------
     def _started(self, history: History) -> int:
@@ -172,13 +175,6 @@ class PBTScheduler(Scheduler):
         return step >= max(self.burn_in, 1) and step % self.interval == 0
 
     # exploit and explore ----------------------------------------------------------------------
-    def _score(self, t: TrialView, step: int) -> float | None:
-        best: tuple[int, float] | None = None
-        for s, v in t.values:
-            if s <= step and (best is None or s >= best[0]):
-                best = (s, v)
-        return None if best is None else best[1]
-
     def decide(
         self, trial: TrialView, step: int, history: History
     ) -> tuple[int, int, dict[str, ParamValue], str] | None:
@@ -186,66 +182,67 @@ class PBTScheduler(Scheduler):
 
         Members are compared at one common step: the furthest step every member within an
         interval of ``step`` has reached (members further behind are left out), so a member
-        that reports a moment before the others is not judged against less-trained ones.
-        The copy continues from the donor's latest checkpoint. In lockstep that may be up to
-        an interval behind the member (the common step); asynchronous PBT never copies a donor
-        behind the member's own step (retraining those epochs would waste the leaders' head
-        start), and a donor may be far ahead: the member jumps to its step.
+        that reports a moment before the others is not judged against less-trained ones; each
+        by its objective there (its last report at or before it). The copy continues from the
+        donor's latest checkpoint. In lockstep that may be up to an interval behind the member
+        (the common step); asynchronous PBT never copies a donor behind the member's own step
+        (retraining those epochs would waste the leaders' head start), and a donor may be far
+        ahead: the member jumps to its step.
         """
         self._pop.sync(history)
-        reached = self._pop.reached
-        if trial.number not in reached:
+        if trial.number not in self._pop.reached:
             return None
-        pool = [n for n, r in reached.items() if r > step - self.interval or n == trial.number]
-        at = min(min(reached[n] for n in pool), step)
-        scores = {
-            n: sc for n in pool if (sc := self._score(history.by_number(n), at)) is not None
-        }
-        rng = np.random.default_rng([self.seed, trial.number, step])
+        at, ranked = self._pop.ranked_at(step, self.interval, trial.number)
         floor = max(at, 1) if self.synchronous else max(step, 1)
-        picked = self._truncate(trial, scores, history, rng, min_step=floor)
+        picked = self._truncate(trial, at, ranked, history, min_step=floor)
         if picked is None:
             return None
-        donor, k = picked
+        donors, k = picked
+        rng = np.random.default_rng([self.seed, trial.number, step])
+        donor = history.by_number(donors[int(rng.integers(len(donors)))])
         donor_step = max(donor.checkpoints)
         params = explore(
             donor.params, self.space, rng, resample_probability=self.resample_probability,
             perturbation_factors=self.factors,
         )
+        sign, mine = self._pop.sign, self._pop.score(trial.number, at)
+        theirs = self._pop.score(donor.number, at)
+        assert mine is not None and theirs is not None
         reason = (
-            f"bottom {k} of {len(scores)} at step {at} ({scores[trial.number]:.4g}); copies trial "
-            f"{donor.number} ({scores[donor.number]:.4g} at step {at})"
+            f"bottom {k} of {len(ranked)} at step {at} ({sign * mine:.4g}); copies trial "
+            f"{donor.number} ({sign * theirs:.4g} at step {at})"
             + (f" from its step-{donor_step} checkpoint" if donor_step != at else "")
         )
         return donor.number, donor_step, params, reason
 
     def _truncate(
-        self, trial: TrialView, scores: Mapping[int, float], history: History,
-        rng: np.random.Generator, *, min_step: int,
-    ) -> tuple[TrialView, int] | None:
-        """Truncation selection: if ``trial`` is in the bottom ``k`` (the quantile) of
-        ``scores``, a donor drawn with ``rng`` from the top ``k``: ``(donor, k)``, else None.
+        self, trial: TrialView, at: int, ranked: list[tuple[float, int]], history: History,
+        *, min_step: int,
+    ) -> tuple[list[int], int] | None:
+        """Truncation selection: if ``trial`` is in the bottom ``k`` (the quantile) of the
+        members ``ranked`` at step ``at`` (best first), the donors it may copy among the top
+        ``k``: ``(donors, k)``, else None (the caller draws one).
 
         A donor has a checkpoint at ``min_step`` or later (an exploit never sends a member
         back), a step left to train (a finished member's copy would end at once) and is still
         training.
         """
-        if trial.number not in scores or len(scores) < 2:
+        mine = self._pop.score(trial.number, at)
+        if mine is None or len(ranked) < 2:
             return None
-        k = min(math.ceil(len(scores) * self.quantile), len(scores) // 2)
-        if k == 0:
+        k = min(math.ceil(len(ranked) * self.quantile), len(ranked) // 2)
+        if k == 0 or bisect_left(ranked, (mine, trial.number)) < len(ranked) - k:
             return None
-        sign = history.sign()
-        ranked = sorted(scores, key=lambda n: (sign * scores[n], n))
-        if trial.number not in ranked[-k:]:
-            return None
-        last = self.max_steps if self.max_steps is not None else math.inf
-        donors = [n for n in ranked[:k]
-                  if min_step <= max(history.by_number(n).checkpoints, default=0) < last
-                  and not history.by_number(n).state.is_terminal]
-        if not donors:
-            return None
-        return history.by_number(donors[int(rng.integers(len(donors)))]), k
+        # the same members ranked at the same step (not a list filtered for this trial)
+        memo = self._donors if ranked is self._pop.at_step.get(at) else None
+        donors = memo.get((at, min_step)) if memo is not None else None
+        if donors is None:
+            last = self.max_steps if self.max_steps is not None else math.inf
+            latest = self._pop.latest_ck  # training members' latest checkpoints
+            donors = [n for _, n in ranked[:k] if min_step <= latest.get(n, 0) < last]
+            if memo is not None:
+                memo[(at, min_step)] = donors
+        return (donors, k) if donors else None
 
     # the scheduler interface -------------------------------------------------------------------
     def on_report(
@@ -269,29 +266,65 @@ class PBTScheduler(Scheduler):
         if d is not None:
             donor, donor_step, params, reason = d
             return Decision.exploit(donor, donor_step, params, reason)
-        if not self.synchronous and (waiting := self._waiting(history)):
-            top = min(waiting, key=lambda t: self._rank(t, history))
-            if self._rank(top, history)[0] < self._rank(trial, history)[0]:
+        if not self.synchronous and self._pop.waiting_rank:  # the best waiting member
+            key, top = self._pop.waiting_rank[0]
+            if key < self._rank(trial, history)[0]:
                 return Decision.pause(
-                    f"step {step}: gives its slot to trial {top.number} (a better latest value)"
+                    f"step {step}: gives its slot to trial {top} (a better latest value)"
                 )
         return Decision.cont()
 
     def next_resume(self, history: History) -> Resume | None:
         if self._forming(history) or not self._budget.allows(history, self.max_epochs):
             return None
-        waiting = sorted(self._waiting(history), key=lambda t: (t.last_step or 0, t.number))
-        if not waiting:
+        pop = self._pop
+        if not pop.waiting_order:
             return None
         if self.synchronous:  # the least advanced member, with its exploit decided now
-            return self._exploit(waiting[0], history) or self._own(
-                waiting[0], "the population caught up")
-        # asynchronous: an exploit first (a copy of a leader), then the best latest value
-        for t in waiting:
-            if (res := self._exploit(t, history)) is not None:
+            first = pop.waiting[pop.waiting_order[0][1]]
+            return self._exploit(first, history) or self._own(
+                first, "the population caught up")
+        # asynchronous: an exploit first (a copy of a leader), then the best latest value;
+        # the members waiting at one step are ranked among the same others, with the same
+        # donors: those are drawn up once per call
+        self._donors = {}
+        try:
+            if (n := self._first_to_exploit(history)) is not None:
+                res = self._exploit(pop.waiting[n], history)
+                assert res is not None
                 return res
-        best = min(waiting, key=lambda t: self._rank(t, history))
-        return self._own(best, "its turn (the best latest value waiting)")
+        finally:
+            self._donors = None
+        return self._own(pop.waiting[pop.waiting_rank[0][1]],
+                         "its turn (the best latest value waiting)")
+
+    def _first_to_exploit(self, history: History) -> int | None:
+        """The first waiting member, by (step, number), due to exploit: the members waiting at
+        one step are compared at the same step among the same members, with the same donors,
+        so each step is looked at once, and within it only the bottom of the ranking."""
+        pop = self._pop
+        order, i = pop.waiting_order, 0
+        while i < len(order):
+            step = order[i][0]
+            end = bisect_left(order, (step + 1, -1))
+            group, i = order[i:end], end
+            scored = [n for _, n in group if n in pop.reached]  # reached: at least this step
+            if not self._due(step) or not scored:
+                continue
+            at, ranked = pop.ranked_at(step, self.interval, scored[0])
+            k = min(math.ceil(len(ranked) * self.quantile), len(ranked) // 2)
+            if len(ranked) < 2 or k == 0:
+                continue
+            cut = ranked[len(ranked) - k]  # the best entry in the bottom k
+            bottom = sorted(n for _, n in group if (sc := pop.score(n, at)) is not None
+                            and (sc, n) >= cut) if len(group) <= k else sorted(
+                n for _, n in ranked[len(ranked) - k:] if n in pop.waiting
+                and pop.waiting[n].last_step == step)
+            for n in bottom[:1]:
+                if self._truncate(pop.waiting[n], at, ranked, history,
+                                  min_step=max(step, 1)) is not None:
+                    return n
+        return None
 
     def _exploit(self, t: TrialView, history: History) -> Resume | None:
         """Resume paused ``t`` from a donor's checkpoint if it is due to copy one."""
@@ -308,11 +341,6 @@ class PBTScheduler(Scheduler):
         step = t.last_step or 0
         ck = max((c for c in t.checkpoints if c <= step), default=0)
         return Resume(t.number, ck, reason=f"step {step}: {why}")
-
-    def _waiting(self, history: History) -> list[TrialView]:
-        """Paused members that could be resumed (not those an exploit already restarts)."""
-        self._pop.sync(history)
-        return list(self._pop.waiting.values())
 
     @staticmethod
     def _latest(t: TrialView) -> float | None:

@@ -4,8 +4,12 @@ A browser names a data set by its path relative to the data root (or ``builtin:d
 module turns that into a real path after checking it stays inside the root (``..``, absolute
 paths and links that lead out are refused), lists the candidate data sets, and previews one:
 images per class, a few thumbnails, the image sizes, whether it is monochrome, and the files
-that cannot be read. The preview loads the data the way a trial does (filling the shared
-decode cache), so the job launched from the page starts without decoding again.
+that cannot be read. A data set of at most ``PREVIEW_SAMPLE`` images is loaded the way a trial
+loads it (filling the shared decode cache, so the job launched from the page starts without
+decoding again). A larger one is listed and counted without decoding it: sizes, monochrome,
+the training image size, unreadable files and thumbnails come from a random sample of
+``PREVIEW_SAMPLE`` images (drawn per class in proportion, at least one per class), and the
+preview says so; the job decodes it when it starts.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ BUILTIN = "builtin:digits"
 MAX_DEPTH = 2
 THUMBS_PER_CLASS = 4
 SIZE_SAMPLE = 200
+#: A data set with more images than this is previewed from a random sample of this many.
+PREVIEW_SAMPLE = 500
+THUMB_SIDE = 48
 
 
 class DataRoot:
@@ -98,26 +105,80 @@ class DataRoot:
         visit(self.root, 0)
         return out + found
 
-    def preview(self, name: str, *, validation_percent: float = 20.0) -> dict[str, Any]:
-        """What the page shows about data set ``name`` (see the module docstring)."""
+    def preview(self, name: str, *, validation_percent: float = 20.0,
+                sample: int | None = None) -> dict[str, Any]:
+        """What the page shows about data set ``name`` (see the module docstring); more than
+        ``sample`` (default ``PREVIEW_SAMPLE``) images are previewed from a random sample of
+        ``sample``."""
         from tunelab.vision.data import _resolve_source, load_image_data
 
+        sample = PREVIEW_SAMPLE if sample is None else sample
         path = self.resolve(name)
         src = _resolve_source(path, "data")
-        data = load_image_data(path, validation_percent=validation_percent, warn_skipped=False)
         counts = Counter(src.labels)
         per_class = {c: counts.get(i, 0) for i, c in enumerate(src.classes)}
-        return {
+        out: dict[str, Any] = {
             "data": self.relative(path), "path": path, "classes": src.classes,
             "images_per_class": per_class, "images": len(src.files),
-            "train": len(data.train_y), "validation": len(data.val_y),
+            "links_skipped": [e.split("\t")[0] for e in src.excluded[:20]],
+        }
+        if path != BUILTIN and len(src.files) > sample:
+            return out | self._sampled(src, validation_percent, sample)
+        data = load_image_data(path, validation_percent=validation_percent, warn_skipped=False)
+        return out | {
+            "sample": None, "train": len(data.train_y), "validation": len(data.val_y),
             "image_size": data.image_size, "channels": data.channels,
             "monochrome": data.channels == 1,
             "sizes": _sizes(src) if path != BUILTIN else {"8x8": len(src.files)},
             "unreadable": [self.relative(p) for p in data.skipped[:50]],
             "unreadable_count": len(data.skipped),
-            "links_skipped": [e.split("\t")[0] for e in src.excluded[:20]],
             "thumbnails": _thumbnails(data),
+        }
+
+    def _sampled(self, src: Any, validation_percent: float, sample: int) -> dict[str, Any]:
+        """The preview of a large data set from a random sample (nothing decoded in full)."""
+        import numpy as np
+
+        from tunelab.vision.cache import _decode
+        from tunelab.vision.data import MAX_DEFAULT_SIZE, MIN_DEFAULT_SIZE
+
+        labels = np.asarray(src.labels)
+        rng = np.random.default_rng(0)
+        picked: list[int] = []
+        for c in range(len(src.classes)):  # per class, in proportion (each class shows)
+            members = np.flatnonzero(labels == c)
+            k = min(len(members), max(1, round(sample * len(members) / len(labels))))
+            picked += rng.choice(members, k, replace=False).tolist()
+        sizes: Counter[str] = Counter()
+        sides: list[int] = []
+        grey = True
+        bad: list[str] = []
+        thumbs: dict[str, list[str]] = {c: [] for c in src.classes}
+        for i in sorted(picked):
+            try:
+                im = src.open_item(i)
+                w, h = im.size
+                arr, is_grey = _decode(im, THUMB_SIDE)  # as the cache decodes it
+            except Exception:
+                bad.append(src.files[i])
+                continue
+            sizes[f"{w}x{h}"] += 1
+            sides.append(min(w, h))
+            grey = grey and is_grey
+            cls = src.classes[src.labels[i]]
+            if len(thumbs[cls]) < THUMBS_PER_CLASS:
+                thumbs[cls].append(_png_url(arr))
+        n = len(labels)
+        val = sum(min(max(round(k * validation_percent / 100.0), 1), k - 1)
+                  for k in np.bincount(labels, minlength=len(src.classes)) if k >= 2)
+        size = (int(min(MAX_DEFAULT_SIZE, max(MIN_DEFAULT_SIZE, int(np.median(sides)))))
+                if sides else 64)
+        return {
+            "sample": len(picked), "train": n - val, "validation": val, "image_size": size,
+            "channels": 1 if grey else 3, "monochrome": grey,
+            "sizes": dict(sizes.most_common(8)),
+            "unreadable": [self.relative(p) for p in bad[:50]], "unreadable_count": len(bad),
+            "thumbnails": thumbs,
         }
 
 
@@ -136,24 +197,30 @@ def _sizes(src: Any) -> dict[str, int]:
     return dict(sizes.most_common(8))
 
 
-def _thumbnails(data: Any) -> dict[str, list[str]]:
-    """A few training images per class as PNG data URLs (as decoded for training)."""
+def _png_url(arr: Any) -> str:
+    """A uint8 [channels, H, W] image as a ``THUMB_SIDE`` square PNG data URL."""
     import numpy as np
     from PIL import Image
 
+    img = (Image.fromarray(np.ascontiguousarray(arr[0], dtype=np.uint8), "L")
+           if arr.shape[0] == 1 else
+           Image.fromarray(np.ascontiguousarray(np.transpose(arr, (1, 2, 0)), dtype=np.uint8),
+                           "RGB"))
+    img = img.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _thumbnails(data: Any) -> dict[str, list[str]]:
+    """A few training images per class as PNG data URLs (as decoded for training)."""
     out: dict[str, list[str]] = {c: [] for c in data.classes}
     ys = data.train_y.tolist()
     for i, y in enumerate(ys):
         cls = data.classes[y]
         if len(out[cls]) >= THUMBS_PER_CLASS:
             continue
-        arr = data.train_x[i].numpy()
-        img = (Image.fromarray(arr[0].astype(np.uint8), "L") if arr.shape[0] == 1
-               else Image.fromarray(np.transpose(arr, (1, 2, 0)).astype(np.uint8), "RGB"))
-        img = img.resize((48, 48), Image.Resampling.NEAREST)
-        buf = io.BytesIO()
-        img.save(buf, "PNG")
-        out[cls].append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
+        out[cls].append(_png_url(data.train_x[i].numpy()))
         if all(len(v) >= THUMBS_PER_CLASS for v in out.values()):
             break
     return out

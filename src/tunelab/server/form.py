@@ -223,13 +223,9 @@ def errors_by_field(message: str) -> dict[str, str]:
 
 def job_count(js: Any) -> tuple[int, int | None]:
     """(training jobs, grid size or None) as ``tunelab plan`` counts them."""
-    from tunelab.composition import build_search
+    from tunelab.estimate import trial_count
 
-    size = build_search(js, js.space())[0].size()
-    n = js.limits.max_trials or size or 20
-    if size is not None:
-        n = min(n, size)
-    return int(n), (js.space().grid_size() if js.strategy.type == "grid" else None)
+    return trial_count(js), (js.space().grid_size() if js.strategy.type == "grid" else None)
 
 
 def spec_yaml(d: Mapping[str, Any]) -> str:

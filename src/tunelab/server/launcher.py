@@ -30,6 +30,9 @@ from tunelab.store.queries import Reader, job_status
 #: How long a launch waits for its job to appear in the store before answering.
 APPEAR_TIMEOUT = 60.0
 LOG_TAIL = 4000
+#: Seconds a resume waits for the job's previous tuner process to end: a stopped job's status
+#: is written before its tuner has shut its workers down and exited.
+EXIT_WAIT = 20.0
 
 
 def default_launch_dir(reader: Reader) -> Path:
@@ -46,6 +49,7 @@ class Launcher:
         self.reader = reader
         self.folder = folder or default_launch_dir(reader)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._started: dict[str, float] = {}  # when this server started each one
         self._starting: set[str] = set()
         self._standby: subprocess.Popen[bytes] | None = None
         self._ready = False
@@ -94,12 +98,28 @@ class Launcher:
         if status in ("running", "completed"):
             raise SpecError.field(f"job {name}", "stopped, failed or interrupted", status,
                                   "Only a job that did not finish can be resumed.")
-        with self._lock:
-            p = self._procs.get(name)
-            if p is not None and p.poll() is None:
-                raise JobBusyError(f"job {name!r} is already being resumed (process {p.pid}).")
+        self._await_exit(name, job, "resume")
         self._start(name, ["resume", name], "resume")
         return {"name": name, "resumed": True}
+
+    def _await_exit(self, name: str, job: Any, action: str) -> None:
+        """Wait (up to ``EXIT_WAIT``) for the tuner process this server started for ``job`` to
+        exit when it ended the job (its final status is written before it has shut its
+        workers down); refuse when a process started after the job ended is still running
+        (a resume on its way)."""
+        with self._lock:
+            p = self._procs.get(name)
+            started = self._started.get(name, 0.0)
+        if p is None or p.poll() is not None:
+            return
+        if started > (job.ended_at or job.updated_at):
+            raise JobBusyError(f"job {name!r} is already being resumed (process {p.pid}).")
+        try:
+            p.wait(EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            raise JobBusyError(
+                f"job {name!r}'s tuner (process {p.pid}) is still running; {action} it once "
+                "that process has ended (the Control box shows it).") from None
 
     def warm(self) -> None:
         """Have a warm tuner process ready (:mod:`tunelab.server.standby`) for the next launch;
@@ -155,6 +175,7 @@ class Launcher:
                 log.close()
         with self._lock:
             self._procs[name] = proc
+            self._started[name] = time.time()
         record = {"name": name, "kind": kind, "pid": proc.pid, "started_at": time.time(),
                   "command": cmd[1:]}
         (self.folder / f"{name}.json").write_text(json.dumps(record, indent=1))
@@ -213,11 +234,10 @@ class Launcher:
     def delete(self, name: str) -> str:
         """Delete a finished job with ``tunelab delete NAME --yes`` (its files under the
         artifact root too); the CLI refuses a running job."""
-        with self._lock:
-            p = self._procs.get(name)
-            if p is not None and p.poll() is None:
-                raise JobBusyError(f"job {name!r} is running (process {p.pid}); stop it first.")
-        self.reader.job(name)  # 404 for an unknown job
+        job = self.reader.job(name)  # 404 for an unknown job
+        if job_status(job) == "running" and not dead_local_owner(job.lease_owner):
+            raise JobBusyError(f"job {name!r} is running; stop it first.")
+        self._await_exit(name, job, "delete")
         cmd = [sys.executable, "-m", "tunelab.cli", "delete", name, *self._store_args()[:2],
                "--yes"]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -4,7 +4,6 @@ artifact root are read, and a checkpoint must match its recorded sha256."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.errors import SpecError, StoreError
-from tunelab.store.artifacts import LocalArtifacts
+from tunelab.store.artifacts import open_artifacts
 from tunelab.store.queries import Reader
 
 
@@ -46,19 +45,17 @@ def best_checkpoint(reader: Reader, name: str) -> BestCheckpoint:
     sign = 1.0 if head.goal == "minimize" else -1.0
     by_step = {r.step: r.value for r in tr.reports if r.value is not None}
     scored = [c for c in live if c.step in by_step]
-    ck = (min(scored, key=lambda c: (sign * float(by_step[c.step] or 0.0), -c.step)) if scored
-          else live[-1])
+    refit = bool(head.static.get("train_on_validation"))  # nothing held out: the last epoch
+    ck = (min(scored, key=lambda c: (sign * float(by_step[c.step] or 0.0), -c.step))
+          if scored and not refit else live[-1])
     job = reader.job(name)
-    root = job.artifact_root or reader.artifacts
+    root = job.artifact_root or reader.artifact_url or reader.artifacts
     if root is None:
         raise StoreError(f"job {name!r} records no artifact root and this store has none; "
                          "start `tunelab ui` with the store's artifact folder.")
-    arts = LocalArtifacts(root)
-    arts.verify(ck.path, ck.sha256)  # inside the root (else UnsafePathError), hash matches
-    path = arts.resolve(ck.path)
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != ck.sha256:  # changed since verify
-        raise StoreError(f"checkpoint {str(path)!r} changed while it was read; try again.")
+    arts = open_artifacts(root)
+    data = arts.read_verified(ck.path, ck.sha256)  # inside the root, exactly those bytes
+    path = arts.local_copy(ck.path, ck.sha256)
     builtin = (job.spec.get("train") or {}).get("builtin") == "image-classifier"
     return BestCheckpoint(path, data, ck.sha256, tr.number, ck.step,
                           {**head.static, **tr.params}, by_step.get(ck.step), builtin)

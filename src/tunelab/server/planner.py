@@ -1,9 +1,10 @@
 """What the training page shows before launch: the job count, the device-hours estimate, the
 largest batch that fits, and the spec YAML, or every error placed next to its field.
 
-The estimate is ``tunelab plan``'s (:func:`tunelab.vision.probe.estimate_job`: a short probe of
-real training steps of the job's model on the device its trials use), cached per model and
-data so that changing the number of jobs or epochs updates it at once.
+The estimate is ``tunelab plan``'s: :func:`tunelab.estimate.estimate_spec` over the costs
+:func:`tunelab.vision.probe.measure_costs` measures (a short probe of real training steps of the
+job's model on the device its trials use, a checkpoint write, a worker's start), cached per
+model and data so that changing the number of jobs, epochs or the strategy updates it at once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 from typing import Any
 
 from tunelab.errors import JobNotFound, SpecError, TunelabError
+from tunelab.estimate import TrialCosts
 from tunelab.server.dataroot import DataRoot
 from tunelab.server.form import check_spec, errors_by_field, form_spec, job_count, spec_yaml
 from tunelab.store.queries import Reader
@@ -27,7 +29,7 @@ class Planner:
     def __init__(self, reader: Reader, root: DataRoot) -> None:
         self.reader = reader
         self.root = root
-        self._probes: dict[str, tuple[str, float]] = {}  # key -> (device name, epoch seconds)
+        self._probes: dict[str, TrialCosts] = {}
         self._batch: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -55,14 +57,15 @@ class Planner:
                                "grid_size": grid, "strategy": js.strategy.type,
                                "yaml": spec_yaml(d), "spec": d}
         static = js.static_params()
-        epochs = int(js.space().to_dict().get("epochs", {}).get("high") or static.get(
-            "epochs") or 10)
         if estimate:
+            from tunelab.devices import layout_for
+            from tunelab.estimate import estimate_spec
+
             try:
-                dev_name, epoch_s = self._probe(static, js)
-                out["estimate"] = {"device": dev_name, "epoch_seconds": epoch_s,
-                                   "epochs": epochs, "trials": n,
-                                   "device_hours": epoch_s * epochs * n / 3600.0}
+                slots = layout_for(js.limits).slots
+                costs = self._probe(static, js, slots)
+                est = estimate_spec(js, costs, slots=slots)
+                out["estimate"] = est.to_dict()
             except TunelabError as e:  # unusable data: shown, not raised
                 out["estimate_error"] = str(e)
             if static.get("batch_size") == "auto":
@@ -77,18 +80,18 @@ class Planner:
 
         return "cuda" if layout_for(js.limits).gpus else "cpu"
 
-    def _probe(self, static: dict[str, Any], js: Any) -> tuple[str, float]:
-        from tunelab.vision.probe import estimate_job
+    def _probe(self, static: dict[str, Any], js: Any, slots: int) -> TrialCosts:
+        from tunelab.vision.probe import measure_costs, slot_threads
 
         device = self._device(js)
-        key = repr((device, sorted((k, repr(v)) for k, v in static.items()
-                                   if k not in _NO_SPEED)))
+        threads = slot_threads(slots)
+        key = repr((device, threads, sorted((k, repr(v)) for k, v in static.items()
+                                            if k not in _NO_SPEED)))
         with self._lock:  # one probe at a time: they measure speed, they must not compete
             hit = self._probes.get(key)
             if hit is None:
-                est = estimate_job(static, trials=1, device=device, epochs=1)
-                hit = (est.device_name, est.epoch_seconds)
-                self._probes[key] = hit
+                hit = self._probes[key] = measure_costs(static, device=device,
+                                                        threads=threads)
         return hit
 
     def _batch_max(self, static: dict[str, Any], js: Any) -> int:

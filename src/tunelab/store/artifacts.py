@@ -13,8 +13,11 @@ the store records each file by its *key*: the path relative to that root
   numbers, strings and containers of them load; a file that would build other Python objects
   (and so could run code) is refused unless the caller opts in with ``allow_pickle=True``.
 
-:class:`Artifacts` is the seam for other places to keep files (a shared folder now; object
-storage through fsspec later); the simulated executor keeps its fake checkpoints in memory.
+:class:`Artifacts` is the seam for other places to keep files: :func:`open_artifacts` gives a
+:class:`LocalArtifacts` for a folder (or a ``file://`` URL of one: the fast path, plain file
+calls) and a :class:`~tunelab.store.remote_artifacts.RemoteArtifacts` for object storage
+(``s3://bucket/prefix`` through fsspec, the ``s3`` extra); the simulated executor keeps its fake
+checkpoints in memory.
 
     >>> arts = LocalArtifacts("/srv/runs/artifacts")                  # doctest: +SKIP
     >>> ck = arts.save({"w": torch.ones(2)}, arts.trial_dir("demo", 0) / "ckpt-000001.pt")
@@ -81,10 +84,17 @@ def disk_full_error(path: str | Path, job: str | None = None) -> DiskFullError:
                          f"then {then}", path=str(path))
 
 
+def is_remote(location: str | Path) -> bool:
+    """True for an object-storage URL (``s3://bucket/prefix``); False for a folder path or a
+    ``file://`` URL, which stay plain file calls."""
+    text = str(location)
+    return "://" in text and not text.startswith("file://")
+
+
 def artifact_folder(location: str | Path) -> Path:
     """The folder an ``--artifacts`` location names: a path, or a ``file://`` URL (a shared
-    folder every node mounts, ``file:///mnt/shared/runs``). Object storage (``s3://``,
-    ``gs://``) is refused in one line: checkpoints are files in a folder for now."""
+    folder every node mounts, ``file:///mnt/shared/runs``). An object-storage URL is refused
+    here in one line (:func:`artifact_location` accepts it)."""
     text = str(location)
     if text.startswith("file://"):
         text = text[len("file://"):]
@@ -93,10 +103,34 @@ def artifact_folder(location: str | Path) -> Path:
                              "file:// URL; write file:///mnt/shared/runs (three slashes)")
     elif "://" in text:
         raise StoreError(
-            f"the artifact location {text!r} is object storage, which tunelab cannot use yet: "
-            "give a folder every machine that runs trials mounts at the same path "
-            "(--artifacts /mnt/shared/runs or file:///mnt/shared/runs)")
+            f"the artifact location {text!r} is not a folder: give a folder every machine "
+            "that runs trials mounts at the same path (--artifacts /mnt/shared/runs or "
+            "file:///mnt/shared/runs)")
     return Path(text).expanduser()
+
+
+def artifact_location(location: str | Path) -> Path | str:
+    """An ``--artifacts`` location: the folder (:func:`artifact_folder`) of a path or
+    ``file://`` URL, or an object-storage URL as given (``s3://bucket/prefix``, checked for
+    form and for fsspec knowing its protocol; :class:`StoreError` in one line otherwise)."""
+    if not is_remote(location):
+        return artifact_folder(location)
+    from tunelab.store.remote_artifacts import check_url
+
+    return check_url(str(location))
+
+
+def open_artifacts(location: str | Path) -> FileArtifacts:
+    """The artifact store at ``location``: :class:`LocalArtifacts` for a folder or
+    ``file://`` URL, :class:`~tunelab.store.remote_artifacts.RemoteArtifacts` for an
+    object-storage URL (credentials and endpoint from the usual places of its client: for
+    ``s3://``, ``AWS_*`` variables such as ``AWS_ENDPOINT_URL``, ``~/.aws``, an instance role)."""
+    where = artifact_location(location)
+    if isinstance(where, Path):
+        return LocalArtifacts(where)
+    from tunelab.store.remote_artifacts import RemoteArtifacts
+
+    return RemoteArtifacts(where)
 
 
 class Artifacts(ABC):
@@ -120,7 +154,39 @@ class Artifacts(ABC):
         refused with :class:`UnsafePathError` and nothing is deleted."""
 
 
-class LocalArtifacts(Artifacts):
+class FileArtifacts(Artifacts):
+    """An artifact store that holds real files: a folder (:class:`LocalArtifacts`) or object
+    storage (:class:`~tunelab.store.remote_artifacts.RemoteArtifacts`)."""
+
+    @abstractmethod
+    def save(self, obj: Any, path: str | Path, *, job: str | None = None) -> Checkpoint:
+        """Write ``obj`` with ``torch.save`` at ``path`` (a key, or a path/URL inside the
+        root) so that no reader ever sees half a file; return its key, sha256 and size."""
+
+    @abstractmethod
+    def load(self, key: str, sha256: str | None, *, allow_pickle: bool = False) -> Any:
+        """Verify ``key`` against ``sha256`` (None: checked for place only), then load it on
+        the CPU with ``torch.load(weights_only=not allow_pickle)``."""
+
+    @abstractmethod
+    def read_verified(self, key: str, sha256: str) -> bytes:
+        """The bytes of ``key``, exactly those recorded (else :class:`CheckpointCorrupt`)."""
+
+    @abstractmethod
+    def local_copy(self, key: str, sha256: str) -> Path:
+        """A file on this machine with the verified bytes of ``key`` (the file itself for a
+        folder; a private cached copy for object storage), for readers that need a path."""
+
+    @abstractmethod
+    def delete_job(self, job: str) -> None:
+        """Remove a job's whole folder (``tunelab delete``), nothing outside the root."""
+
+    @abstractmethod
+    def probe(self) -> str | None:
+        """Write and remove a probe file at the root: None, or why that failed (one line)."""
+
+
+class LocalArtifacts(FileArtifacts):
     """Checkpoints in a local (or mounted, shared) folder: ``root/<job>/trial-NNNN/...``."""
 
     def __init__(self, root: str | Path) -> None:
@@ -192,6 +258,29 @@ class LocalArtifacts(Artifacts):
     def verify(self, key: str, sha256: str) -> None:
         self._verified(key, sha256)
 
+    def read_verified(self, key: str, sha256: str) -> bytes:
+        path = self._verified(key, sha256)
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:  # changed since it was verified
+            raise CheckpointCorrupt(f"checkpoint {path} changed while it was read; try again",
+                                    path=str(path))
+        return data
+
+    def local_copy(self, key: str, sha256: str) -> Path:
+        return self._verified(key, sha256)
+
+    def probe(self) -> str | None:
+        import uuid
+
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"tunelab artifact probe\n")
+            probe.unlink()
+        except OSError as e:
+            return f"{e.__class__.__name__}: {e.strerror or e}"
+        return None
+
     def _verified(self, key: str, sha256: str | None) -> Path:
         path = self.resolve(key)
         if not path.is_file():
@@ -221,16 +310,20 @@ class LocalArtifacts(Artifacts):
             shutil.rmtree(folder)
 
 
-def load_torch_file(path: str | Path, *, allow_pickle: bool = False) -> Any:
+def load_torch_file(path: str | Path, *, allow_pickle: bool = False,
+                    data: bytes | None = None) -> Any:
     """``torch.load`` on the CPU with ``weights_only=True`` unless ``allow_pickle``: a file
     that would build arbitrary Python objects is refused with :class:`UnsafeCheckpoint`, and
-    a file torch cannot read at all with :class:`CheckpointCorrupt` (one line each)."""
+    a file torch cannot read at all with :class:`CheckpointCorrupt` (one line each).
+    ``data``: the file's bytes, already read (and verified); ``path`` then only names it."""
+    import io
     import pickle
 
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+        return torch.load(io.BytesIO(data) if data is not None else path, map_location="cpu",
+                          weights_only=not allow_pickle)
     except pickle.UnpicklingError as e:
         if allow_pickle:
             raise CheckpointCorrupt(f"{path} is not a readable torch file ({_first_line(e)})",

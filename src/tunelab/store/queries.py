@@ -86,22 +86,31 @@ def _finite_metrics(m: dict[str, float]) -> dict[str, float | None]:
 class Reader:
     """Read-only access to a store (see the module docstring)."""
 
-    def __init__(self, engine: Engine, url: str, artifacts: Path | None) -> None:
+    def __init__(self, engine: Engine, url: str, artifacts: Path | str | None,
+                 artifact_url: str | None = None) -> None:
+        from tunelab.store.artifacts import is_remote
+
         self.engine = engine
         self.url = url
-        self.artifacts = artifacts
+        #: the artifact folder; an object-storage location is ``artifact_url`` instead
+        self.artifacts: Path | None = None
+        self.artifact_url: str | None = artifact_url
+        if artifacts is not None and is_remote(artifacts):
+            self.artifact_url = str(artifacts)
+        elif artifacts is not None:
+            self.artifacts = Path(artifacts)
 
     @classmethod
     def open(cls, store: str | Path | None = None, *,
              artifacts: str | Path | None = None) -> Reader:
         """Open an existing store read-only (a missing store is a :class:`StoreError`)."""
-        from tunelab.store.artifacts import artifact_folder
+        from tunelab.store.artifacts import artifact_location
         from tunelab.store.engine import DEFAULT_STORE, resolve_url
         from tunelab.store.read_engine import make_read_engine
 
         url, default_artifacts = resolve_url(store if store is not None else DEFAULT_STORE)
         return cls(make_read_engine(url), url,
-                   artifact_folder(artifacts) if artifacts else default_artifacts)
+                   artifact_location(artifacts) if artifacts else default_artifacts)
 
     @classmethod
     def of(cls, store: Any) -> Reader:
@@ -110,8 +119,9 @@ class Reader:
         from tunelab.store.read_engine import make_read_engine, sqlite_path
 
         if store.url.startswith("sqlite") and sqlite_path(store.url) is None:
-            return cls(store.engine, store.url, store.artifacts)
-        return cls(make_read_engine(store.url), store.url, store.artifacts)
+            return cls(store.engine, store.url, store.artifacts, store.artifact_url)
+        return cls(make_read_engine(store.url), store.url, store.artifacts,
+                   store.artifact_url)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -471,7 +481,7 @@ class Reader:
         transaction); a job that is not running is a :class:`SpecError`."""
         from tunelab.store.repository import Store
 
-        st = Store.open(self.url, artifacts=self.artifacts)
+        st = Store.open(self.url, artifacts=self.artifact_url or self.artifacts)
         try:
             with st.transaction() as tx:
                 job = tx.job(name)
@@ -581,9 +591,13 @@ def _last_reports(conn: Connection, trial_ids: Sequence[int]) -> dict[int, dict[
 
 def _metric_names(conn: Connection, job_id: int) -> list[str]:
     """The metrics the job's latest reports carry (the metric picker's choices)."""
-    rp = t.reports.c
+    rp, tr = t.reports.c, t.trials.c
+    # the latest trials that reported, then their latest reports: a few index lookups (ordering
+    # all the job's reports by id took 0.3 s at 100,000 reports)
+    recent = (select(tr.id).where(tr.job_id == job_id, tr.last_step.is_not(None))
+              .order_by(tr.id.desc()).limit(20).scalar_subquery())
     names: set[str] = set()
-    for (m,) in conn.execute(select(rp.metrics).where(rp.trial_id.in_(_trial_ids(job_id)))
+    for (m,) in conn.execute(select(rp.metrics).where(rp.trial_id.in_(recent))
                              .order_by(rp.id.desc()).limit(50)):
         names.update(json.loads(m))
     return sorted(names)

@@ -19,7 +19,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tunelab.errors import JobNotFound, SpecError, StoreError
@@ -36,7 +47,18 @@ from tunelab.store.records import (
 from tunelab.trial import JobStatus, TrialState, transition
 
 if TYPE_CHECKING:
-    from tunelab.store.artifacts import LocalArtifacts
+    from tunelab.store.artifacts import FileArtifacts, LocalArtifacts
+
+# the writes made at every report, built once and executed with their values as parameters:
+# building a statement with .values(...) per call cost more than SQLite's own work
+_INSERT_TRIAL = insert(t.trials)
+_INSERT_REPORT = insert(t.reports)
+_INSERT_CHECKPOINT = insert(t.checkpoints)
+_INSERT_DECISION = insert(t.decisions)
+_INSERT_EVENT = insert(t.events)
+_UPDATE_TRIAL = update(t.trials).where(t.trials.c.id == bindparam("trial_id_"))
+_DELETE_CHECKPOINT = update(t.checkpoints).where(
+    t.checkpoints.c.id == bindparam("checkpoint_id_")).values(deleted=True)
 
 JOB_STATUSES = tuple(s.value for s in JobStatus)
 
@@ -160,13 +182,12 @@ class Tx:
         self, job_id: int, number: int, params: Mapping[str, Any], *, source: str = "strategy",
         attempt: int = 1, retry_of: int | None = None,
     ) -> int:
-        res = self.c.execute(
-            insert(t.trials).values(
-                job_id=job_id, number=number, attempt=attempt, retry_of=retry_of, source=source,
-                params=_dumps(dict(params)), state=TrialState.PENDING.value, segments=0,
-                created_at=time.time(), device_seconds=0.0,
-            )
-        )
+        res = self.c.execute(_INSERT_TRIAL, {
+            "job_id": job_id, "number": number, "attempt": attempt, "retry_of": retry_of,
+            "source": source, "params": _dumps(dict(params)),
+            "state": TrialState.PENDING.value, "segments": 0, "created_at": time.time(),
+            "device_seconds": 0.0,
+        })
         pk = res.inserted_primary_key
         assert pk is not None
         return int(pk[0])
@@ -194,36 +215,30 @@ class Tx:
             fields["value"] = _num(fields["value"])
         if "metrics" in fields:
             fields["metrics"] = _metrics_json(fields["metrics"])
-        self.c.execute(update(t.trials).where(t.trials.c.id == trial_id).values(**fields))
+        self.c.execute(_UPDATE_TRIAL, {"trial_id_": trial_id, **fields})
 
     def add_report(
         self, trial_id: int, step: int, value: float | None, metrics: Mapping[str, float],
         at: float,
     ) -> None:
-        self.c.execute(
-            insert(t.reports).values(
-                trial_id=trial_id, step=step, value=_num(value),
-                metrics=json.dumps({k: (v if math.isfinite(v) else str(v))
-                                    for k, v in metrics.items()}),
-                at=at,
-            )
-        )
+        self.c.execute(_INSERT_REPORT, {
+            "trial_id": trial_id, "step": step, "value": _num(value),
+            "metrics": json.dumps({k: (v if math.isfinite(v) else str(v))
+                                   for k, v in metrics.items()}),
+            "at": at,
+        })
 
     def add_checkpoint(self, trial_id: int, step: int, path: str, sha256: str, size: int) -> int:
-        res = self.c.execute(
-            insert(t.checkpoints).values(
-                trial_id=trial_id, step=step, path=path, sha256=sha256, size=size,
-                created_at=time.time(), deleted=False,
-            )
-        )
+        res = self.c.execute(_INSERT_CHECKPOINT, {
+            "trial_id": trial_id, "step": step, "path": path, "sha256": sha256, "size": size,
+            "created_at": time.time(), "deleted": False,
+        })
         pk = res.inserted_primary_key
         assert pk is not None
         return int(pk[0])
 
     def mark_checkpoint_deleted(self, checkpoint_id: int) -> None:
-        self.c.execute(
-            update(t.checkpoints).where(t.checkpoints.c.id == checkpoint_id).values(deleted=True)
-        )
+        self.c.execute(_DELETE_CHECKPOINT, {"checkpoint_id_": checkpoint_id})
 
     def add_decision(
         self, job_id: int, trial_number: int, step: int, action: str, *, reason: str = "",
@@ -232,25 +247,22 @@ class Tx:
     ) -> None:
         """Record a decision; ``at`` is on the executor's clock (that of the trial's reports,
         so a restarted tuner can tell whether a report came after it), default now."""
-        self.c.execute(
-            insert(t.decisions).values(
-                job_id=job_id, trial_number=trial_number, step=step, action=action,
-                reason=reason or None, donor=donor, donor_step=donor_step,
-                params=None if params is None else _dumps(dict(params)),
-                at=time.time() if at is None else at,
-            )
-        )
+        self.c.execute(_INSERT_DECISION, {
+            "job_id": job_id, "trial_number": trial_number, "step": step, "action": action,
+            "reason": reason or None, "donor": donor, "donor_step": donor_step,
+            "params": None if params is None else _dumps(dict(params)),
+            "at": time.time() if at is None else at,
+        })
 
     def add_event(
         self, job_id: int, kind: str, message: str = "", *, trial_number: int | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        self.c.execute(
-            insert(t.events).values(
-                job_id=job_id, trial_number=trial_number, kind=kind, message=message or None,
-                data=None if data is None else _dumps(dict(data)), at=time.time(),
-            )
-        )
+        self.c.execute(_INSERT_EVENT, {
+            "job_id": job_id, "trial_number": trial_number, "kind": kind,
+            "message": message or None, "data": None if data is None else _dumps(dict(data)),
+            "at": time.time(),
+        })
 
     # reads ----------------------------------------------------------------------------------
     def trials(
@@ -337,37 +349,49 @@ class Store:
     caller, in which case it also overrides the root a job recorded (the share is mounted
     elsewhere on this machine)."""
 
-    def __init__(self, engine: Engine, artifacts: Path | None, url: str, *,
+    def __init__(self, engine: Engine, artifacts: Path | str | None, url: str, *,
                  explicit: bool = False) -> None:
+        from tunelab.store.artifacts import is_remote
+
         self.engine = engine
-        self.artifacts = None if artifacts is None else Path(os.path.abspath(artifacts))
+        #: the artifact folder (None: none, or object storage: see ``artifact_url``)
+        self.artifacts: Path | None = None
+        #: an object-storage location (``s3://bucket/prefix``) given instead of a folder
+        self.artifact_url: str | None = None
+        if artifacts is not None and is_remote(artifacts):
+            self.artifact_url = str(artifacts)
+        elif artifacts is not None:
+            self.artifacts = Path(os.path.abspath(artifacts))
         self.url = url
         self.explicit_artifacts = explicit
 
     @classmethod
     def open(cls, store: str | Path | None = None, *, artifacts: str | Path | None = None) -> Store:
         """Open (creating and migrating if needed) the store at a folder path or URL."""
-        from tunelab.store.artifacts import artifact_folder
+        from tunelab.store.artifacts import artifact_location
         from tunelab.store.engine import DEFAULT_STORE
 
         url, default_artifacts = resolve_url(store if store is not None else DEFAULT_STORE)
-        folder = artifact_folder(artifacts) if artifacts else default_artifacts
-        return cls(make_engine(url), folder, url, explicit=bool(artifacts))
+        where = artifact_location(artifacts) if artifacts else default_artifacts
+        return cls(make_engine(url), where, url, explicit=bool(artifacts))
 
-    def artifact_root(self, job: JobRecord | None = None) -> Path:
+    def artifact_root(self, job: JobRecord | None = None) -> str:
         """The artifact root for ``job`` (or for a new job): an explicit ``artifacts`` given to
-        :meth:`open`, else the root the job recorded, else the store's default. Raises
-        :class:`StoreError` when there is none (a PostgreSQL store opened without one)."""
-        if self.artifacts is not None and (self.explicit_artifacts or job is None
-                                           or job.artifact_root is None):
-            return self.artifacts
+        :meth:`open`, else the root the job recorded, else the store's default — an absolute
+        folder or an object-storage URL. Raises :class:`StoreError` when there is none (a
+        PostgreSQL store opened without one)."""
+        given = self.artifact_url or (str(self.artifacts) if self.artifacts is not None
+                                      else None)
+        if given is not None and (self.explicit_artifacts or job is None
+                                  or job.artifact_root is None):
+            return given
         if job is not None and job.artifact_root is not None:
-            return Path(job.artifact_root)
+            return job.artifact_root
         where = f"job {job.name!r}" if job is not None else "a new job"
         raise StoreError(
             f"a PostgreSQL store needs a shared artifact location for {where}; none was given. "
             "Pass --artifacts PATH (Python: artifacts=PATH), a folder every machine that runs "
-            "trials can reach."
+            "trials can reach, or s3://BUCKET/PREFIX."
         )
 
     def db_folder(self) -> str | None:
@@ -378,10 +402,21 @@ class Store:
         return None if not db or db == ":memory:" else os.path.dirname(os.path.abspath(db))
 
     def artifacts_for(self, job: JobRecord | None = None) -> LocalArtifacts:
-        """The job's artifact store (a local folder; see :meth:`artifact_root`)."""
+        """The job's artifact folder (see :meth:`artifact_root`); :class:`StoreError` when the
+        job's checkpoints are in object storage (:meth:`artifact_store` serves both)."""
         from tunelab.store.artifacts import LocalArtifacts
 
-        return LocalArtifacts(self.artifact_root(job))
+        store = self.artifact_store(job)
+        if not isinstance(store, LocalArtifacts):
+            raise StoreError(f"the checkpoints of this job are in object storage "
+                             f"({store.root}), not in a folder")
+        return store
+
+    def artifact_store(self, job: JobRecord | None = None) -> FileArtifacts:
+        """The job's artifact store: a folder, or object storage (see :meth:`artifact_root`)."""
+        from tunelab.store.artifacts import open_artifacts
+
+        return open_artifacts(self.artifact_root(job))
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

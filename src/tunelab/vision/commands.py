@@ -1,4 +1,5 @@
-"""CLI commands of the built-in image classifier: ``train``, ``export``, ``predict``, ``evaluate``.
+"""CLI commands of the built-in image classifier: ``train``, ``refit``, ``export``, ``predict``,
+``evaluate``.
 
 ``register(app)`` adds them to the main Typer app. ``train`` runs one manual training job through
 the tuner (stored like any tuning job) and prints a row per epoch as reports reach the store;
@@ -59,13 +60,17 @@ def train_spec(data: str, params: dict[str, Any], *, name: str, seed: int = 0) -
 
 #: The time ``tunelab tune --data`` is given by default: what a laptop can spare in one sitting.
 DEFAULT_BUDGET_SECONDS = 15 * 60
-MIN_POPULATION, MAX_POPULATION = 4, 16
+MIN_POPULATION, MAX_POPULATION = 2, 16
+#: The share of the budget the population is sized to fill; the rest absorbs what the probe
+#: does not see (worker start-up, checkpoints, a slower stretch of the machine).
+BUDGET_FILL = 0.85
 
 
 def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
                        max_parallel: int | None = None, seed: int = 0,
                        cache_dir: str | None = None,
                        budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+                       epochs: int | None = None,
                        notify: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The spec ``tunelab tune --data DIR`` runs without a spec: Population Based Training over
     :func:`default_search_space` around the trainer's defaults (:func:`default_static_params`),
@@ -74,7 +79,12 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
     Loads (and caches) the data once, then measures for the model and image size the trials
     will train: the largest batch that fits (searched batch sizes above it are dropped, with a
     notice through ``notify``), and, from a short probe of real training steps, how long one
-    trial takes, to size the population (``max_trials``, unless given) to the budget.
+    trial takes, to size the population (``max_trials``, unless given) to the budget: as many
+    members as fill :data:`BUDGET_FILL` of it, from :data:`MIN_POPULATION` to
+    :data:`MAX_POPULATION`. When not even two full trials fit and ``epochs`` is not given, each
+    member trains fewer epochs, so that its learning-rate schedule (one-cycle: most of the
+    accuracy comes as the rate falls) completes inside the budget instead of being cut at its
+    peak.
     """
     import torch
 
@@ -101,22 +111,35 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
             f"{d.channels}x{d.image_size}x{d.image_size}; searching "
             f"{', '.join(map(str, space['batch_size']['values']))}")
     train: dict[str, Any] = {"builtin": "image-classifier", "data": data, **static}
+    if epochs is not None:
+        train["epochs"] = epochs
     if cache_dir is not None:
         train["cache_dir"] = cache_dir
+    n_epochs = int(train.get("epochs", cfg.epochs))
     if max_trials is None:
         probe = probe_training(cfg, channels=d.channels, num_classes=len(d.classes),
                                image_size=d.image_size, device=device)
-        trial_s = probe.epoch_seconds(len(d.train_y), len(d.val_y)) * cfg.epochs
+        epoch_s = probe.epoch_seconds(len(d.train_y), len(d.val_y))
         from tunelab.devices import layout_for
         from tunelab.spec import LimitsSpec
 
         slots = layout_for(LimitsSpec(max_parallel=max_parallel)).slots
-        fits = int(budget_seconds * slots // max(trial_s, 1e-9))
-        max_trials = max(MIN_POPULATION, min(MAX_POPULATION, fits))
-        say(f"budget {budget_seconds / 60:g} min: a trial of {cfg.epochs} epochs takes about "
-            f"{trial_s:.0f} s here ({probe.device_name}, measured), so the population is "
-            f"{max_trials}")
-    epochs = int(train.get("epochs", cfg.epochs))
+        fits = BUDGET_FILL * budget_seconds * slots / max(epoch_s * n_epochs, 1e-9)
+        max_trials = max(MIN_POPULATION, min(MAX_POPULATION, int(fits)))
+        msg = (f"budget {budget_seconds / 60:g} min: a trial of {n_epochs} epochs takes about "
+               f"{epoch_s * n_epochs:.0f} s here ({probe.device_name}, measured), so the "
+               f"population is {max_trials}")
+        if fits < MIN_POPULATION and epochs is None:
+            n_epochs = max(1, int(n_epochs * fits / MIN_POPULATION))
+            train["epochs"] = n_epochs
+            msg += (f", each training {n_epochs} epoch{'s' if n_epochs > 1 else ''} so its "
+                    "learning-rate schedule ends within the budget (a longer --max-runtime "
+                    "trains longer and searches more)")
+        elif fits < MIN_POPULATION:
+            msg += (f"; the budget will cut them before their {n_epochs} epochs end (fewer "
+                    "--epochs or a longer --max-runtime let their schedule finish)")
+        say(msg)
+    epochs = n_epochs
     return {"name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
             "train": train, "search_space": space,
             "strategy": {"type": "pbt", "seed": seed, "population": max_trials,
@@ -174,6 +197,27 @@ def _follow(store: str | None, name: str, done: threading.Event) -> None:
         reader.close()
 
 
+def run_one_trial_job(spec: dict[str, Any], store: str | None, what: str) -> None:
+    """Run the one-trial job ``spec``, printing a row per epoch as its reports reach the store;
+    :class:`ObjectiveError` with the trial's error when it ends without a result."""
+    from tunelab import api
+
+    name = spec["name"]
+    done = threading.Event()
+    follower = threading.Thread(target=_follow, args=(store, name, done), daemon=True)
+    follower.start()
+    try:
+        result = api.tune_spec(spec, store=store)
+    finally:
+        done.set()
+        follower.join(timeout=10)
+    if result.best is None:
+        errors = [t["error"] for t in result.trials if t.get("error")]
+        if errors:
+            raise ObjectiveError(f"{what} job {name!r} failed: {errors[0]}")
+        raise ObjectiveError(f"{what} job {name!r} ended {result.status} without a result.")
+
+
 def train_command(
     data: Annotated[str, typer.Option("--data", help="Image folder, .csv manifest or "
                                                       "builtin:digits.")],
@@ -203,19 +247,7 @@ def train_command(
         spec["limits"]["gpus"] = gpus_option(gpus)
     console.print(f"training job {name} (a one-trial job in the store; "
                   f"`tunelab show {name}` for its summary)", markup=False, highlight=False)
-    done = threading.Event()
-    follower = threading.Thread(target=_follow, args=(store, name, done), daemon=True)
-    follower.start()
-    try:
-        result = api.tune_spec(spec, store=store)
-    finally:
-        done.set()
-        follower.join(timeout=10)
-    if result.best is None:
-        errors = [t["error"] for t in result.trials if t.get("error")]
-        if errors:
-            raise ObjectiveError(f"Training job {name!r} failed: {errors[0]}")
-        raise ObjectiveError(f"Training job {name!r} ended {result.status} without a result.")
+    run_one_trial_job(spec, store, "Training")
     _params, checkpoint = api.best_checkpoint(name, store=store)
     console.print(f"model saved: {checkpoint} (the best epoch by val_accuracy)", markup=False,
                   highlight=False)
@@ -230,6 +262,46 @@ def train_command(
                       highlight=False)
 
 
+def refit_command(
+    name: Annotated[str, typer.Argument(help="Tuning job whose best configuration to retrain.")],
+    out: Annotated[Path | None, typer.Option(help="Export the refit model here.")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="Epochs to train (default: the epoch the best trial peaked at).")] = None,
+    new_name: Annotated[str | None, typer.Option(
+        "--name", help="Name of the refit job (default NAME-refit).")] = None,
+    store: Annotated[str | None, typer.Option(help="Store folder or URL.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+) -> None:
+    """Retrain the best configuration of a job on all its images (training + validation).
+
+    The tuning job held out validation images to compare trials; the refit trains on them too,
+    for the epochs the best trial needed, as a one-trial job NAME-refit, then exports it."""
+    from tunelab.vision.refit import last_checkpoint, refit_source, refit_spec
+
+    source = refit_source(name, store=store)
+    spec = refit_spec(source, name=new_name, epochs=epochs, seed=seed)
+    n_epochs = spec["train"]["epochs"]
+    console.print(f"refit job {spec['name']}: trial {source.trial} of {name} "
+                  f"({source.objective} {source.metrics.get(source.objective, float('nan')):.4g}"
+                  f" at epoch {source.step}), retrained for {n_epochs} epochs on the training "
+                  "and validation images together", markup=False, highlight=False)
+    run_one_trial_job(spec, store, "Refit")
+    checkpoint = last_checkpoint(spec["name"], store=store)
+    console.print(f"model saved: {checkpoint} (epoch {n_epochs}, trained on every labelled "
+                  "image: no held-out score of its own)", markup=False, highlight=False)
+    if out is not None:
+        from tunelab.vision.export import export_model
+
+        meta = {"source_job": name, "source_trial": source.trial,
+                "source_epoch": source.step, "source_metrics": source.metrics}
+        console.print(f"model exported to {export_model(checkpoint, out, refit=meta)}",
+                      markup=False, highlight=False)
+    else:
+        where = f" --store {store}" if store else ""
+        console.print(f"export it with `tunelab export {spec['name']} --out DIR{where}`",
+                      markup=False, highlight=False)
+
+
 def export_command(
     name: Annotated[str, typer.Argument(help="Job name.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for model.pt and model.json.")],
@@ -238,8 +310,12 @@ def export_command(
     """Export the best model of a job: TorchScript model.pt plus model.json."""
     from tunelab import api
     from tunelab.vision.export import export_model
+    from tunelab.vision.refit import is_refit, last_checkpoint
 
-    _params, checkpoint = api.best_checkpoint(name, store=store)
+    if is_refit(name, store=store):  # nothing held out: its model is its last epoch
+        checkpoint = last_checkpoint(name, store=store)
+    else:
+        _params, checkpoint = api.best_checkpoint(name, store=store)
     folder = export_model(checkpoint, out)
     console.print(f"exported {checkpoint} to {folder} (model.pt, model.json)", markup=False,
                   highlight=False)
@@ -334,8 +410,9 @@ def hyperparameter_help() -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``export``, ``predict`` and ``evaluate`` to ``app``."""
+    """Add ``train``, ``refit``, ``export``, ``predict`` and ``evaluate`` to ``app``."""
     app.command("train", epilog=hyperparameter_help())(train_command)
     app.command("export")(export_command)
+    app.command("refit")(refit_command)
     app.command("predict")(predict_command)
     app.command("evaluate")(evaluate_command)

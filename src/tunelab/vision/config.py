@@ -55,7 +55,10 @@ class TrainConfig:
     :mod:`tunelab.vision.data`), ``split_seed`` (the same for every trial of a job, so all are
     judged on the same images), ``validation_data`` / ``test_data`` (separate folders or
     manifests with the same classes: validation replaces the split; test is scored once, after
-    the last epoch), ``strict`` (fail on an unreadable image instead of skipping it).
+    the last epoch), ``strict`` (fail on an unreadable image instead of skipping it),
+    ``train_on_validation`` (a refit: train on the training and validation images together,
+    as ``tunelab refit`` does with a tuned configuration; no validation metrics are reported,
+    since those images are no longer held out).
     Optimisation: ``optimizer`` (sgd with ``momentum``/``nesterov``, adam, adamw),
     ``learning_rate``, ``lr_schedule`` (constant, step with ``step_epochs``/``gamma``, cosine,
     onecycle), ``warmup_epochs``, ``weight_decay``, ``l1``, ``label_smoothing``, ``precision``
@@ -85,6 +88,7 @@ class TrainConfig:
     validation_data: str | None = None
     test_data: str | None = None
     strict: bool = False
+    train_on_validation: bool = False
 
     optimizer: str = "sgd"
     learning_rate: float = 0.1

@@ -30,11 +30,12 @@ FORMAT = 1
 
 
 def export_model(checkpoint_path: str | Path, out_dir: str | Path, *,
-                 sha256: str | None = None) -> Path:
+                 sha256: str | None = None, refit: dict[str, Any] | None = None) -> Path:
     """Write ``model.pt`` (TorchScript) and ``model.json`` for a trainer checkpoint; return the
     folder. The checkpoint is read with ``torch.load(weights_only=True)`` (a file that could
     run code is refused), after checking its ``sha256`` when given; ``model.json`` records
-    the sha256 of ``model.pt`` so :func:`predict` and :func:`evaluate` can check it."""
+    the sha256 of ``model.pt`` so :func:`predict` and :func:`evaluate` can check it, and, for
+    a refit (see :mod:`tunelab.vision.refit`), ``refit``: its source job, trial and metrics."""
     from tunelab.store.artifacts import file_sha256, load_torch_file
 
     path = Path(checkpoint_path)
@@ -75,6 +76,8 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *,
         "trained_with_flips": flips, "flip_test": bool(cfg.flip_test and flips),
         "epoch": int(state["epoch"]), "metrics": state.get("metrics", {}),
         "sha256": file_sha256(out / MODEL_FILE),
+        "trained_on_validation": bool(cfg.train_on_validation),
+        **({"refit": refit} if refit is not None else {}),
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out

@@ -1,5 +1,9 @@
 """How long training takes, measured before anything runs: a short probe of real training steps.
 
+``measure_costs`` adds what a trial spends besides its epochs (a worker's start, a segment's
+set-up, each epoch's checkpoint and report: :mod:`tunelab.vision.trial_overhead`);
+:mod:`tunelab.estimate` holds the arithmetic that turns them into a job's device-hours.
+
 ``tunelab tune --data`` sizes its default search to a time budget with it, and ``plan`` turns it
 into device-hours ("more training jobs means more GPU-hours", as a number before the user spends
 it). The probe builds the trial's own model at the trial's image size, runs a few warm-up steps
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tunelab.estimate import Budget, JobEstimate, TrialCosts, device_seconds
 from tunelab.vision.config import TrainConfig
 
 
@@ -34,6 +39,7 @@ class TrainingProbe:
     batch_size: int
     seconds_per_image: float
     eval_seconds_per_image: float
+    checkpoint_seconds: float = 0.0
 
     def epoch_seconds(self, n_train: int, n_eval: int) -> float:
         """Estimated seconds of one epoch: training on ``n_train`` images, scoring ``n_eval``."""
@@ -49,12 +55,14 @@ def device_name(device: torch.device) -> str:
 
 def probe_training(cfg: TrainConfig, *, channels: int, num_classes: int, image_size: int,
                    device: torch.device | str = "cpu", steps: int = 3, warmup: int = 2,
-                   min_seconds: float = 0.5, max_steps: int = 30) -> TrainingProbe:
+                   min_seconds: float = 0.5, max_steps: int = 30,
+                   checkpoint: bool = True) -> TrainingProbe:
     """Time training steps of ``cfg``'s model at ``image_size`` on ``device`` with ``cfg``'s
     batch size (64 for ``auto``), precision, augmentation and loss, through the trainer's own
     :class:`~tunelab.vision.train.Stepper` (batches gathered from a uint8 cache, the learning
     rate set per step, the running loss and accuracy kept, as an epoch does); then the
-    trainer's evaluation pass. After ``warmup`` untimed steps it times at least ``steps`` and
+    trainer's evaluation pass, and (``checkpoint``) the write of an epoch's checkpoint
+    (:func:`checkpoint_seconds`). After ``warmup`` untimed steps it times at least ``steps`` and
     goes on (up to ``max_steps``) until ``min_seconds`` have passed: tiny models take
     milliseconds a step, and a few of them say little on a busy machine."""
     from tunelab.vision.models import make_model
@@ -119,49 +127,92 @@ def probe_training(cfg: TrainConfig, *, channels: int, num_classes: int, image_s
     evaluate_split(model, cache[:n_eval], labels[:n_eval], mean, std, dev, precision)
     sync()
     eval_s = (time.perf_counter() - t0) / n_eval
-    return TrainingProbe(dev.type, device_name(dev), bs, train_s, eval_s)
+    ck_s = checkpoint_seconds(model, opt, cfg, step.scaler) if checkpoint else 0.0
+    return TrainingProbe(dev.type, device_name(dev), bs, train_s, eval_s, ck_s)
 
 
-def estimate_device_hours(probe: TrainingProbe, *, n_train: int, n_eval: int, epochs: int,
-                          trials: int) -> float:
-    """Device-hours of ``trials`` trials of ``epochs`` epochs each at the probed speed (a full
-    budget: schedulers that stop trials early spend less)."""
-    return probe.epoch_seconds(n_train, n_eval) * epochs * trials / 3600.0
+def checkpoint_seconds(model: torch.nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig,
+                       scaler: torch.amp.GradScaler, writes: int = 3) -> float:
+    """Seconds to write one epoch's checkpoint of ``model`` as the trainer writes it: the
+    same state dict layout through :meth:`TrialContext.save_checkpoint` (the job's artifact
+    store: an atomic write with its sha256) into a temporary folder; the median of
+    ``writes``."""
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from tunelab.objectives.context import TrialContext
+    from tunelab.vision.train import CHECKPOINT_FORMAT
+
+    times = []
+    with tempfile.TemporaryDirectory(prefix="tunelab-probe-") as tmp:
+        ctx = TrialContext(params={}, number=0, checkpoint_dir=Path(tmp) / "trial-0",
+                           artifact_root=tmp)
+        for k in range(writes):
+            t0 = time.perf_counter()
+            ctx.save_checkpoint({
+                "format": CHECKPOINT_FORMAT, "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "scheduler": {"lr_schedule": cfg.lr_schedule,
+                                                              "lr": cfg.learning_rate},
+                "epoch": k + 1, "rng": {"torch": torch.get_rng_state(),
+                                        "shuffle": torch.Generator().get_state()},
+                "config": cfg.to_dict(), "early_stop": (1.0, 0), "trial": 0, "seed": 0,
+                "metrics": {"val_loss": 1.0}, "batch_size": cfg.batch_size,
+                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+            }, step=k + 1)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
-@dataclass(frozen=True)
-class JobEstimate:
-    """``plan``'s estimate of a built-in job: device-hours at full budget, and how they were
-    reached (a probe of real steps on the device the slots train on)."""
+def slot_threads(slots: int) -> int:
+    """The CPU threads each of ``slots`` worker slots trains with (the local executor's
+    ``OMP_NUM_THREADS``)."""
+    from tunelab.devices import available_cpus
 
-    device_name: str
-    device_hours: float
-    trials: int
-    epochs: int
-    epoch_seconds: float
-
-    def describe(self, gpus_per_trial: float = 1.0) -> str:
-        hours = self.device_hours * gpus_per_trial
-        return (f"about {hours:.2g} device-hours on {self.device_name} "
-                f"({self.trials} trials x {self.epochs} epochs x {self.epoch_seconds:.1f} s per "
-                "epoch, measured by a short probe; early stopping spends less)")
+    return max(1, available_cpus() // max(1, slots))
 
 
-def estimate_job(static: dict[str, object], *, trials: int, device: str = "cpu",
-                 epochs: int | None = None) -> JobEstimate:
-    """Estimate a built-in image job before it runs: load its data (cached), probe a few
-    training steps of its model at its image size on ``device``, and scale to ``trials`` trials
-    of ``epochs`` (default: the static ``epochs``). For other helpers and ``tunelab plan``."""
+def measure_costs(static: dict[str, object], *, device: str = "cpu",
+                  threads: int | None = None) -> TrialCosts:
+    """Measure what a built-in trial of ``static`` spends on ``device``: load its data
+    (cached), probe training steps, validation and a checkpoint write of its model at its
+    image size (:func:`probe_training`), then start a worker as a job does and time its
+    start-up, a segment's set-up and a report's round trip
+    (:func:`tunelab.vision.trial_overhead.measure_overhead`). On the CPU both use ``threads``
+    (a worker slot's, :func:`slot_threads`; default: this process's)."""
     from tunelab.vision.prepare import DATA_KEYS, load_config_data
+    from tunelab.vision.trial_overhead import measure_overhead
 
     cfg = TrainConfig.from_params(static)
     data = load_config_data(TrainConfig.from_params(
         {k: v for k, v in static.items() if k in DATA_KEYS}), warn_skipped=False)
-    probe = probe_training(cfg, channels=data.channels, num_classes=len(data.classes),
-                           image_size=data.image_size, device=device)
-    n_eval = len(data.val_y)
-    e = epochs or cfg.epochs
-    epoch_s = probe.epoch_seconds(len(data.train_y), n_eval)
-    hours = estimate_device_hours(probe, n_train=len(data.train_y), n_eval=n_eval, epochs=e,
-                                  trials=trials)
-    return JobEstimate(probe.device_name, hours, trials, e, epoch_s)
+    before = torch.get_num_threads()
+    n_threads = threads if threads and device == "cpu" else before
+    torch.set_num_threads(n_threads)
+    try:
+        probe = probe_training(cfg, channels=data.channels, num_classes=len(data.classes),
+                               image_size=data.image_size, device=device)
+    finally:
+        torch.set_num_threads(before)
+    over = measure_overhead(dict(static), device, threads=n_threads)
+    n_test = 0 if data.test_y is None else len(data.test_y)
+    return TrialCosts(
+        probe.device_name, startup_seconds=over.startup_seconds,
+        setup_seconds=over.setup_seconds,
+        epoch_seconds=probe.epoch_seconds(len(data.train_y), len(data.val_y)),
+        per_epoch_seconds=probe.checkpoint_seconds + over.report_seconds,
+        final_seconds=n_test * probe.eval_seconds_per_image)
+
+
+def estimate_job(static: dict[str, object], *, trials: int, device: str = "cpu",
+                 epochs: int | None = None, slots: int = 1) -> JobEstimate:
+    """Estimate ``trials`` full trials of ``epochs`` (default: the static ``epochs``) of a
+    built-in job on ``slots`` worker slots, every trial training to the end (FIFO);
+    :func:`tunelab.estimate.estimate_spec` counts a spec's trials and its scheduler's
+    expected epochs."""
+    costs = measure_costs(static, device=device, threads=slot_threads(slots))
+    e = int(epochs or TrainConfig.from_params(static).epochs)
+    budget = Budget(float(e), 1.0, e)
+    secs = device_seconds(costs, budget, trials=trials, slots=slots)
+    return JobEstimate(costs.device_name, secs / 3600.0, trials, e, costs.epoch_seconds, costs,
+                       budget, max(1, min(slots, trials)))

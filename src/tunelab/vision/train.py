@@ -250,6 +250,11 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
     # gathered, converted and augmented on the device.
     train_x, train_y = data.train_x.to(device), data.train_y.to(device)
     val_x = data.val_x.to(device) if device.type == "cuda" else data.val_x
+    val_y = data.val_y
+    if cfg.train_on_validation:  # a refit: every labelled image trains; nothing is held out
+        train_x = torch.cat([train_x, val_x.to(device)])
+        train_y = torch.cat([train_y, val_y.to(device)])
+        val_x, val_y = val_x[:0], val_y[:0]
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
     # Test-time flips only for a model that learnt with flips (it has seen mirror images).
@@ -323,8 +328,8 @@ def train(params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
         train_seconds = time.perf_counter() - t0
         train_loss = loss_sum.item() / max(seen, 1)
         metrics = {"train_loss": train_loss, "train_accuracy": correct.item() / max(seen, 1)}
-        if len(data.val_y):
-            val_loss, val_acc = evaluate_split(model, val_x, data.val_y, mean, std, device,
+        if len(val_y):
+            val_loss, val_acc = evaluate_split(model, val_x, val_y, mean, std, device,
                                                precision, flip_test)
             metrics |= {"val_loss": val_loss, "val_accuracy": val_acc}
         metrics |= {"lr": lr, "images_per_second": seen / max(train_seconds, 1e-9),

@@ -163,26 +163,42 @@ async function poll(S) {
   } catch (e) { showError(e); } finally { S.busy = false; }
 }
 
+// Milliseconds each step of the first draw took (read by bench/ui_load.py).
+const FIRST_DRAW = {};
+async function timed(name, step) {
+  const t0 = performance.now();
+  const out = await step();
+  if (!document.body.dataset.firstDrawnMs) FIRST_DRAW[name] = Math.round(performance.now() - t0);
+  return out;
+}
+
 async function refreshAll(S, v) {
   const n = jobApi(S.name);
-  const [head, points, decisions] = await Promise.all([
-    api(n), api(n + "/points"), api(n + "/decisions")]);
+  // the version is read before the data it names: a change made while the page draws moves
+  // it past what was drawn, so the next poll redraws (read after drawing, it could hide one)
+  const version = v || (REPORT ? {token: "report"} : await timed("version", () => api(n + "/version")));
+  const [head, points, decisions] = await timed("fetch", () => Promise.all([
+    api(n), api(n + "/points"), api(n + "/decisions")]));
   S.head = head; S.points = points; S.decisions = decisions;
   if (!S.metric) S.metric = head.metric;
-  drawHead(S);
-  await drawLeaderboard(S);
-  drawHistory(S);
-  await drawCurves(S);
-  drawParallel(S);
-  drawSlices(S);
-  drawLineage(S);
-  drawRungs(S);
-  drawDevice(S);
-  drawDiagnosis(S);
+  await timed("head", () => drawHead(S));
+  await timed("leaderboard", () => drawLeaderboard(S));
+  await timed("history", () => drawHistory(S));
+  await timed("curves", () => drawCurves(S));
+  await timed("parallel", () => drawParallel(S));
+  await timed("slices", () => drawSlices(S));
+  await timed("lineage", () => drawLineage(S));
+  await timed("rungs", () => drawRungs(S));
+  await timed("device", () => drawDevice(S));
+  await timed("diagnosis", () => drawDiagnosis(S));
   drawImportance(S).catch(showError);  // a forest fit: never holds the rest of the page up
-  S.version = v ? v.token : (REPORT ? "report" : (await api(n + "/version")).token);
+  S.version = version.token;
   document.body.dataset.drawn = String(Date.now());
-  if (!document.body.dataset.firstDrawnMs) document.body.dataset.firstDrawnMs = String(performance.now());
+  if (!document.body.dataset.firstDrawnMs) {
+    document.body.dataset.firstDrawnMs = String(performance.now());
+    document.body.dataset.firstDrawSteps = JSON.stringify(FIRST_DRAW);
+  }
+  loadAllCurves(S);
 }
 
 function drawHead(S) {
@@ -195,6 +211,8 @@ function drawHead(S) {
   if (lim.max_runtime) budget.push(`runtime ${dur(h.runtime_seconds)} / ${esc(lim.max_runtime)}`);
   else budget.push(`runtime ${dur(h.runtime_seconds)}`);
   const live = h.status === "running" && !REPORT;
+  if (live && S.shownStatus && S.shownStatus !== "running") S.stop = "idle";  // resumed: stoppable again
+  S.shownStatus = h.status;
   if (h.stop_requested) S.stop = "sent";
   const stopText = {idle: "Stop job", armed: "Confirm stop", sent: "Stop requested"}[S.stop || "idle"];
   document.getElementById("head").innerHTML = `<h2>${esc(h.name)} ${badge(h.status)}
@@ -349,7 +367,7 @@ async function drawCurves(S) {
     pick.innerHTML = metrics.map(m => `<option ${m === S.metric ? "selected" : ""}>${esc(m)}</option>`).join("");
     pick.onchange = () => {
       S.metric = pick.value; S.curves = new Map(); S.cursor = 0; S.curvesAll = false; S.curvesLoading = null;
-      drawCurves(S).catch(showError);
+      drawCurves(S).then(() => loadAllCurves(S)).catch(showError);
     };
   }
   if (!REPORT && !S.curvesAll && S.points.length > CURVES_FIRST) {
@@ -360,14 +378,7 @@ async function drawCurves(S) {
       const first = await api(curvesQuery(S, top.map(n => "&trials=" + n).join("")));
       S.curves = new Map(first.curves.map(c => [c.trial, {steps: c.steps, values: c.values}]));
       S.curvesNote = `the best ${top.length} of ${S.points.length} trials; the others are loading…`;
-      const metric = S.metric;
-      S.curvesLoading = api(curvesQuery(S)).then(all => {
-        if (S.metric !== metric) return;
-        S.curves = new Map(all.curves.map(c => [c.trial, {steps: c.steps, values: c.values}]));
-        S.cursor = all.cursor; S.curvesAll = true; S.curvesNote = "";
-        renderCurves(S);
-        document.body.dataset.curvesAll = String(Date.now());
-      }).catch(showError);
+      S.curvesLoading = "next";  // fetched once the page is drawn (loadAllCurves)
     }
     return renderCurves(S);  // the best trials' curves until every trial's arrive
   }
@@ -380,6 +391,20 @@ async function drawCurves(S) {
   S.cursor = Math.max(S.cursor, got.cursor);
   S.curvesAll = true;
   renderCurves(S);
+}
+
+// Every trial's curves, after the first draw: their bytes (megabytes on a big job) and their
+// parse never delay the rest of the page.
+function loadAllCurves(S) {
+  if (S.curvesLoading !== "next") return;
+  const metric = S.metric;
+  S.curvesLoading = api(curvesQuery(S)).then(all => {
+    if (S.metric !== metric) return;
+    S.curves = new Map(all.curves.map(c => [c.trial, {steps: c.steps, values: c.values}]));
+    S.cursor = all.cursor; S.curvesAll = true; S.curvesNote = "";
+    renderCurves(S);
+    document.body.dataset.curvesAll = String(Date.now());
+  }).catch(showError);
 }
 
 function renderCurves(S) {

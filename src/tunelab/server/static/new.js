@@ -39,6 +39,17 @@ function paramRow([name, kind, mode, d]) {
     <td class="muted small">${esc(PARAM_NOTES[name] || kind)}${errBox("param." + name)}</td></tr>`;
 }
 
+function estimateHow(e) {  // how the device-hours were reached (tunelab.estimate)
+  const per = e.expected_epochs !== undefined && e.expected_epochs !== e.epochs
+    ? `about ${e.expected_epochs.toPrecision(3)} of ${e.epochs}` : `${e.epochs}`;
+  return `${e.trials} jobs × ${per} epochs × (${e.epoch_seconds.toFixed(2)} s per epoch + ` +
+    `${(e.per_epoch_seconds || 0).toFixed(2)} s for its checkpoint and report), plus ` +
+    `${(e.setup_seconds || 0).toFixed(2)} s to set up each job and ` +
+    `${(e.startup_seconds || 0).toFixed(1)} s to start each of ${e.slots || 1} worker(s); ` +
+    `measured on ${e.device} by a short probe of real training steps` +
+    (e.note ? ` (${e.note})` : "");
+}
+
 async function newPage() {
   document.title = "new job · tunelab";
   main.innerHTML = `<h2>New tuning job</h2><div id="error"></div><div class="new-grid"><form id="new-form" autocomplete="off" onsubmit="return false">
@@ -153,7 +164,7 @@ async function newPage() {
       const e = p.estimate;
       $("device-hours").textContent = e ? e.device_hours.toPrecision(2) : "—";
       $("device-hours").title = e ? `about ${dur(e.device_hours * 3600)} of device time` : "";
-      $("estimate-how").textContent = e ? `${e.trials} jobs × ${e.epochs} epochs × ${e.epoch_seconds.toFixed(2)} s per epoch on ${e.device}, measured by a short probe of real training steps (a full budget: early stopping spends less)` : (p.estimate_error || "");
+      $("estimate-how").textContent = e ? estimateHow(e) : (p.estimate_error || "");
       $("spec-yaml").textContent = p.yaml;
       $("batch-max").textContent = p.batch_max ? `measured maximum for this model, image size and device: ${p.batch_max}` : "";
       $("launch").disabled = seq !== S.seq ? true : false;
@@ -172,7 +183,8 @@ async function newPage() {
       box.classList.remove("muted");
       box.innerHTML = `<p>${p.images} images in ${p.classes.length} classes · ${esc(p.monochrome ? "monochrome (grey)" : "colour")} ·
         trains at ${p.image_size}×${p.image_size} · sizes ${Object.entries(p.sizes).map(([s, n]) => `${esc(s)} (${n})`).join(", ")} ·
-        <span id="unreadable">${p.unreadable_count} unreadable file(s)</span>${p.unreadable.length ? ": " + p.unreadable.map(esc).join(", ") : ""}</p>
+        <span id="unreadable">${p.unreadable_count} unreadable file(s)${p.sample ? " in the sample" : ""}</span>${p.unreadable.length ? ": " + p.unreadable.map(esc).join(", ") : ""}</p>
+        ${p.sample ? `<p id="sampled" class="small">Sizes, colour, the training size, unreadable files and samples are from a random sample of ${p.sample} of the ${p.images} images (nothing else decoded yet: the job decodes them all when it starts).</p>` : ""}
         <table class="grid" id="class-table"><tr><th>class</th><th>images</th><th>samples</th></tr>
         ${p.classes.map(c => `<tr><td>${esc(c)}</td><td>${p.images_per_class[c]}</td><td>${(p.thumbnails[c] || []).map(u => `<img class="thumb" src="${u}" alt="${esc(c)}">`).join("")}</td></tr>`).join("")}</table>`;
       document.body.dataset.previewed = p.data;

@@ -1,0 +1,146 @@
+"""Refit: the best configuration of a tuning job retrained on training + validation images.
+
+One small random search over two 10x10 colour classes (two trials, three epochs, a tiny CNN),
+then ``tunelab refit`` through the command line, the exported model.json, and the refusals.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from imagefolders import dark_light_folder, one_line
+from typer.testing import CliRunner
+
+from tunelab import api
+from tunelab.cli import app
+from tunelab.objectives.context import TrialContext
+from tunelab.server.model_zip import best_model_zip
+from tunelab.store import Store
+from tunelab.store.queries import Reader
+from tunelab.vision.data import load_image_data
+from tunelab.vision.refit import refit_source, refit_spec
+from tunelab.vision.train import train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A finished two-trial random search; returns (tmp folder, store)."""
+    tmp = tmp_path_factory.mktemp("refit")
+    data = dark_light_folder(tmp / "images", 10)
+    store = str(tmp / "runs")
+    spec: dict[str, Any] = {
+        "name": "photos", "objective": {"metric": "val_accuracy", "goal": "maximize"},
+        "train": {"builtin": "image-classifier", "data": str(data), "epochs": 3,
+                  "model": "cnn", "width": 4, "batch_size": 8,
+                  "cache_dir": str(tmp / "cache"), "validation_percent": 30},
+        "search_space": {"learning_rate": {"type": "float", "low": 0.01, "high": 0.1,
+                                           "scale": "log"}},
+        "strategy": {"type": "random", "seed": 0},
+        "limits": {"max_trials": 2, "max_parallel": 1}}
+    result = api.tune_spec(spec, store=store)
+    assert result.status == "completed" and result.best is not None
+    return tmp, store
+
+
+def test_refit_trains_on_every_image_for_the_best_epochs(tuned: tuple[Path, str]) -> None:
+    tmp, store = tuned
+    source = refit_source("photos", store=store)
+    spec = refit_spec(source)
+    # the best trial's own learning rate, its peak epoch, and nothing held out
+    assert spec["name"] == "photos-refit"
+    assert spec["train"]["learning_rate"] == source.params["learning_rate"]
+    assert spec["train"]["epochs"] == source.step and 1 <= source.step <= 3
+    assert spec["train"]["train_on_validation"] is True
+    assert spec["objective"] == {"metric": "train_loss", "goal": "minimize"}
+    assert "val_accuracy" in source.metrics
+
+    res = runner.invoke(app, ["refit", "photos", "--out", str(tmp / "model"), "--store", store])
+    assert res.exit_code == 0, res.output
+    out = one_line(res.output)
+    assert f"retrained for {source.step} epochs" in out and "model exported to" in out
+    meta = json.loads((tmp / "model" / "model.json").read_text())
+    assert meta["trained_on_validation"] is True and meta["epoch"] == source.step
+    assert meta["refit"]["source_job"] == "photos"
+    assert meta["refit"]["source_trial"] == source.trial
+    assert meta["refit"]["source_metrics"]["val_accuracy"] == source.metrics["val_accuracy"]
+
+    # the refit job is in the store, trained on all 20 images (14 train + 6 validation): its
+    # reports have training metrics and no validation ones
+    st = Store.open(store)
+    try:
+        tx = st.read()
+        trials = tx.trials(tx.job("photos-refit").id)
+    finally:
+        st.close()
+    assert len(trials) == 1 and trials[0].state.value == "completed"
+    reports = trials[0].reports
+    assert [r.step for r in reports] == list(range(1, source.step + 1))
+    assert all("train_loss" in r.metrics and "val_accuracy" not in r.metrics for r in reports)
+
+    # export of the refit job picks its last epoch; a refit of a refit is refused
+    res = runner.invoke(app, ["export", "photos-refit", "--out", str(tmp / "again"),
+                              "--store", store])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp / "again" / "model.json").read_text())["epoch"] == source.step
+    # so does the dashboard's model download
+    reader = Reader.open(store)
+    try:
+        z = zipfile.ZipFile(io.BytesIO(best_model_zip(reader, "photos-refit")[0]))
+    finally:
+        reader.close()
+    assert json.loads(z.read("photos-refit-model/model.json"))["epoch"] == source.step
+    res = runner.invoke(app, ["refit", "photos-refit", "--store", store])
+    assert res.exit_code != 0 and "already a refit" in one_line(res.output)
+    assert "Traceback" not in res.output
+
+
+def test_train_on_validation_uses_all_images(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trainer's epoch steps over training + validation images: 20 of 20, not 14."""
+    from tunelab.vision import train as train_module
+
+    data = dark_light_folder(tmp_path / "images", 10)
+    stepped: list[int] = []
+    real_call = train_module.Stepper.__call__
+
+    def counting(self: Any, x_u8: torch.Tensor, y: torch.Tensor) -> Any:
+        stepped.append(len(y))
+        return real_call(self, x_u8, y)
+
+    monkeypatch.setattr(train_module.Stepper, "__call__", counting)
+    base: dict[str, Any] = {"data": str(data), "cache_dir": str(tmp_path / "cache"),
+                            "epochs": 1, "model": "cnn", "width": 4, "batch_size": 2,
+                            "validation_percent": 30}
+    d = load_image_data(str(data), cache_dir=tmp_path / "cache", validation_percent=30)
+    assert len(d.train_y) == 14 and len(d.val_y) == 6
+    for refit, images in ((False, 14), (True, 20)):
+        stepped.clear()
+        params = {**base, "train_on_validation": refit}
+        metrics = train(params, TrialContext(params=params, number=0,
+                                             checkpoint_dir=tmp_path / f"ck{refit}"))
+        assert sum(stepped) == images
+        assert ("val_accuracy" in metrics) is not refit
+    state = torch.load(tmp_path / "ckTrue" / "ckpt-000001.pt", weights_only=True)
+    assert state["config"]["train_on_validation"] is True
+
+
+def test_refit_refuses_other_jobs_in_one_line(tmp_path: Path) -> None:
+    store = str(tmp_path / "runs")
+    spec = {"name": "quad", "objective": {"metric": "loss", "goal": "minimize"},
+            "train": {"function": "objectives_for_tests.fns:quadratic"},
+            "search_space": {"x": {"type": "float", "low": -1, "high": 1}},
+            "strategy": {"type": "random", "seed": 0}, "limits": {"max_trials": 1}}
+    api.tune_spec(spec, store=store)
+    res = runner.invoke(app, ["refit", "quad", "--store", store])
+    assert res.exit_code != 0 and "built-in image trainer" in one_line(res.output)
+    assert "Traceback" not in res.output
+    res = runner.invoke(app, ["refit", "nope", "--store", store])
+    assert res.exit_code != 0 and "Traceback" not in res.output
