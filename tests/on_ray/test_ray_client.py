@@ -95,3 +95,14 @@ def test_a_ray_client_address_nobody_answers_is_one_line(tmp_path: Path) -> None
             st.read().job("bad")
     finally:
         st.close()
+
+
+def test_the_client_endpoint_of_an_address() -> None:
+    """What the refusal and the health check watch for a ``ray://`` address."""
+    from tunelab.executors.ray_cluster import client_endpoint
+
+    assert client_endpoint("ray://head") == "head:10001"  # Ray Client's default port
+    assert client_endpoint("ray://head:20001") == "head:20001"
+    assert client_endpoint("ray://[::1]") == "[::1]:10001"
+    assert client_endpoint("ray://[::1]:20001") == "[::1]:20001"
+    assert client_endpoint("10.0.0.5:6380") is None and client_endpoint("auto") is None

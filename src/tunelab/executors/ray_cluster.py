@@ -50,7 +50,8 @@ def gcs_reachable(address: str, timeout: float = 3.0) -> bool:
     """True when something accepts a TCP connection at ``HOST:PORT``."""
     host, _, port = address.rpartition(":")
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                      timeout=timeout):
             return True
     except (OSError, ValueError):
         return False
