@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: The store modules a worker may load: checkpoint files, written and verified.
+CHECKPOINT_MODULES = frozenset({"tunelab.store.artifacts", "tunelab.store.remote_artifacts"})
+
 
 def quadratic(params: dict[str, Any], trial: Any) -> float:
     """A fast objective: (x - 1)^2, reported once."""
@@ -35,7 +38,9 @@ def concurrent(params: dict[str, Any], trial: Any) -> dict[str, float]:
         "pid": float(os.getpid()),
         "slot": float(os.environ.get("TUNELAB_SLOT", "-1")),
         "threads": float(os.environ.get("OMP_NUM_THREADS", "-1")),
-        "store_imported": float("tunelab.store" in sys.modules or "sqlalchemy" in sys.modules),
+        # the database layer: a worker writes checkpoints through tunelab.store.artifacts only
+        "store_imported": float("sqlalchemy" in sys.modules or any(
+            m.startswith("tunelab.store.") and m not in CHECKPOINT_MODULES for m in sys.modules)),
     }
     trial.report_metrics(metrics, step=1)
     return metrics
