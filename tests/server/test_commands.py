@@ -120,3 +120,7 @@ def test_ui_on_postgresql_takes_the_artifact_folder_and_launches_with_it(
     assert launcher._store_args() == ["--store", postgres_store.url, "--artifacts",
                                       str(reader.artifacts)]
     assert default_launch_dir(reader) == Path(str(reader.artifacts)).parent / "ui-launches"
+    # an object-storage location reaches the launched tuners too
+    remote = Reader(reader.engine, reader.url, "s3://bucket/runs")
+    assert Launcher(remote)._store_args() == ["--store", postgres_store.url, "--artifacts",
+                                              "s3://bucket/runs"]

@@ -57,8 +57,10 @@ class Launcher:
 
     def _store_args(self) -> list[str]:
         args = ["--store", self.reader.url]
-        if self.reader.artifacts is not None:
-            args += ["--artifacts", str(self.reader.artifacts)]
+        # the store's checkpoint location, a folder or object storage (s3://...)
+        where = self.reader.artifact_url or self.reader.artifacts
+        if where is not None:
+            args += ["--artifacts", str(where)]
         return args
 
     def _exists(self, name: str) -> bool:
