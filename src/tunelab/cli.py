@@ -146,7 +146,7 @@ def plan(spec: Annotated[Path | None, typer.Argument(
          name: NameOpt = None, max_trials: MaxTrialsOpt = None,
          max_parallel: MaxParallelOpt = None, max_runtime: MaxRuntimeOpt = None,
          strategy: StrategyOpt = None, epochs: EpochsOpt = None, set_: SetOpt = None,
-         seed: SeedOpt = None, gpus: GpusOpt = None) -> None:
+         seed: SeedOpt = None, gpus: GpusOpt = None, executor: ExecutorOpt = None) -> None:
     """Print what a job will run: search space, strategy, training jobs, every limit and
     completion criterion, and an estimated duration. Runs nothing.
 
@@ -170,6 +170,10 @@ def plan(spec: Annotated[Path | None, typer.Argument(
         return
     assert spec is not None
     js, warnings = load_spec(spec)
+    if executor is not None:  # as tune would run it: `--executor ray:ray://head:10001`
+        from tunelab.executors.factory import executor_choice
+
+        js = js.model_copy(update={"executor": executor_choice(executor, js.executor)})
     # a bare SageMaker request names a container image and SageMaker parent jobs: it is
     # planned as it is, and what running it needs is said in warnings instead of errors
     bare = is_sagemaker_config(read_mapping(spec))

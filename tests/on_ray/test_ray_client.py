@@ -28,7 +28,7 @@ def _one_line(text: str) -> str:
 
 def test_a_job_through_ray_client_runs_on_the_cluster(ray_cluster: Cluster,
                                                       tmp_path: Path) -> None:
-    """`tunelab plan` and `tunelab tune --executor ray:ray://…` (the spec names no executor):
+    """`tunelab plan` and `tune` with `--executor ray:ray://…` (the spec names no executor):
     the trials run in actors on both nodes, their checkpoints go to the artifact folder every
     node probed, and their reports reach the store through this process, the only writer."""
     spec = ray_spec("client", None, {"type": "random", "seed": 4}, trials=3, parallel=2,
@@ -36,10 +36,7 @@ def test_a_job_through_ray_client_runs_on_the_cluster(ray_cluster: Cluster,
     path = tmp_path / "client.yaml"
     path.write_text(yaml.safe_dump(spec))
     choice = f"ray:{ray_cluster.client}"
-    spec_ray = dict(spec, executor={"type": "ray", "address": ray_cluster.client})
-    planned = tmp_path / "planned.yaml"
-    planned.write_text(yaml.safe_dump(spec_ray))
-    res = runner.invoke(app, ["plan", str(planned)])
+    res = runner.invoke(app, ["plan", str(path), "--executor", choice])
     assert res.exit_code == 0, res.output
     out = _one_line(res.output)
     assert f"cluster: ray at {ray_cluster.client}: 2 nodes: 2 CPU, 1 node2" in out, out
