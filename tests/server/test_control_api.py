@@ -204,6 +204,10 @@ def test_launch_watch_evaluate_predict_tune_again_delete(env: dict[str, Any]) ->
     lr = narrowed["spec"]["search_space"]["learning_rate"]
     assert 0.01 <= lr["low"] < lr["high"] <= 0.2 and lr["high"] / lr["low"] < 20 ** 0.5
 
+    # refit (launched and watched in tests/server/test_new_page.py): token and unknown job
+    assert env["client"].post("/api/v1/jobs/page-job/refit", json={}).status_code == 401
+    assert post(env, "/jobs/nope/refit", {}).status_code == 404
+
     assert post(env, "/jobs/page-job/resume").status_code == 422  # completed: nothing to resume
     assert env["client"].post("/api/v1/jobs/page-job/delete").status_code == 401
     d = post(env, "/jobs/page-job/delete")

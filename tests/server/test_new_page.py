@@ -158,6 +158,16 @@ def test_fill_the_form_launch_watch_export_evaluate(site: tuple[str, Any]) -> No
     assert d.find_element("id", "launch").is_enabled()
     shot(d, "new-tune-again")
 
+    # refit: the best configuration retrained on every image, as its own job, watched live
+    d.get(url + "/jobs/from-page")
+    click(d, "refit-btn")
+    wait_for(lambda: d.current_url.endswith("/jobs/from-page-refit"), "the refit job's page", 60)
+    wait_for(lambda: badge(d) == "completed", "the refit to finish", 120)
+    assert "maximize" not in text(d, "head") and "train_loss" in text(d, "head")
+    wait_for(lambda: d.find_elements("id", "export-btn"), "the refit's export button")
+    assert not d.find_elements("id", "refit-btn")  # a refit is not refitted again
+    shot(d, "job-refit")
+
 
 def click(d: Any, element_id: str) -> None:
     """Click ``element_id`` once it exists (the job page redraws its head live: an element

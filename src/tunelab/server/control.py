@@ -22,6 +22,7 @@ from tunelab.server.launcher import Launcher
 from tunelab.server.modelops import MAX_UPLOAD_BYTES, Models, narrowed_spec
 from tunelab.server.planner import Planner
 from tunelab.server.security import Access
+from tunelab.store.queries import Reader
 
 
 class PreviewRequest(BaseModel):
@@ -157,4 +158,26 @@ def build_control_router(control: Control, access: Access) -> APIRouter:
         spec = _call(narrowed_spec, planner.reader, name, new)
         return {"name": new, "yaml": spec_yaml(spec)}
 
+    @api.post("/jobs/{name}/refit", dependencies=w,
+              summary="Retrain the best configuration on every image, as a new job")
+    def refit(name: str, req: TuneAgainRequest) -> Any:
+        return _call(launch_refit, planner.reader, planner.root, launcher, name, req.name)
+
     return api
+
+
+def launch_refit(reader: Reader, root: DataRoot, launcher: Launcher, name: str,
+                 new: str | None) -> dict[str, Any]:
+    """Start ``tunelab refit``'s one-trial job for ``name`` (training and validation images
+    together, the best trial's epochs) as a page-launched job; its page shows it live and its
+    export is its last epoch. Its data must be inside the data root, as a form's must."""
+    from tunelab.store.repository import Tx
+    from tunelab.vision.refit import refit_spec, source_in
+
+    with reader.snapshot() as conn:
+        source = source_in(Tx(conn), name)
+    spec = refit_spec(source, name=new)
+    for key in ("data", "validation_data", "test_data"):
+        if spec["train"].get(key) is not None:
+            spec["train"][key] = root.resolve(str(spec["train"][key]), f"train.{key}")
+    return launcher.launch(spec)

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import SpecError
+
+if TYPE_CHECKING:
+    from tunelab.store import Tx
 
 
 @dataclass(frozen=True)
@@ -41,41 +44,47 @@ def refit_source(name: str, *, store: str | Path | None = None) -> RefitSource:
 
     Refused in one line: a job that does not train the built-in image classifier, one with no
     trial with a value yet, a best trial without a checkpoint, a job that is itself a refit."""
-    from tunelab.jobstate import JobState
-    from tunelab.spec import spec_from_dict
     from tunelab.store import Store
 
     st = Store.open(store)
     try:
-        tx = st.read()
-        job = tx.job(name)
-        js = spec_from_dict(job.spec)
-        if js.train is None or js.train.builtin != "image-classifier":
-            raise SpecError.field("job", "a job of the built-in image trainer "
-                                  "(`train: {builtin: image-classifier}`)", name,
-                                  "Refit retrains the built-in trainer; retrain your own "
-                                  "objective with its best parameters (`tunelab show NAME`).")
-        static = js.static_params()
-        if static.get("train_on_validation"):
-            raise SpecError.field("job", "a tuning job (this one is already a refit)", name,
-                                  "Export it with `tunelab export NAME --out DIR`.")
-        state = JobState.load(tx, job)
-        best = state.leader()
-        if best is None:
-            raise SpecError(f"job {name!r} has no trial with a value yet: nothing to refit. "
-                            f"Wait for a trial to finish (`tunelab show {name}`).")
-        ck = state.best_checkpoint(best)
-        if ck is None:
-            raise SpecError(f"the best trial ({best.number}) of job {name!r} kept no "
-                            "checkpoint, so the epoch it peaked at is unknown; refit with "
-                            "--epochs N.")
-        metrics = next((dict(r.metrics) for r in best.reports if r.step == ck.step), {})
-        params = {**static, **best.params}
-        return RefitSource(name, best.number, ck.step, params,
-                           {k: float(v) for k, v in metrics.items()
-                            if isinstance(v, int | float)}, js.objective.metric)
+        return source_in(st.read(), name)
     finally:
         st.close()
+
+
+def source_in(tx: Tx, name: str) -> RefitSource:
+    """:func:`refit_source` read through ``tx`` (a store's, or the dashboard's read-only
+    snapshot: ``Tx(conn)``)."""
+    from tunelab.jobstate import JobState
+    from tunelab.spec import spec_from_dict
+
+    job = tx.job(name)
+    js = spec_from_dict(job.spec)
+    if js.train is None or js.train.builtin != "image-classifier":
+        raise SpecError.field("job", "a job of the built-in image trainer "
+                              "(`train: {builtin: image-classifier}`)", name,
+                              "Refit retrains the built-in trainer; retrain your own "
+                              "objective with its best parameters (`tunelab show NAME`).")
+    static = js.static_params()
+    if static.get("train_on_validation"):
+        raise SpecError.field("job", "a tuning job (this one is already a refit)", name,
+                              "Export it with `tunelab export NAME --out DIR`.")
+    state = JobState.load(tx, job)
+    best = state.leader()
+    if best is None:
+        raise SpecError(f"job {name!r} has no trial with a value yet: nothing to refit. "
+                        f"Wait for a trial to finish (`tunelab show {name}`).")
+    ck = state.best_checkpoint(best)
+    if ck is None:
+        raise SpecError(f"the best trial ({best.number}) of job {name!r} kept no "
+                        "checkpoint, so the epoch it peaked at is unknown; refit with "
+                        "--epochs N.")
+    metrics = next((dict(r.metrics) for r in best.reports if r.step == ck.step), {})
+    params = {**static, **best.params}
+    return RefitSource(name, best.number, ck.step, params,
+                       {k: float(v) for k, v in metrics.items()
+                        if isinstance(v, int | float)}, js.objective.metric)
 
 
 def refit_spec(source: RefitSource, *, name: str | None = None, epochs: int | None = None,

@@ -1,4 +1,4 @@
-// tunelab job controls (job page): resume, delete, export, tune again around the best,
+// tunelab job controls (job page): resume, delete, export, tune again around the best, refit,
 // evaluate on a test folder, predict uploaded images. Every action is a POST with the token;
 // the server does it through the CLI's own code (a new tuner process for resume).
 "use strict";
@@ -19,7 +19,7 @@ function jobControls() {
       <div id="predict-out"></div></div>`;
   head.after(box);
   const $ = id => document.getElementById(id);
-  const S = {status: null, best: null, armed: false, builtin: false};
+  const S = {status: null, best: null, armed: false, builtin: false, refit: false};
   const post = (path, body) => api(jobApi(name) + path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body || {})});
   const fail = e => { $("ctl-error").innerHTML = `<p class="error">${esc(e.message)}</p>`; };
 
@@ -33,6 +33,7 @@ function jobControls() {
     if (["interrupted", "stopped", "failed"].includes(st)) b.push(`<button id="resume-btn" type="button">Resume</button>`);
     if (S.best !== null) b.push(`<button id="export-btn" type="button">Export best model</button>`);
     if (S.best !== null && S.builtin) b.push(`<a id="again-link" href="/new?from=${encodeURIComponent(name)}">Tune again around the best</a>`);
+    if (S.best !== null && S.builtin && !S.refit && done) b.push(`<button id="refit-btn" type="button" title="A new one-trial job: the best trial's hyperparameters and epochs, trained on the training and validation images together; its model is exported from its last epoch">Refit on all images</button>`);
     if (done) b.push(`<button id="delete-btn" type="button" class="danger">${S.armed ? "Confirm delete" : "Delete job"}</button>`);
     $("ctl-buttons").innerHTML = b.join(" ");
     $("ctl-model").hidden = S.best === null || !S.builtin;  // the built-in image classifier's
@@ -52,6 +53,10 @@ function jobControls() {
         $("ctl-error").innerHTML = `<p id="export-done">exported: ${esc(name)}-model.zip (${(blob.size / 1024).toFixed(0)} KiB: TorchScript model.pt and model.json)</p>`;
       } catch (e) { fail(e); }
     });
+    on("refit-btn", async () => {
+      $("refit-btn").disabled = true;
+      try { const r = await post("/refit"); location.href = "/jobs/" + encodeURIComponent(r.name); } catch (e) { fail(e); $("refit-btn").disabled = false; }
+    });
     on("delete-btn", async () => {
       if (!S.armed) { S.armed = true; buttons(); return; }
       try { await post("/delete"); location.href = "/"; } catch (e) { S.armed = false; buttons(); fail(e); }
@@ -63,6 +68,7 @@ function jobControls() {
       const [h, p] = await Promise.all([api(jobApi(name)), api(jobApi(name) + "/process")]);
       const best = h.best_trial ? h.best_trial.number : null;
       S.builtin = !!(h.data && h.data.message);  // a built-in image job records its data
+      S.refit = !!(h.static && h.static.train_on_validation);  // a refit is not refitted
       const status = p.tuner_gone ? "interrupted" : h.status;
       if (status !== S.status || best !== S.best) { S.status = status; S.best = best; buttons(); }
       let text = "";
