@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -113,20 +114,30 @@ def probe_training(cfg: TrainConfig, *, channels: int, num_classes: int, image_s
     sync()
     t0 = time.perf_counter()
     timed = 0
+    each: list[float] = []  # on the CPU, every step's own time
     while timed < steps or (time.perf_counter() - t0 < min_seconds and timed < max_steps):
+        t_step = time.perf_counter()
         one(timed)
         timed += 1
+        if dev.type != "cuda":
+            each.append(time.perf_counter() - t_step)
         if timed >= steps:
             sync()
     sync()
-    train_s = (time.perf_counter() - t0) / (timed * bs)
+    # On the CPU the median step: on a shared machine one step can stall for seconds (other
+    # processes on the cores PyTorch's threads wait for) and a mean over a few steps then reads
+    # an epoch 20x too slow (bench/launch_latency.py). On a GPU, steps are queued: the total.
+    train_s = (statistics.median(each) if each else (time.perf_counter() - t0) / timed) / bs
     n_eval = min(n, max(bs, EVAL_BATCH))
     evaluate_split(model, cache[:bs], labels[:bs], mean, std, dev, precision)  # warm-up
-    sync()
-    t0 = time.perf_counter()
-    evaluate_split(model, cache[:n_eval], labels[:n_eval], mean, std, dev, precision)
-    sync()
-    eval_s = (time.perf_counter() - t0) / n_eval
+    passes: list[float] = []
+    while len(passes) < 3 and (not passes or sum(passes) < min_seconds):
+        sync()
+        t_eval = time.perf_counter()
+        evaluate_split(model, cache[:n_eval], labels[:n_eval], mean, std, dev, precision)
+        sync()
+        passes.append(time.perf_counter() - t_eval)
+    eval_s = statistics.median(passes) / n_eval
     ck_s = checkpoint_seconds(model, opt, cfg, step.scaler) if checkpoint else 0.0
     return TrainingProbe(dev.type, device_name(dev), bs, train_s, eval_s, ck_s)
 
@@ -174,27 +185,20 @@ def slot_threads(slots: int) -> int:
 
 def measure_costs(static: dict[str, object], *, device: str = "cpu",
                   threads: int | None = None) -> TrialCosts:
-    """Measure what a built-in trial of ``static`` spends on ``device``: load its data
-    (cached), probe training steps, validation and a checkpoint write of its model at its
-    image size (:func:`probe_training`), then start a worker as a job does and time its
-    start-up, a segment's set-up and a report's round trip
-    (:func:`tunelab.vision.trial_overhead.measure_overhead`). On the CPU both use ``threads``
-    (a worker slot's, :func:`slot_threads`; default: this process's)."""
+    """Measure what a built-in trial of ``static`` spends on ``device``: start a worker as a
+    job does and time, in it, its start-up, a segment's set-up, a report's round trip, and
+    training steps, validation and a checkpoint write of its model at its image size
+    (:func:`probe_training`; see :func:`tunelab.vision.trial_overhead.measure_overhead`). On
+    the CPU the worker trains with ``threads`` (a worker slot's, :func:`slot_threads`;
+    default: this process's)."""
     from tunelab.vision.prepare import DATA_KEYS, load_config_data
     from tunelab.vision.trial_overhead import measure_overhead
 
-    cfg = TrainConfig.from_params(static)
     data = load_config_data(TrainConfig.from_params(
         {k: v for k, v in static.items() if k in DATA_KEYS}), warn_skipped=False)
-    before = torch.get_num_threads()
-    n_threads = threads if threads and device == "cpu" else before
-    torch.set_num_threads(n_threads)
-    try:
-        probe = probe_training(cfg, channels=data.channels, num_classes=len(data.classes),
-                               image_size=data.image_size, device=device)
-    finally:
-        torch.set_num_threads(before)
+    n_threads = threads if threads and device == "cpu" else torch.get_num_threads()
     over = measure_overhead(dict(static), device, threads=n_threads)
+    probe = over.probe  # timed in the probe worker: a trial's own process and threads
     n_test = 0 if data.test_y is None else len(data.test_y)
     return TrialCosts(
         probe.device_name, startup_seconds=over.startup_seconds,

@@ -11,8 +11,9 @@
   temporary SQLite store) and the :class:`~tunelab.executors.messages.Reply` back; the trial
   waits for all of it.
 
-The checkpoint write of each epoch is timed by :func:`tunelab.vision.probe.probe_training`,
-which has the probed model and optimizer.
+* **Epochs**: :func:`tunelab.vision.probe.probe_training` (training steps, the evaluation
+  pass, each epoch's checkpoint write), run in that same worker after the set-ups: the
+  trial's own process and threads.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tunelab.vision.probe import TrainingProbe
 
 REPORTS = 5  # report round trips timed (the median is kept)
 START_TIMEOUT = 300.0  # seconds a probe worker may take to start
@@ -33,6 +37,7 @@ class Overhead:
     startup_seconds: float
     setup_seconds: float
     report_seconds: float
+    probe: TrainingProbe  # the training steps, evaluation and checkpoint, timed in the worker
 
 
 def segment_setup(static: dict[str, Any], device: str) -> None:
@@ -103,7 +108,18 @@ def _worker(conn: Connection, static: dict[str, Any], device: str, threads: int)
         conn.send(Reported(0, step, metrics, None, time.time()))
         conn.recv()
         trips.append(time.perf_counter() - t0)
-    conn.send((ready, setup, statistics.median(trips)))
+    # the epoch itself, timed here too: in a fresh process with the slot's threads, as a
+    # trial trains (in the process that asks, earlier work and its threads can make the same
+    # steps read many times slower)
+    from tunelab.vision.config import TrainConfig
+    from tunelab.vision.prepare import load_config_data
+    from tunelab.vision.probe import probe_training
+
+    cfg = TrainConfig.from_params(static)
+    data = load_config_data(cfg, warn_skipped=False)
+    probe = probe_training(cfg, channels=data.channels, num_classes=len(data.classes),
+                           image_size=data.image_size, device=device)
+    conn.send((ready, setup, statistics.median(trips), probe))
 
 
 def measure_overhead(static: dict[str, Any], device: str = "cpu", *,
@@ -137,7 +153,7 @@ def measure_overhead(static: dict[str, Any], device: str = "cpu", *,
                             f"The probe worker did not answer in {START_TIMEOUT:.0f} s.")
                     msg = parent.recv()
                     if not isinstance(msg, Reported):
-                        ready, setup, report = msg
+                        ready, setup, report, probe = msg
                         break
                     with store.transaction() as tx:  # what the tuner writes for a report
                         tx.add_report(trial, msg.step, msg.metrics["val_accuracy"], msg.metrics,
@@ -156,4 +172,4 @@ def measure_overhead(static: dict[str, Any], device: str = "cpu", *,
                     proc.terminate()
         finally:
             store.close()
-    return Overhead(max(0.0, float(ready) - t_start), float(setup), float(report))
+    return Overhead(max(0.0, float(ready) - t_start), float(setup), float(report), probe)
