@@ -132,3 +132,14 @@ def test_device_hours_per_device_type() -> None:
                                   (7200.0, "pid 3 slot 2"), (0.0, None)], slots)
     assert hours == {"CPU": 2.0, "NVIDIA A100": 1.0, "NVIDIA H200": 2.0}
     assert device_hours_by_type([(3600.0, "pid 1 slot 0")], None) == {"unrecorded": 1.0}
+
+
+def test_thread_env_sleeps_waiting_threads_unless_the_user_chose(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunelab.devices import thread_env
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert thread_env(3) == {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3",
+                             "OMP_WAIT_POLICY": "PASSIVE"}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # inherited by the workers as it is
+    assert "OMP_WAIT_POLICY" not in thread_env(3)

@@ -64,6 +64,9 @@ def test_each_slot_is_given_its_device(parallel_job: Any) -> None:
     _, _, trials = parallel_job
     per_slot = max(1, (os.cpu_count() or 1) // 2)
     assert {_metric(t, "threads") for t in trials.values()} == {float(per_slot)}
+    # threads that sleep while they wait (devices.thread_env), unless the user chose a policy
+    expected = float(os.environ.get("OMP_WAIT_POLICY", "PASSIVE") == "PASSIVE")
+    assert {_metric(t, "passive") for t in trials.values()} == {expected}
     assert all(t.worker and "slot" in t.worker for t in trials.values())
 
 

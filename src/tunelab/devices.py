@@ -39,6 +39,21 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment a trial's process gets for its CPU threads: ``OMP_NUM_THREADS`` and
+    ``MKL_NUM_THREADS``, and ``OMP_WAIT_POLICY=PASSIVE`` unless this process's environment sets
+    a policy. With the default (spinning) policy, PyTorch's threads wait for one another at
+    every operator, and once any other program wants a core (a browser, a second job) one
+    waiting thread's descheduled partner stalls the step: a ResNet epoch on 2 cores beside one
+    busy process read 7-14 ms per image instead of 1.4-2.0 ms passive (32 px; 8 px digits:
+    seconds-long stalls); on an idle machine passive costs nothing at 32 px and about 1.7x on
+    the tiny 8 px model (measured 2026-12-04, ``docs/architecture.md``)."""
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if not os.environ.get("OMP_WAIT_POLICY"):
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
+
+
 def detect_gpus() -> list[int]:
     """The CUDA GPUs torch sees (ids as numbered under the current ``CUDA_VISIBLE_DEVICES``);
     empty without torch's CUDA or when ``CUDA_VISIBLE_DEVICES`` is set empty."""

@@ -38,6 +38,7 @@ def concurrent(params: dict[str, Any], trial: Any) -> dict[str, float]:
         "pid": float(os.getpid()),
         "slot": float(os.environ.get("TUNELAB_SLOT", "-1")),
         "threads": float(os.environ.get("OMP_NUM_THREADS", "-1")),
+        "passive": float(os.environ.get("OMP_WAIT_POLICY") == "PASSIVE"),
         # the database layer: a worker writes checkpoints through tunelab.store.artifacts only
         "store_imported": float("sqlalchemy" in sys.modules or any(
             m.startswith("tunelab.store.") and m not in CHECKPOINT_MODULES for m in sys.modules)),

@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from tunelab.devices import available_cpus
+from tunelab.devices import available_cpus, thread_env
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.executors.messages import (
     DiskFull,
@@ -86,8 +86,7 @@ class LocalExecutor(Executor):
         per_slot = threads or max(1, available_cpus() // slots)
         self._slots: list[_Slot] = []
         for i in range(slots):
-            env = {"OMP_NUM_THREADS": str(per_slot), "MKL_NUM_THREADS": str(per_slot),
-                   "TUNELAB_SLOT": str(i),
+            env = {**thread_env(per_slot), "TUNELAB_SLOT": str(i),
                    # a stopped command objective: SIGTERM, then SIGKILL to its process group
                    # after this, before the worker itself is killed (after ``grace``)
                    "TUNELAB_STOP_GRACE": f"{grace * 0.8:g}"}

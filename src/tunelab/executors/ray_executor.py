@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tunelab.devices import thread_env
 from tunelab.errors import ClusterError
 from tunelab.executors.base import Event, EventKind, Executor, SegmentSpec
 from tunelab.executors.messages import (
@@ -115,7 +116,7 @@ class RayExecutor(Executor):
         self._gcs = gcs_address(address)
         n = min(max_parallel, fit) if max_parallel is not None else fit
         threads = max(1, int(cpus_per_trial))
-        self._env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+        self._env = {**thread_env(threads),
                      # a command the scheduler stops gets the same grace as one stopped here
                      "TUNELAB_STOP_GRACE": f"{grace:g}"}
         self._actor_class = self._ray.remote(

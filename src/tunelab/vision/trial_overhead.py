@@ -84,7 +84,11 @@ def _worker(conn: Connection, static: dict[str, Any], device: str, threads: int)
     """The probe worker: import as a worker does, set up a segment (cold, then warm), then
     time report round trips with the parent."""
     import importlib
+    import os
 
+    from tunelab.devices import thread_env
+
+    os.environ.update(thread_env(threads))  # a worker slot's, before torch loads its OpenMP
     import torch
 
     from tunelab.executors.messages import Reported
