@@ -28,6 +28,10 @@ compares the libraries' CPU cost alone.
 ``--report`` makes each trial report once before returning (tunelab ``trial.report``, Optuna
 ``trial.report``), which adds a round trip to the tuner and a store write per trial.
 
+``--poll --toggle SECONDS`` instead runs one job with the dashboard server up throughout and
+its page polling in every other window of SECONDS, and compares each closed window with the
+open one after it (a pair shares the machine's slow drifts).
+
 ``--poll`` compares tunelab with itself instead of Optuna: each round runs the job once alone
 and once with the dashboard open on it (``tunelab ui`` over the same store, its job page's API
 polled every second, ``bench/ui_poller.py``); goal: at most 10 % more per trial.
@@ -36,6 +40,7 @@ polled every second, ``bench/ui_poller.py``); goal: at most 10 % more per trial.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import statistics
 import tempfile
@@ -147,6 +152,9 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="folder for the temporary stores")
     ap.add_argument("--poll", action="store_true",
                     help="tunelab alone against tunelab with the dashboard polling it")
+    ap.add_argument("--toggle", type=float, default=0.0, metavar="SECONDS",
+                    help="with --poll: one job, the polling page open and closed in "
+                         "alternating windows of SECONDS (drifts cancel within a pair)")
     args = ap.parse_args()
     if args.trials < 2:
         ap.error("--trials must be at least 2")
@@ -156,6 +164,9 @@ def main() -> None:
 
         os.environ["TUNELAB_BENCH_REPORT"] = "1"  # inherited by the worker processes
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.poll and args.toggle > 0:
+        _toggle_main(args.trials, args.toggle, args.dir)
+        return
     if args.poll:
         _poll_main(args.trials, args.rounds, args.dir)
         return
@@ -205,6 +216,76 @@ def _poll_main(trials: int, rounds: int, where: str | None) -> None:
           f"{statistics.median(watched):.2f} ms/trial")
     print(f"ratio {ratio:.3f} of the medians, {per_round:.3f} median of the per-round ratios "
           f"(goal <= 1.10: {verdict})")
+
+
+def _toggle_main(trials: int, window: float, where: str | None) -> None:
+    """One job of ``trials`` no-op trials with ``tunelab ui`` over its store throughout; the
+    page polls in every other ``window`` seconds. Each (closed, open) pair of windows gives the
+    ratio of their ms per trial, from the trials' own end times; slow drifts of a shared
+    machine hit both halves of a pair alike."""
+    import threading
+
+    from ui_poller import DashboardPoller
+
+    import tunelab
+    from tunelab.store import Store
+
+    space: dict[str, tunelab.space.Param] = {
+        "x": tunelab.Float(-5.0, 5.0), "lr": tunelab.Float(1e-4, 1e-1, scale="log"),
+        "opt": tunelab.Choice(("sgd", "adam", "rmsprop"))}
+    windows: list[tuple[float, float, bool]] = []
+    with tempfile.TemporaryDirectory(prefix="tunelab-bench-", dir=where) as tmp:
+        Store.open(tmp).close()
+        with DashboardPoller(Path(tmp), "overhead") as poller:
+            poller.active.clear()
+            done = threading.Event()
+
+            def flip() -> None:
+                on = False
+                start = time.time()
+                while not done.wait(window):
+                    now = time.time()
+                    windows.append((start, now, on))
+                    on = not on
+                    (poller.active.set if on else poller.active.clear)()
+                    start = now
+
+            flipper = threading.Thread(target=flip, daemon=True)
+            flipper.start()
+            res = tunelab.tune(tunelab_objective, space, max_trials=trials, max_parallel=1,
+                               store=tmp, name="overhead", seed=0)
+            done.set()
+            flipper.join(window + 5)
+            calls = poller.calls
+        st = Store.open(tmp)
+        try:
+            ended = sorted(t.ended_at for t in st.read().trials(
+                st.read().job("overhead").id, with_reports=False) if t.ended_at is not None)
+        finally:
+            st.close()
+    if res.status != "completed":
+        raise SystemExit(f"tunelab: the job ended {res.status}")
+    import bisect
+
+    per: list[tuple[bool, float]] = []
+    for a, b, on in windows:
+        n = bisect.bisect_left(ended, b) - bisect.bisect_left(ended, a)
+        if n >= 10:  # a window the job filled (not its start or its end)
+            per.append((on, (b - a) / n * 1000))
+    pairs = [(off, on_) for (o1, off), (o2, on_) in itertools.pairwise(per)
+             if not o1 and o2]
+    if len(pairs) < 3:
+        raise SystemExit(f"only {len(pairs)} closed/open pairs: raise --trials or lower "
+                         "--toggle")
+    ratios = sorted(on_ / off for off, on_ in pairs)
+    q = len(ratios) // 4
+    verdict = "met" if statistics.median(ratios) <= 1.10 else "missed"
+    print(f"{trials} trials, max_parallel=1, windows of {window:g} s, {calls} API calls while "
+          f"open; {len(pairs)} closed/open pairs")
+    print(f"closed: median {statistics.median(o for o, _ in pairs):.2f} ms/trial; open: median "
+          f"{statistics.median(n for _, n in pairs):.2f} ms/trial")
+    print(f"open/closed per pair: median {statistics.median(ratios):.3f}, middle half "
+          f"{ratios[q]:.3f}..{ratios[-q - 1]:.3f} (goal <= 1.10: {verdict})")
 
 
 if __name__ == "__main__":

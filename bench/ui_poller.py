@@ -45,6 +45,8 @@ class DashboardPoller:
         self.store, self.job, self.interval = store, job, interval
         self.calls = 0
         self.changes = 0
+        self.active = threading.Event()  # cleared: the page is closed (the server stays up)
+        self.active.set()
         self._stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
@@ -75,6 +77,9 @@ class DashboardPoller:
         j = f"/jobs/{self.job}"
         version, cursor = None, 0
         while not self._stop.wait(self.interval):
+            if not self.active.is_set():
+                version = None  # a page opened again draws everything again
+                continue
             v = self._client.get(j + "/version")
             self.calls += 1
             if v.status_code != 200 or v.json()["token"] == version:
