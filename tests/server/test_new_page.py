@@ -197,7 +197,9 @@ def test_resume_a_stopped_job_then_delete_it_from_the_job_page(site: tuple[str, 
     open_page(url, d)
     small_random_job(d, "to-resume")
     n = planned(d)
-    type_into(d, "epochs", "40")
+    # enough epochs of these 30 tiny images that the stop below lands before the end even on
+    # a quiet machine (40 ran to completion in about 3 s, before the second click)
+    type_into(d, "epochs", "400")
     type_into(d, "max_trials", "1")
     settle(d, n)
     wait_for(lambda: text(d, "job-count") == "1", "one training job")
@@ -221,7 +223,7 @@ def test_resume_a_stopped_job_then_delete_it_from_the_job_page(site: tuple[str, 
         "&& b.textContent === 'Stop job'"), "the stop button back")
     shot(d, "job-resumed")
     wait_for(lambda: badge(d) == "completed", "the resumed job to finish", 180)
-    reported = wait_for(lambda: "40 epochs reported" in text(d, "head"), "all 40 epochs")
+    reported = wait_for(lambda: "400 epochs reported" in text(d, "head"), "all 400 epochs")
     assert reported
     # delete the finished job: two clicks, then the jobs list no longer has it
     click(d, "delete-btn")
