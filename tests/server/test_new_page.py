@@ -166,6 +166,7 @@ def test_fill_the_form_launch_watch_export_evaluate(site: tuple[str, Any]) -> No
     assert "maximize" not in text(d, "head") and "train_loss" in text(d, "head")
     wait_for(lambda: d.find_elements("id", "export-btn"), "the refit's export button")
     assert not d.find_elements("id", "refit-btn")  # a refit is not refitted again
+    assert not d.find_elements("id", "again-link")  # nor searched around: it searched nothing
     shot(d, "job-refit")
 
 

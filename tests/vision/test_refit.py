@@ -72,6 +72,9 @@ def test_refit_trains_on_every_image_for_the_best_epochs(tuned: tuple[Path, str]
     assert meta["refit"]["source_trial"] == source.trial
     assert meta["refit"]["source_metrics"]["val_accuracy"] == source.metrics["val_accuracy"]
 
+    res = runner.invoke(app, ["show", "photos-refit", "--store", store])
+    assert "20 training images (a refit: the 6 validation images train too" in one_line(
+        res.output)
     # the refit job is in the store, trained on all 20 images (14 train + 6 validation): its
     # reports have training metrics and no validation ones
     st = Store.open(store)

@@ -52,9 +52,12 @@ def describe_data(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     }
     split = (f"validation folder {data.validation}" if data.validation else
              f"{data.validation_percent:g}% stratified validation split, seed {data.split_seed}")
+    images = (f"{facts['train']} training / {facts['validation']} validation images ({split})"
+              if not full.train_on_validation else
+              f"{facts['train'] + facts['validation']} training images (a refit: the "
+              f"{facts['validation']} validation images train too, none is held out)")
     msg = (f"{data.source}: {len(data.classes)} classes, {data.image_size}x{data.image_size} "
-           f"{'grey' if data.channels == 1 else 'colour'}; {facts['train']} training / "
-           f"{facts['validation']} validation images ({split})"
+           f"{'grey' if data.channels == 1 else 'colour'}; {images}"
            + (f", {facts['test']} test images" if facts["test"] else ""))
     if data.skipped:
         msg += (f"; {len(data.skipped)} unreadable file(s) skipped, listed in "

@@ -32,7 +32,7 @@ function jobControls() {
     const b = [];
     if (["interrupted", "stopped", "failed"].includes(st)) b.push(`<button id="resume-btn" type="button">Resume</button>`);
     if (S.best !== null) b.push(`<button id="export-btn" type="button">Export best model</button>`);
-    if (S.best !== null && S.builtin) b.push(`<a id="again-link" href="/new?from=${encodeURIComponent(name)}">Tune again around the best</a>`);
+    if (S.best !== null && S.builtin && !S.refit) b.push(`<a id="again-link" href="/new?from=${encodeURIComponent(name)}">Tune again around the best</a>`);
     if (S.best !== null && S.builtin && !S.refit && done) b.push(`<button id="refit-btn" type="button" title="A new one-trial job: the best trial's hyperparameters and epochs, trained on the training and validation images together; its model is exported from its last epoch">Refit on all images</button>`);
     if (done) b.push(`<button id="delete-btn" type="button" class="danger">${S.armed ? "Confirm delete" : "Delete job"}</button>`);
     $("ctl-buttons").innerHTML = b.join(" ");
