@@ -15,9 +15,11 @@ node has would otherwise wait forever in Ray's queue).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,6 +68,10 @@ def client_endpoint(address: str) -> str | None:
     return hostport if ":" in hostport.rpartition("]")[2] else f"{hostport}:10001"
 
 
+#: Tries of ``ray.init`` before a cluster counts as unreachable (after the TCP probe passed).
+CONNECT_ATTEMPTS = 2
+
+
 def connect(address: str) -> bool:
     """Join the Ray cluster at ``address`` as a driver; False when this process already is
     one (then whoever connected it disconnects it, not tunelab).
@@ -87,13 +93,24 @@ def connect(address: str) -> bool:
                            f"there. {fix}")
     os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", _GCS_RECONNECT_S)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    try:
-        with warnings.catch_warnings():  # Ray Client warns before it raises: one line, ours
-            warnings.simplefilter("ignore")
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False,
-                     include_dashboard=False if address == "local" else None)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
-        raise ClusterError(f"no Ray cluster at {address!r} ({_first_line(e)}). {fix}") from None
+    for attempt in range(CONNECT_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():  # Ray Client warns before it raises: one line, ours
+                warnings.simplefilter("ignore")
+                ray.init(address=address, logging_level="ERROR", log_to_driver=False,
+                         include_dashboard=False if address == "local" else None)
+            return True
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError, AssertionError) as e:
+            # A failed init can leave this process's driver half set up, and every later init
+            # then fails the same way: reset it. Ray's own AssertionError (its key-value client
+            # not initialised, seen once in a CI run against a live cluster) is a race at
+            # connect: try once more; anything else is the cluster's answer.
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            if attempt + 1 == CONNECT_ATTEMPTS or not isinstance(e, AssertionError):
+                raise ClusterError(f"no Ray cluster at {address!r} "
+                                   f"({_first_line(e) or type(e).__name__}). {fix}") from None
+            time.sleep(1.0)
     return True
 
 
