@@ -43,11 +43,11 @@ def thread_env(threads: int) -> dict[str, str]:
     """The environment a trial's process gets for its CPU threads: ``OMP_NUM_THREADS`` and
     ``MKL_NUM_THREADS``, and ``OMP_WAIT_POLICY=PASSIVE`` unless this process's environment sets
     a policy. With the default (spinning) policy, PyTorch's threads wait for one another at
-    every operator, and once any other program wants a core (a browser, a second job) one
-    waiting thread's descheduled partner stalls the step: a ResNet epoch on 2 cores beside one
-    busy process read 7-14 ms per image instead of 1.4-2.0 ms passive (32 px; 8 px digits:
-    seconds-long stalls); on an idle machine passive costs nothing at 32 px and about 1.7x on
-    the tiny 8 px model (measured 2026-12-04, ``docs/architecture.md``)."""
+    every operator, and when other programs want the cores a waiting thread's descheduled
+    partner can stall a step for long: beside one busy process a 32 px ResNet step took 1.7x
+    as long spinning as passive, and under the mixed load of other jobs epochs stalled for
+    seconds. Passive costs about 1.1x on an idle machine at 32 px and 2.1-2.4x on the tiny
+    8 px digits model (``bench/thread_waits.py``, BENCHMARKS "OpenMP wait policy")."""
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     if not os.environ.get("OMP_WAIT_POLICY"):
         env["OMP_WAIT_POLICY"] = "PASSIVE"
