@@ -1,8 +1,9 @@
 """Surrogate model of the Bayesian strategy: robust outcome transform and a BoTorch GP.
 
-Outcomes are made lower-is-better, then *robustly* standardised (median and inter-quartile
-range), then passed through a fitted Yeo-Johnson power transform (heavy tails, e.g. a log-loss
-that explodes for a few configurations, no longer dominate the fit), then standardised again.
+Outcomes are made lower-is-better, then transformed (:func:`robust_transform`): by default
+the mean of a power transform (median/IQR scaling and a fitted Yeo-Johnson, so heavy tails, e.g.
+a log-loss that explodes for a few configurations, no longer dominate the fit) and a rank
+transform (so the good values are not squeezed together next to a huge one), standardised.
 Failed trials are imputed with the worst transformed value, so the acquisition steers away
 from them without distorting the scale.
 
@@ -37,11 +38,40 @@ from scipy import stats
 DTYPE = torch.float64
 
 
-def robust_transform(y: np.ndarray) -> np.ndarray:
+#: the outcome transforms of ``strategy: {type: bayesian, outcome_transform: ...}``
+TRANSFORMS = ("mixed", "power", "rank")
+
+
+def robust_transform(y: np.ndarray, kind: str = "mixed") -> np.ndarray:
     """Lower-is-better values -> standardised, tail-robust values (same order, same length).
 
-    Order is preserved (the transform is monotone), so the best observation stays the best.
+    ``power``: :func:`power_transform` (median/IQR, Yeo-Johnson, as HEBO). ``rank``: ranks to
+    normal quantiles (:func:`rank_gaussianise`, the copula transform of Salinas et al., 2020).
+    ``mixed`` (the default): the mean of the two, standardised. The power transform keeps the
+    values' spacing, which the GP uses; but where a few values are huge (``exp`` of a
+    distance, a diverging loss) it squeezes the good ones into a sliver next to the median,
+    and the GP sees a flat floor where the optimum is (the suite's ``trap-heavy``). Ranks keep
+    the floor's order spread out. Both are monotone, so their mean is too: the best
+    observation stays the best.
     """
+    y = np.asarray(y, dtype=float)
+    if kind not in TRANSFORMS:
+        raise ValueError(f"outcome transform {kind!r}: expected one of {TRANSFORMS}")
+    if kind == "power" or len(y) < 4:
+        return power_transform(y)
+    ranked = _standardise(rank_gaussianise(y))
+    if kind == "rank":
+        return ranked
+    return np.clip(_standardise(0.5 * power_transform(y) + 0.5 * ranked), -6.0, 6.0)
+
+
+def _standardise(z: np.ndarray) -> np.ndarray:
+    sd = float(np.std(z))
+    return (z - float(np.mean(z))) / (sd if sd > 0 else 1.0)
+
+
+def power_transform(y: np.ndarray) -> np.ndarray:
+    """Median/IQR scaling, then a fitted Yeo-Johnson power transform, then standardised."""
     y = np.asarray(y, dtype=float)
     if len(y) == 0:
         return y
@@ -60,9 +90,7 @@ def robust_transform(y: np.ndarray) -> np.ndarray:
                     z = t
             except (ValueError, FloatingPointError, RuntimeError):
                 pass
-    sd = float(np.std(z))
-    z = (z - float(np.mean(z))) / (sd if sd > 0 else 1.0)
-    return np.clip(z, -6.0, 6.0)
+    return np.clip(_standardise(z), -6.0, 6.0)
 
 
 def rank_gaussianise(y: np.ndarray) -> np.ndarray:

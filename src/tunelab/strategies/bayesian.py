@@ -127,6 +127,8 @@ class BayesianStrategy(Strategy):
       observations: how little they weigh against the job's own (default 0.25).
     * ``explore`` / ``plateau_explore`` -- share of each batch after the initial design that
       continues the Sobol design (defaults 0.125 and, on a plateau, 0.5; :mod:`bayes_explore`).
+    * ``outcome_transform`` -- ``mixed`` (default), ``power`` or ``rank``: how observed values
+      are made Gaussian-like before the GP is fitted (:func:`bayes_model.robust_transform`).
     * ``plateau_bounds`` -- on a plateau, the probability that an exploring point's numeric
       coordinate goes to its nearer bound (default 0.5; 0 keeps the plain Sobol points).
     * ``n_polish`` -- climb the acquisition for the first pick of each call from this many
@@ -159,6 +161,7 @@ class BayesianStrategy(Strategy):
         explore: float = 0.125,
         plateau_explore: float = 0.5,
         plateau_bounds: float = 0.5,
+        outcome_transform: str = "mixed",
     ) -> None:
         super().__init__(space, seed=seed)
         o = parse_options(BayesianOptions, {
@@ -167,6 +170,7 @@ class BayesianStrategy(Strategy):
             "convergence_patience": convergence_patience, "transfer_noise": transfer_noise,
             "mc_samples": mc_samples, "n_polish": n_polish, "explore": explore,
             "plateau_explore": plateau_explore, "plateau_bounds": plateau_bounds,
+            "outcome_transform": outcome_transform,
         }, prefix="strategy", name="bayesian")
         if warm_start is not None and not isinstance(warm_start, WarmStart):
             raise SpecError.field("strategy.warm_start", "a WarmStart", warm_start)
@@ -184,6 +188,7 @@ class BayesianStrategy(Strategy):
         self.explore = float(o.explore)
         self.plateau_explore = float(o.plateau_explore)
         self.plateau_bounds = float(o.plateau_bounds)
+        self.outcome_transform = o.outcome_transform
         self._polisher = Polisher(self.encoder)
         self._numeric = np.array([not isinstance(p, Choice) for p in space.values()], dtype=bool)
         self._all_points = self.encoder.enumerate_unit(o.max_enumerate)
@@ -308,7 +313,7 @@ class BayesianStrategy(Strategy):
         if ws is not None and not ws.transfer and wx:
             X = np.vstack([X, *wx])
             y = np.concatenate([y, sign * np.concatenate(wy)])
-        t = robust_transform(y)
+        t = robust_transform(y, self.outcome_transform)
         data.add(X, t, 0.0)
         if ws is not None and ws.transfer:
             for px, py in zip(wx, wy, strict=True):
