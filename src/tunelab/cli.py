@@ -508,13 +508,25 @@ def tune(
         _show(st, js.name, json_out)
         st.close()
         if not json_out and js.train is not None and js.train.builtin and \
-                not js.static_params().get("train_on_validation"):
+                not js.static_params().get("train_on_validation") and \
+                _refittable(js.name, store):
             where = "" if store == "tunelab-runs" else f" --store {store}"
             err.print(f"next: `tunelab refit {js.name} --out model{where}` retrains the best "
                       "configuration on every image (validation included) and exports it; "
                       f"`tunelab export {js.name} --out model{where}` exports the best trial "
                       "as it is.", markup=False, highlight=False)
         _exit_for(js.name, status, interrupted)
+
+
+def _refittable(name: str, store: str) -> bool:
+    """Whether job ``name`` has a best trial with a checkpoint (what refit and export need)."""
+    from tunelab.vision.refit import refit_source
+
+    try:
+        refit_source(name, store=store)
+    except TunelabError:
+        return False
+    return True
 
 
 @app.command()

@@ -147,3 +147,20 @@ def test_refit_refuses_other_jobs_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in res.output
     res = runner.invoke(app, ["refit", "nope", "--store", store])
     assert res.exit_code != 0 and "Traceback" not in res.output
+
+
+def test_refit_hint_only_for_a_job_with_a_best_checkpoint(tuned: tuple[Path, str],
+                                                          tmp_path: Path) -> None:
+    from tunelab.cli import _refittable
+
+    _tmp, store = tuned
+    assert _refittable("photos", store)
+    # the hint `tune` prints at the end names refit only where refit would work
+    spec = {"name": "quad", "objective": {"metric": "loss", "goal": "minimize"},
+            "train": {"function": "objectives_for_tests.fns:quadratic"},
+            "search_space": {"x": {"type": "float", "low": -1, "high": 1}},
+            "strategy": {"type": "random", "seed": 0}, "limits": {"max_trials": 1}}
+    other = str(tmp_path / "runs")
+    api.tune_spec(spec, store=other)
+    assert not _refittable("quad", other)
+    assert not _refittable("nope", other)

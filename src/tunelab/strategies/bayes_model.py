@@ -62,7 +62,7 @@ def robust_transform(y: np.ndarray, kind: str = "mixed") -> np.ndarray:
     ranked = _standardise(rank_gaussianise(y))
     if kind == "rank":
         return ranked
-    return np.clip(_standardise(0.5 * power_transform(y) + 0.5 * ranked), -6.0, 6.0)
+    return np.asarray(np.clip(_standardise(0.5 * power_transform(y) + 0.5 * ranked), -6, 6))
 
 
 def _standardise(z: np.ndarray) -> np.ndarray:
@@ -90,7 +90,7 @@ def power_transform(y: np.ndarray) -> np.ndarray:
                     z = t
             except (ValueError, FloatingPointError, RuntimeError):
                 pass
-    return np.clip(_standardise(z), -6.0, 6.0)
+    return np.asarray(np.clip(_standardise(z), -6.0, 6.0))
 
 
 def rank_gaussianise(y: np.ndarray) -> np.ndarray:
