@@ -27,6 +27,8 @@ machine with at least 3x that many), and skips the train-defaults comparison.
     .venv/bin/python bench/photo_quality.py --per-class 300 --epochs 10
     .venv/bin/python bench/photo_quality.py --per-class 300 --epochs 10 --tune-budget 600
     python3 bench/photo_quality.py --per-class 1000 --epochs 10 --tune-budget 900 --side-by-side
+    .venv/bin/python bench/photo_quality.py --per-class 500 --epochs 10 --tune-budget 900 \
+        --skip-train      # recipe, then the tune, then Optuna, one after the other
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ def recipe(train_dir: str, test_dir: str, epochs: int, seed: int, threads: int) 
 
 
 CPU_SECONDS: dict[str, float] = {}  # CPU seconds (user + system) of each timed run, by label
+NOTICES: dict[str, list[str]] = {}  # the tune's notices (population, batch cap)
 
 
 def timed(cmd: list[str], env: dict[str, str], label: str = "") -> tuple[float, str]:
@@ -161,6 +164,8 @@ def timed(cmd: list[str], env: dict[str, str], label: str = "") -> tuple[float, 
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    NOTICES[label] = [ln for ln in proc.stderr.splitlines()
+                      if ln.startswith(("notice", "budget"))]
     if label:
         CPU_SECONDS[label] = (after.ru_utime - before.ru_utime) + (after.ru_stime
                                                                    - before.ru_stime)
@@ -335,6 +340,8 @@ def compare_tuning(train: Path, test: Path, args: argparse.Namespace, work: Path
               f"{res['recipe'][0]:.0f} s")
     acc_tune = job_test_accuracy(work / "store-tune", "tune-defaults", test, work, env)
     n = tune_summary(res["tune"][1])
+    for line in NOTICES.get("tune", []):
+        print(f"  tune: {line}")
     opt = json.loads(res["optuna"][1].strip().splitlines()[-1])
     print(f"tunelab tune --data defaults ({n} trials, {res['tune'][0]:.0f} s wall, "
           f"{CPU_SECONDS['tune']:.0f} CPU s): best model {acc_tune:.2%} held out; vs recipe "
@@ -358,6 +365,9 @@ def main() -> None:
                          "both then see the same load)")
     ap.add_argument("--tune-budget", type=float, default=0.0,
                     help="seconds for tunelab tune --data and Optuna each (0: skip)")
+    ap.add_argument("--skip-train", action="store_true",
+                    help="with --tune-budget: run the recipe (the reference) but not the "
+                         "tunelab train defaults comparison")
     ap.add_argument("--side-by-side", action="store_true",
                     help="with --tune-budget: recipe, tune and Optuna at once, each pinned to "
                          "its own --threads cores; skips the train-defaults comparison")
@@ -384,6 +394,12 @@ def main() -> None:
             t_r, t_t = res["recipe"][0], res["tunelab"][0]
             acc_r = json.loads(res["recipe"][1].strip().splitlines()[-1])["accuracy"]
             acc_t = job_test_accuracy(work / "store-train", "defaults", test, work, env)
+        elif args.skip_train and args.tune_budget > 0:
+            acc_r, t_r = run_recipe(train, test, args.epochs, args.seed, args.threads, env)
+            print(f"recipe (hand-written, {args.epochs} epochs): {acc_r:.2%} in {t_r:.0f} s "
+                  f"wall, {CPU_SECONDS['recipe']:.0f} CPU s", flush=True)
+            compare_tuning(train, test, args, work, env, acc_r)
+            return
         else:
             acc_r, t_r = run_recipe(train, test, args.epochs, args.seed, args.threads, env)
             acc_t, t_t = run_tunelab_train(train, test, args.epochs, args.seed, work, env)
