@@ -28,7 +28,7 @@ machine with at least 3x that many), and skips the train-defaults comparison.
     .venv/bin/python bench/photo_quality.py --per-class 300 --epochs 10 --tune-budget 600
     python3 bench/photo_quality.py --per-class 1000 --epochs 10 --tune-budget 900 --side-by-side
     .venv/bin/python bench/photo_quality.py --per-class 500 --epochs 10 --tune-budget 900 \
-        --skip-train      # recipe, then the tune, then Optuna, one after the other
+        --skip-train --refit    # recipe, tune (+ refit after it), Optuna, one after the other
 """
 
 from __future__ import annotations
@@ -346,6 +346,16 @@ def compare_tuning(train: Path, test: Path, args: argparse.Namespace, work: Path
     print(f"tunelab tune --data defaults ({n} trials, {res['tune'][0]:.0f} s wall, "
           f"{CPU_SECONDS['tune']:.0f} CPU s): best model {acc_tune:.2%} held out; vs recipe "
           f"{acc_tune / acc_r:.3f} (goal > 1)")
+    if args.refit:
+        # after the budget: the best configuration retrained on every photo (`tunelab refit`)
+        model = work / "tune-refit-model"
+        wall, _ = timed([*TL, "refit", "tune-defaults", "--out", str(model), "--store",
+                         str(work / "store-tune")], env, "refit")
+        _w, out = timed([*TL, "evaluate", str(model), "--data", str(test), "--json"], env)
+        acc_refit = float(json.loads(out)["accuracy"])
+        print(f"  + tunelab refit after the budget ({wall:.0f} s wall, "
+              f"{CPU_SECONDS['refit']:.0f} CPU s more): {acc_refit:.2%} held out; vs recipe "
+              f"{acc_refit / acc_r:.3f}")
     print(f"Optuna TPE + median pruner ({opt['trials']} trials, {opt['complete']} complete, "
           f"{res['optuna'][0]:.0f} s wall, {CPU_SECONDS['optuna']:.0f} CPU s): best "
           f"{opt['accuracy']:.2%} held out; tunelab/optuna "
@@ -368,6 +378,9 @@ def main() -> None:
     ap.add_argument("--skip-train", action="store_true",
                     help="with --tune-budget: run the recipe (the reference) but not the "
                          "tunelab train defaults comparison")
+    ap.add_argument("--refit", action="store_true",
+                    help="with --tune-budget: also retrain the tune's best configuration on "
+                         "every photo after the budget (`tunelab refit`) and score it")
     ap.add_argument("--side-by-side", action="store_true",
                     help="with --tune-budget: recipe, tune and Optuna at once, each pinned to "
                          "its own --threads cores; skips the train-defaults comparison")
@@ -379,7 +392,8 @@ def main() -> None:
         train = subset(cifar, work / "data", "train", args.per_class)
         test = subset(cifar, work / "data", "test", args.test_per_class)
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "CUDA_VISIBLE_DEVICES": "",
-               "TUNELAB_CACHE_DIR": str(work / "cache")}
+               "TUNELAB_CACHE_DIR": str(work / "cache"),
+               "COLUMNS": "400"}  # the tune's notices on one line each
         load = os.getloadavg()[0]
         print(f"CIFAR-10 subset: {args.per_class}/class train, {args.test_per_class}/class "
               f"held out; {args.epochs} epochs; {args.threads} torch threads; load {load:.1f} "
