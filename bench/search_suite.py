@@ -161,6 +161,20 @@ def report(runs: list[dict[str, Any]]) -> str:
             v = [regret[(m, p, s)] for s in seeds if (m, p, s) in regret]
             cells.append(f"{100 * (1 - np.mean(v)):.1f}" if v else "-")
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    traps = [p for p in problems if sp.PROBLEMS[p].metric == "fn"]
+    if traps:  # the score saturates near 100; the losses show how near each got
+        lines += ["", "Synthetic functions, best loss (median over seeds; the optimum is 0 for "
+                  "trap-plateau and trap-heavy, -1 for trap-needle, -4.28 for trap-integer; "
+                  "trap-noisy's values include its noise):", "",
+                  "| problem | " + " | ".join(methods) + " |",
+                  "|---" * (len(methods) + 1) + "|"]
+        for p in traps:
+            cells = []
+            for m in methods:
+                best = [min(r["losses"]) for r in runs
+                        if r["problem"] == p and r["method"] == m and r["losses"]]
+                cells.append(f"{statistics.median(best):.4g}" if best else "-")
+            lines.append(f"| {p} | " + " | ".join(cells) + " |")
     if ME in methods and "tunelab-random" in methods:
         per_prob_ours: list[float] = []
         per_prob_theirs: list[float] = []
