@@ -164,6 +164,7 @@ async function newPage() {
       const e = p.estimate;
       $("device-hours").textContent = e ? e.device_hours.toPrecision(2) : "—";
       $("device-hours").title = e ? `about ${dur(e.device_hours * 3600)} of device time` : "";
+      $("device-hours").dataset.hours = e ? String(e.device_hours) : "";  // unrounded
       $("estimate-how").textContent = e ? estimateHow(e) : (p.estimate_error || "");
       $("spec-yaml").textContent = p.yaml;
       $("batch-max").textContent = p.batch_max ? `measured maximum for this model, image size and device: ${p.batch_max}` : "";
