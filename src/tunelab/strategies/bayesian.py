@@ -129,8 +129,9 @@ class BayesianStrategy(Strategy):
       observations: how little they weigh against the job's own (default 0.25).
     * ``explore`` / ``plateau_explore`` -- share of each batch after the initial design that
       continues the Sobol design (defaults 0.125 and, on a plateau, 0.5; :mod:`bayes_explore`).
-    * ``outcome_transform`` -- ``mixed`` (default), ``power`` or ``rank``: how observed values
-      are made Gaussian-like before the GP is fitted (:func:`bayes_model.robust_transform`).
+    * ``outcome_transform`` -- ``power`` (default), ``mixed`` or ``rank``: how observed values
+      are made Gaussian-like before the GP is fitted (``mixed`` for objectives that grow like
+      ``exp`` of a distance; :func:`bayes_model.robust_transform`).
     * ``plateau_bounds`` -- on a plateau, the probability that an exploring point's numeric
       coordinate goes to its nearer bound (default 0.5; 0 keeps the plain Sobol points).
     * ``n_polish`` -- climb the acquisition for the first pick of each call from this many
@@ -163,7 +164,7 @@ class BayesianStrategy(Strategy):
         explore: float = 0.125,
         plateau_explore: float = 0.5,
         plateau_bounds: float = 0.5,
-        outcome_transform: str = "mixed",
+        outcome_transform: str = "power",
     ) -> None:
         super().__init__(space, seed=seed)
         o = parse_options(BayesianOptions, {

@@ -41,8 +41,8 @@ class BayesianOptions(Options):
     explore: float = opt(0.125, expected="a number from 0 to 1", ge=0, le=1)
     plateau_explore: float = opt(0.5, expected="a number from 0 to 1", ge=0, le=1)
     plateau_bounds: float = opt(0.5, expected="a number from 0 to 1", ge=0, le=1)
-    outcome_transform: Literal["mixed", "power", "rank"] = opt(
-        "mixed", expected="mixed, power or rank")
+    outcome_transform: Literal["power", "mixed", "rank"] = opt(
+        "power", expected="power, mixed or rank")
 
 
 StrategyOptions = Annotated[
