@@ -69,21 +69,6 @@ def test_on_a_plateau_the_exploring_points_put_coordinates_on_their_bounds() -> 
     assert again == out  # same seed, same history: same suggestions
 
 
-def test_on_a_plateau_half_the_exploring_points_stay_plain_design_points() -> None:
-    # a coin each: the corners for some, the plain Sobol point (what random search would try)
-    # for the others -- the plain ones found the suite's best log-loss tree, the corners its
-    # best accuracy tree
-    values = [1.0] * 8 + [0.6, 0.4, 0.5, 0.3]
-    plain = moved = 0
-    for seed in range(5, 9):
-        hist, design = _history(values, seed=seed)
-        out = BayesianStrategy(SPACE, seed=seed, n_initial=4).ask(hist, 8)
-        plain += sum(o == d for o, d in zip(out[:4], design[12:16], strict=True))
-        moved += sum(o != d for o, d in zip(out[:4], design[12:16], strict=True))
-    # every point moved (before) would leave a quarter plain in two dimensions: about 4 of 16
-    assert plain >= 8 and moved >= 1
-
-
 def test_to_bounds_moves_numbers_to_the_nearer_bound_and_leaves_choices() -> None:
     u = np.random.default_rng(1).random((200, 3))
     numeric = np.array([True, True, False])

@@ -15,11 +15,9 @@ point in eight) and larger on a plateau (``plateau_explore``, default half the b
 the model is least trustworthy. The split is a pure function of the history, like everything
 else, so a resumed job makes the same split.
 
-On a plateau half of the exploring points (a coin each) also go to the *bounds*: each numeric
-coordinate of the continued Sobol point moves to its nearer bound with probability
-``plateau_bounds`` (default one half; choices stay as drawn); the other half stay plain Sobol
-points, which find what random search finds where the good region lies inside the cube (the
-suite's decision-tree log-loss). The way off a plateau is often to switch several constraints
+On a plateau the exploring points also go to the *bounds*: each numeric coordinate of the
+continued Sobol point moves to its nearer bound with probability ``plateau_bounds`` (default
+one half; choices stay as drawn). The way off a plateau is often to switch several constraints
 off at once -- ``min_impurity_decrease`` 0, the smallest leaf, the largest learning rate --
 and those settings sit together in a corner of the cube that neither a space-filling design
 nor random search reaches (on the suite's decision tree on breast cancer the better trees need

@@ -31,10 +31,8 @@ How a call to ``ask(history, n)`` decides (a pure function of seed, options and 
    every batch (``explore``, one point in eight) continues the Sobol design instead of
    following the model, and half of it (``plateau_explore``) while a quarter of the
    observations tie exactly (a plateau): a greedy model loses to random search there
-   (issue 23). On a plateau half of those points (a coin each) put each numeric coordinate
-   on its nearer bound with probability ``plateau_bounds`` (one half): the corners where
-   constraints are off; the other half stay plain Sobol points, which find what random
-   search finds.
+   (issue 23). On a plateau those points put each numeric coordinate on its nearer bound
+   with probability ``plateau_bounds`` (one half): the corners where constraints are off.
 7. **A finite space used up.** A finite space's points are never suggested twice; once fewer
    than ``n`` are left, ``ask`` returns what is left (none at the end), logs a warning that
    says so on the ``tunelab.strategies.bayesian`` logger, and :meth:`converged` gives the
@@ -335,8 +333,8 @@ class BayesianStrategy(Strategy):
         self, history: History, n: int, seen: set[bytes], offset: int = 0, bounds: float = 0.0
     ) -> list[np.ndarray]:
         """Next ``n`` unseen points of the scrambled Sobol sequence (model space); with
-        ``bounds > 0`` half of them (a coin each) have each numeric coordinate moved to its
-        nearer bound with that probability (:func:`bayes_explore.to_bounds`)."""
+        ``bounds > 0`` each numeric coordinate goes to its nearer bound with that probability
+        (:func:`bayes_explore.to_bounds`)."""
         if n <= 0:
             return []
         start = self.asked(history) + offset
@@ -350,10 +348,7 @@ class BayesianStrategy(Strategy):
                 warnings.simplefilter("ignore")  # balance warning for n not a power of 2
                 u = np.asarray(engine.random(max(4 * n, 16)))
             if bounds > 0:
-                # half the points (by a coin each) go towards the corners; the others stay
-                # plain Sobol points, which find what random search finds
-                rows = rng.random(len(u)) < 0.5
-                u[rows] = to_bounds(u[rows], self._numeric, bounds, rng)
+                u = to_bounds(u, self._numeric, bounds, rng)
             out += self._take_unseen(self.encoder.unit_to_model(u), n - len(out), seen)
             if len(out) >= n:
                 return out
