@@ -54,8 +54,9 @@ def test_option_is_checked_in_one_line() -> None:
 
 def test_mixed_finds_the_floor_of_a_heavy_tailed_bowl() -> None:
     # 10 rounds of ask(4) in 5 dimensions: outcome_transform: mixed gets nearer the optimum
-    # than the default power transform on every seed tried (best 0.02-0.5 against 0.2-0.8: the power transform sees a
-    # flat floor around it; in 3 dimensions, where the tail is milder, the two are even)
+    # than the default power transform on every seed tried (best 0.02-0.5 against 0.2-0.8:
+    # the power transform sees a flat floor around it; in 3 dimensions, where the tail is
+    # milder, the two are even)
     nearer = 0
     for seed in range(3):
         best = {}
