@@ -240,22 +240,18 @@ def tune_cmd(train: Path, budget: float, work: Path) -> list[str]:
             str(work / "store-tune"), "--name", "tune-defaults", "--json"]
 
 
-def tune_summary(stdout: str) -> int:
-    """Trials the tune ran, from its ``--json`` summary."""
-    try:
-        return len(json.loads(stdout).get("trials", []))
-    except (ValueError, AttributeError):
-        return -1
+def optuna_cmd(train: Path, test: Path, budget: float, threads: int,
+               epochs: int = 0) -> list[str]:
+    return [sys.executable, __file__, "optuna", str(train), str(test), str(budget), str(threads),
+            str(epochs)]
 
 
-def optuna_cmd(train: Path, test: Path, budget: float, threads: int) -> list[str]:
-    return [sys.executable, __file__, "optuna", str(train), str(test), str(budget), str(threads)]
-
-
-def run_optuna(train: str, test: str, budget: float, threads: int) -> dict[str, Any]:
+def run_optuna(train: str, test: str, budget: float, threads: int,
+               epochs: int = 0) -> dict[str, Any]:
     """Optuna TPE + median pruner over the same trainer, space and validation split, same wall
     clock; the best trial (by its val_accuracy) is scored on ``test`` (the trainer's
-    test_data, scored once after its last epoch)."""
+    test_data, scored once after its last epoch). ``epochs``: the tune's (0: what the default
+    spec chooses for this budget, from this process's own probe)."""
     sys.path.insert(0, str(ROOT / "src"))
     import optuna
     import torch
@@ -269,6 +265,8 @@ def run_optuna(train: str, test: str, budget: float, threads: int) -> dict[str, 
     spec = default_image_spec(train, name="optuna", budget_seconds=budget)
     static = {k: v for k, v in spec["train"].items() if k != "builtin"}
     static |= {"test_data": test}
+    if epochs:
+        static["epochs"] = epochs
     space = spec["search_space"]
 
     class Ctx:
@@ -332,25 +330,38 @@ def compare_tuning(train: Path, test: Path, args: argparse.Namespace, work: Path
                      f"{len(cores)}")
         pins = {label: set(cores[i * th:(i + 1) * th]) for i, label in enumerate(cmds)}
         res = side_by_side(cmds, env, pins)
-    else:
-        res = {label: timed(cmd, env, label) for label, cmd in cmds.items()}
+    else:  # one after the other: Optuna trains the epochs the tune chose
+        res = {"tune": timed(cmds["tune"], env, "tune")}
+        cmds["optuna"] = optuna_cmd(train, test, b, th, tune_epochs(work / "store-tune", env))
+        res |= {label: timed(cmd, env, label) for label, cmd in cmds.items() if label != "tune"}
     if acc_r is None:
         acc_r = json.loads(res["recipe"][1].strip().splitlines()[-1])["accuracy"]
         print(f"recipe (hand-written, {args.epochs} epochs): {acc_r:.2%} in "
               f"{res['recipe'][0]:.0f} s")
-    acc_tune = job_test_accuracy(work / "store-tune", "tune-defaults", test, work, env)
-    n = tune_summary(res["tune"][1])
+    store = work / "store-tune"
+    summary = json.loads(res["tune"][1])
+    n = len(summary.get("trials", []))
+    refit = summary.get("refit", {})
+    acc_best = job_test_accuracy(store, "tune-defaults", test, work, env)
+    epochs = tune_epochs(store, env)
     for line in NOTICES.get("tune", []):
         print(f"  tune: {line}")
     opt = json.loads(res["optuna"][1].strip().splitlines()[-1])
-    print(f"tunelab tune --data defaults ({n} trials, {res['tune'][0]:.0f} s wall, "
-          f"{CPU_SECONDS['tune']:.0f} CPU s): best model {acc_tune:.2%} held out; vs recipe "
-          f"{acc_tune / acc_r:.3f} (goal > 1)")
-    if args.refit:
+    if refit.get("status") == "completed":  # what tune --data delivers: the refit model
+        acc_tune = job_test_accuracy(store, refit["job"], test, work, env)
+        what = (f"refit model {acc_tune:.2%} held out (its search's best trial as it is: "
+                f"{acc_best:.2%}; refit {refit.get('seconds', 0):.0f} s of the wall time)")
+    else:
+        acc_tune = acc_best
+        what = f"best model {acc_tune:.2%} held out (no refit: {refit or 'not planned'})"
+    print(f"tunelab tune --data defaults ({n} trials of {epochs} epochs, {res['tune'][0]:.0f} s "
+          f"wall, {CPU_SECONDS['tune']:.0f} CPU s): {what}; vs recipe {acc_tune / acc_r:.3f} "
+          "(goal > 1)")
+    if args.refit and refit.get("status") != "completed":
         # after the budget: the best configuration retrained on every photo (`tunelab refit`)
         model = work / "tune-refit-model"
         wall, _ = timed([*TL, "refit", "tune-defaults", "--out", str(model), "--store",
-                         str(work / "store-tune")], env, "refit")
+                         str(store)], env, "refit")
         _w, out = timed([*TL, "evaluate", str(model), "--data", str(test), "--json"], env)
         acc_refit = float(json.loads(out)["accuracy"])
         print(f"  + tunelab refit after the budget ({wall:.0f} s wall, "
@@ -360,6 +371,20 @@ def compare_tuning(train: Path, test: Path, args: argparse.Namespace, work: Path
           f"{res['optuna'][0]:.0f} s wall, {CPU_SECONDS['optuna']:.0f} CPU s): best "
           f"{opt['accuracy']:.2%} held out; tunelab/optuna "
           f"{acc_tune / max(opt['accuracy'], 1e-9):.3f} (goal > 1)")
+    if epochs and epochs != args.epochs:
+        # the tune chose its schedule from the budget: the recipe at those epochs too, so a
+        # longer schedule alone is not mistaken for what the search found
+        wall, out = timed(recipe_cmd(train, test, epochs, args.seed, th), env, "recipe-long")
+        acc_long = json.loads(out.strip().splitlines()[-1])["accuracy"]
+        print(f"recipe at the tune's {epochs} epochs (one run, {wall:.0f} s): {acc_long:.2%}; "
+              f"tunelab/recipe at equal epochs {acc_tune / acc_long:.3f}")
+
+
+def tune_epochs(store: Path, env: dict[str, str]) -> int:
+    """The epochs per trial the tune's default spec chose (from its stored spec)."""
+    _w, out = timed([*TL, "show", "tune-defaults", "--store", str(store), "--json"], env)
+    static = json.loads(out).get("static") or {}
+    return int(static.get("epochs", 0))
 
 
 def main() -> None:
@@ -379,7 +404,7 @@ def main() -> None:
                     help="with --tune-budget: run the recipe (the reference) but not the "
                          "tunelab train defaults comparison")
     ap.add_argument("--refit", action="store_true",
-                    help="with --tune-budget: also retrain the tune's best configuration on "
+                    help="with --tune-budget, when the tune did not refit: retrain its best on "
                          "every photo after the budget (`tunelab refit`) and score it")
     ap.add_argument("--side-by-side", action="store_true",
                     help="with --tune-budget: recipe, tune and Optuna at once, each pinned to "
@@ -436,6 +461,6 @@ if __name__ == "__main__":
         print(json.dumps(recipe(a[0], a[1], int(a[2]), int(a[3]), int(a[4]))))
     elif len(sys.argv) > 1 and sys.argv[1] == "optuna":
         a = sys.argv[2:]
-        print(json.dumps(run_optuna(a[0], a[1], float(a[2]), int(a[3]))))
+        print(json.dumps(run_optuna(a[0], a[1], float(a[2]), int(a[3]), int(a[4]))))
     else:
         main()

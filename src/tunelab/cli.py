@@ -29,6 +29,7 @@ from tunelab.data_job import (
     MaxParallelOpt,
     MaxRuntimeOpt,
     MaxTrialsOpt,
+    RefitOpt,
     SeedOpt,
     SetOpt,
     StrategyOpt,
@@ -147,7 +148,8 @@ def plan(spec: Annotated[Path | None, typer.Argument(
          name: NameOpt = None, max_trials: MaxTrialsOpt = None,
          max_parallel: MaxParallelOpt = None, max_runtime: MaxRuntimeOpt = None,
          strategy: StrategyOpt = None, epochs: EpochsOpt = None, set_: SetOpt = None,
-         seed: SeedOpt = None, gpus: GpusOpt = None, executor: ExecutorOpt = None) -> None:
+         seed: SeedOpt = None, gpus: GpusOpt = None, executor: ExecutorOpt = None,
+         refit: RefitOpt = None) -> None:
     """Print what a job will run: search space, strategy, training jobs, every limit and
     completion criterion, and an estimated duration. Runs nothing.
 
@@ -162,7 +164,7 @@ def plan(spec: Annotated[Path | None, typer.Argument(
     _spec_or_data(spec, data, "plan")
     if data is not None:
         opts = DataJobOptions(max_trials, max_parallel, max_runtime, strategy, epochs,
-                              set_ or [], seed)
+                              set_ or [], seed, refit)
         js = spec_from_dict(data_job_spec(data, opts, name=name))
         layout, est = _plan_estimate(js, gpus)
         _describe(js, json_out=json_out, estimate=est)
@@ -171,6 +173,9 @@ def plan(spec: Annotated[Path | None, typer.Argument(
         return
     assert spec is not None
     js, warnings = load_spec(spec)
+    if refit is not None:
+        js = js.model_copy(update={"refit": refit})
+        js.validate_all()
     if executor is not None:  # as tune would run it: `--executor ray:ray://head:10001`
         from tunelab.executors.factory import executor_choice
 
@@ -250,7 +255,7 @@ def init(data: Annotated[str, typer.Option("--data", help="Image folder, .csv or
          name: NameOpt = None, max_trials: MaxTrialsOpt = None,
          max_parallel: MaxParallelOpt = None, max_runtime: MaxRuntimeOpt = None,
          strategy: StrategyOpt = None, epochs: EpochsOpt = None, set_: SetOpt = None,
-         seed: SeedOpt = None) -> None:
+         seed: SeedOpt = None, refit: RefitOpt = None) -> None:
     """Print the spec `tunelab tune --data DIR` would run, as YAML, to edit and run yourself:
 
         tunelab init --data ./images > spec.yaml; tunelab tune spec.yaml
@@ -260,7 +265,7 @@ def init(data: Annotated[str, typer.Option("--data", help="Image folder, .csv or
     from tunelab.spec import spec_from_dict
 
     opts = DataJobOptions(max_trials, max_parallel, max_runtime, strategy, epochs,
-                          set_ or [], seed)
+                          set_ or [], seed, refit)
     d = data_job_spec(data, opts, name=name or auto_name(data, stamp=False))
     spec_from_dict(d)  # what is printed is a valid spec
     print(f"# tunelab spec for {data}: `tunelab plan spec.yaml` shows what it runs, "
@@ -346,7 +351,8 @@ def _describe(js: Any, *, json_out: bool = False, warnings: list[str] | None = N
             "strategy": js.strategy.model_dump(), "search_space": space.to_dict(),
             "static": js.static_params(), "training_jobs": n, "grid_size": space.grid_size(),
             "warnings": warnings or [], "limits": js.limits.model_dump(),
-            "completion": js.completion.model_dump(), "estimate": estimate_line(js, n, **measured),
+            "completion": js.completion.model_dump(), "refit": js.refit,
+            "estimate": estimate_line(js, n, **measured),
             **({"warm_start": coverage_dicts(warm)} if warm is not None else {})}))
         return
     t = Table(title=f"search space of {js.name}")
@@ -432,6 +438,7 @@ def tune(
     artifacts: ArtifactsOpt = None,
     gpus: GpusOpt = None,
     executor: ExecutorOpt = None,
+    refit: RefitOpt = None,
 ) -> None:
     """Run a tuning job in the foreground with live progress, then print the leaderboard.
 
@@ -460,12 +467,14 @@ def tune(
     else:
         assert data is not None
         opts = DataJobOptions(max_trials, max_parallel, max_runtime, strategy, epochs,
-                              set_ or [], seed)
+                              set_ or [], seed, refit)
         d = data_job_spec(data, opts, name=name,
                           notify=lambda m: err.print(m, markup=False, highlight=False))
         warnings = []
     if name:
         d["name"] = name
+    if refit is not None:
+        d["refit"] = refit
     if max_trials is not None:
         d.setdefault("limits", {})["max_trials"] = max_trials
     if max_parallel is not None:
@@ -505,17 +514,65 @@ def tune(
     # the handler stays until the command ends: a second press must not cut the summary short
     with _ctrl_c_once(js.name) as interrupted:
         status = go(None) if json_out else _progress_runner(go)
+        _finish(st, js, store, status, interrupted, json_out)
+
+
+def _finish(st: Any, js: Any, store: str, status: str, interrupted: list[bool],
+            json_out: bool) -> None:
+    """After ``tune`` or ``resume`` ran job ``js``: its summary, the refit its spec asks for,
+    the command to run next, the exit code."""
+    refit_done = None
+    if not json_out:
         _show(st, js.name, json_out)
-        st.close()
-        if not json_out and js.train is not None and js.train.builtin and \
-                not js.static_params().get("train_on_validation") and \
-                _refittable(js.name, store):
-            where = "" if store == "tunelab-runs" else f" --store {store}"
-            err.print(f"next: `tunelab refit {js.name} --out model{where}` retrains the best "
-                      "configuration on every image (validation included) and exports it; "
-                      f"`tunelab export {js.name} --out model{where}` exports the best trial "
-                      "as it is.", markup=False, highlight=False)
-        _exit_for(js.name, status, interrupted)
+    if js.refit and not interrupted:
+        refit_done = _refit_after(st, js.name, status, json_out)
+    if json_out:
+        summary = _summary(st, js.name)
+        if refit_done is not None:
+            summary["refit"] = refit_done.to_dict()
+        _show_summary(summary, json_out)
+    st.close()
+    if not json_out:
+        _next_hint(js, store, refit_done)
+    _exit_for(js.name, status, interrupted)
+
+
+def _refit_after(st: Any, name: str, status: str, json_out: bool) -> Any:
+    """Run the refit a ``refit: true`` job asks for once its search is over (live progress
+    unless ``json_out``) and say what it did; the :class:`RefitAfter`."""
+    from tunelab.vision.refit import refit_after_search
+
+    if not json_out and status == "completed":
+        err.print(f"refit: retraining the best configuration of {name} on the training and "
+                  f"validation images together, as job {name}-refit", markup=False,
+                  highlight=False)
+    if json_out:
+        done = refit_after_search(st, name, status)
+    else:
+        done = _progress_runner(lambda p: refit_after_search(st, name, status, progress=p))
+    if done.skipped and not json_out:
+        err.print(f"refit: none run: {done.skipped}", markup=False, highlight=False)
+    elif done.job and not json_out:
+        err.print(f"refit: job {done.job} {done.status}: trial {done.trial}'s configuration, "
+                  f"{done.epochs} epochs, {_duration(done.seconds or 0.0)}", markup=False,
+                  highlight=False)
+    return done
+
+
+def _next_hint(js: Any, store: str, refit_done: Any) -> None:
+    """The command to run next: export the refit model, or refit/export the best trial."""
+    where = "" if store == "tunelab-runs" else f" --store {store}"
+    if refit_done is not None and refit_done.status == "completed":
+        err.print(f"next: `tunelab export {refit_done.job} --out model{where}` exports the "
+                  f"refit model (trained on every image); `tunelab export {js.name} --out "
+                  f"model{where}` the best trial as it is.", markup=False, highlight=False)
+    elif js.train is not None and js.train.builtin and \
+            not js.static_params().get("train_on_validation") and \
+            _refittable(js.name, store):
+        err.print(f"next: `tunelab refit {js.name} --out model{where}` retrains the best "
+                  "configuration on every image (validation included) and exports it; "
+                  f"`tunelab export {js.name} --out model{where}` exports the best trial "
+                  "as it is.", markup=False, highlight=False)
 
 
 def _refittable(name: str, store: str) -> bool:
@@ -540,7 +597,7 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
     found in the artifact folder it recorded, from any working directory; ``--artifacts``
     points elsewhere (the shared folder is mounted at another path here) and is recorded."""
     from tunelab.devices import gpus_option
-    from tunelab.spec import parse_duration
+    from tunelab.spec import parse_duration, spec_from_dict
     from tunelab.store import Store
     from tunelab.tuner import Tuner
 
@@ -559,9 +616,8 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
 
     with _ctrl_c_once(name) as interrupted:
         status = go(None) if json_out else _progress_runner(go)
-        _show(st, name, json_out)
-        st.close()
-        _exit_for(name, status, interrupted)
+        _finish(st, spec_from_dict(st.read().job(name).spec), store, status, interrupted,
+                json_out)
 
 
 @contextlib.contextmanager
@@ -684,9 +740,13 @@ def show(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = False,
 
 
 def _show(st: Any, name: str, json_out: bool, *, top: int = 20) -> None:
+    _show_summary(_summary(st, name), json_out, top=top)
+
+
+def _summary(st: Any, name: str) -> dict[str, Any]:
     from tunelab.report.summary import job_summary
 
-    _show_summary(job_summary(st, name), json_out, top=top)
+    return job_summary(st, name)
 
 
 def _show_summary(summary: dict[str, Any], json_out: bool, *, top: int = 20) -> None:

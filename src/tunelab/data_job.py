@@ -33,6 +33,10 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="KEY=VALUE: fix a hyperparameter of the trainer (and stop searching it); "
     "repeat for more. `tunelab train --help` lists them.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the search.")]
+RefitOpt = Annotated[bool | None, typer.Option(
+    "--refit/--no-refit", help="After the search, retrain the best configuration on the "
+    "training and validation images together, as job NAME-refit (default: on with --data, "
+    "within its --max-runtime; with a spec, its `refit:`).")]
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class DataJobOptions:
     epochs: int | None = None
     sets: list[str] = field(default_factory=list)
     seed: int | None = None
+    refit: bool | None = None
 
 
 def auto_name(data: str, *, stamp: bool = True) -> str:
@@ -72,7 +77,10 @@ def data_job_spec(data: str, opts: DataJobOptions, *, name: str | None = None,
         fixed["epochs"] = opts.epochs
     kw: dict[str, Any] = {"name": name or auto_name(data),
                           "max_parallel": opts.max_parallel, "notify": notify,
-                          "seed": 0 if opts.seed is None else opts.seed}
+                          "seed": 0 if opts.seed is None else opts.seed,
+                          # a refit of a job that trains on its validation images is refused
+                          "refit": opts.refit is not False and
+                          not fixed.get("train_on_validation")}
     if opts.max_trials is not None:
         kw["max_trials"] = opts.max_trials
     if runtime is not None:  # the population is sized to the time given
@@ -84,9 +92,7 @@ def data_job_spec(data: str, opts: DataJobOptions, *, name: str | None = None,
     for key, value in fixed.items():
         train[key] = value
         space.pop(key, None)
-    limits = d.setdefault("limits", {})
-    if runtime is not None:
-        limits["max_runtime"] = runtime
+    limits = d.setdefault("limits", {})  # max_runtime: the search's share of the budget
     if opts.max_trials is not None:
         limits["max_trials"] = opts.max_trials
     epochs = int(train.get("epochs", 10))

@@ -196,6 +196,9 @@ class JobSpec(_Model):
     completion: CompletionSpec = CompletionSpec()
     warm_start: WarmStartSpec | None = None
     executor: ExecutorSpec | None = None  # None: local worker processes
+    #: After the search, retrain the best configuration on the training and validation images
+    #: together as job NAME-refit (built-in image trainer only; :mod:`tunelab.vision.refit`).
+    refit: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -273,6 +276,16 @@ class JobSpec(_Model):
             self.objective_spec()
             if t.builtin:  # its hyperparameters, static and searched, before any trial
                 check_builtin(t.builtin, self.static_params(), space.to_dict())
+        if self.refit and (t is None or t.builtin != "image-classifier"):
+            raise SpecError.field(
+                "refit", "true only for the built-in image trainer "
+                "(`train: {builtin: image-classifier}`)", self.refit,
+                "Remove `refit: true`, or retrain your own objective with the best parameters "
+                "(`tunelab show NAME`).")
+        if self.refit and self.static_params().get("train_on_validation"):
+            raise SpecError.field(
+                "refit", "false for a job that already trains on its validation images",
+                self.refit, "Remove `refit: true` (or `train_on_validation`).")
 
 
 def check_runnable(spec: JobSpec) -> None:

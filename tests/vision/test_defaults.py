@@ -19,6 +19,7 @@ from tunelab.trial import Decision
 from tunelab.vision import commands
 from tunelab.vision.augment import AugmentConfig, _translate, build_augment
 from tunelab.vision.batch_size import MIN_BATCH, estimate_cpu_batch_size, fit_batch_size
+from tunelab.vision.budget import MAX_EPOCH_FACTOR, MAX_POPULATION, MIN_POPULATION
 from tunelab.vision.config import TrainConfig
 from tunelab.vision.models import build_model
 from tunelab.vision.probe import estimate_job, probe_training
@@ -160,9 +161,9 @@ def test_default_tune_spec_is_sized_to_its_budget(cache: str, monkeypatch: pytes
     said: list[str] = []
     tight = commands.default_image_spec("builtin:digits", name="d", cache_dir=cache,
                                         budget_seconds=1, notify=said.append)
-    assert tight["limits"]["max_trials"] == commands.MIN_POPULATION == 2
+    assert tight["limits"]["max_trials"] >= MIN_POPULATION == 2
     assert tight["limits"]["max_runtime"] == 1.0 and "max_parallel" not in tight["limits"]
-    assert said and said[-1].startswith("budget 0.0166667 min: a trial of 10 epochs takes about")
+    assert said and said[-1].startswith("budget 0.0166667 min: a trial of ")
     # not even two full trials fit in a second: the members train fewer epochs, so their
     # one-cycle schedule ends inside the budget instead of being cut at its peak
     assert tight["train"]["epochs"] < 10 and "so its learning-rate schedule ends" in said[-1]
@@ -172,9 +173,19 @@ def test_default_tune_spec_is_sized_to_its_budget(cache: str, monkeypatch: pytes
     kept = commands.default_image_spec("builtin:digits", name="d", cache_dir=cache,
                                        budget_seconds=1, epochs=12, notify=said.append)
     assert kept["train"]["epochs"] == 12 and "will cut them before their 12 epochs" in said[-1]
+    # a roomy budget buys the longest schedule, the largest population and a refit, whose
+    # time is taken off the search's max_runtime
+    said.clear()
     roomy = commands.default_image_spec("builtin:digits", name="d", cache_dir=cache,
-                                        budget_seconds=10**7)
-    assert roomy["strategy"]["population"] == commands.MAX_POPULATION
+                                        budget_seconds=10**7, notify=said.append)
+    assert roomy["strategy"]["population"] == MAX_POPULATION
+    assert roomy["train"]["epochs"] == MAX_EPOCH_FACTOR * 10 and roomy["refit"] is True
+    assert 10**7 * 0.99 < roomy["limits"]["max_runtime"] < 10**7
+    assert "then about" in said[-1] and "on all 1,797 images (refit)" in said[-1]
+    no_refit = commands.default_image_spec("builtin:digits", name="d", cache_dir=cache,
+                                           budget_seconds=10**7, refit=False)
+    assert "refit" not in no_refit
+    assert no_refit["limits"]["max_runtime"] > roomy["limits"]["max_runtime"]
     given = commands.default_image_spec("builtin:digits", name="d", cache_dir=cache,
                                         max_trials=5)
     assert given["limits"]["max_trials"] == 5

@@ -27,7 +27,8 @@ def fmt_duration(seconds: float) -> str:
 
 
 def limit_lines(js: JobSpec, n_trials: int) -> list[str]:
-    """One line for the limits and one for the completion criteria, every field named."""
+    """One line for the limits and one for the completion criteria, every field named; one
+    more for the refit when the spec asks for one."""
     lim = js.limits
 
     def dur(v: float | None) -> str:
@@ -51,7 +52,11 @@ def limit_lines(js: JobSpec, n_trials: int) -> list[str]:
     given = [x for x in crit if x]
     completion = ("completion: " + " · ".join(given) if given
                   else "completion: none (the job ends when its trials or limits are used up)")
-    return [limits, completion]
+    if not js.refit:
+        return [limits, completion]
+    return [limits, completion, f"refit: once the search completes, job {js.name}-refit "
+            "retrains the best configuration on the training and validation images together "
+            "(`tunelab export` it for the model)"]
 
 
 def epochs_per_trial(js: JobSpec) -> int | None:

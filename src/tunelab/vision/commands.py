@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tunelab.errors import ObjectiveError, SpecError
+from tunelab.vision.budget import MIN_POPULATION
 from tunelab.vision.config import TrainConfig, default_search_space, default_static_params
 
 console = Console()
@@ -60,40 +61,37 @@ def train_spec(data: str, params: dict[str, Any], *, name: str, seed: int = 0) -
 
 #: The time ``tunelab tune --data`` is given by default: what a laptop can spare in one sitting.
 DEFAULT_BUDGET_SECONDS = 15 * 60
-MIN_POPULATION, MAX_POPULATION = 2, 16
-#: The share of the budget the population is sized to fill; the rest absorbs what the probe
-#: does not see (worker start-up, checkpoints, a slower stretch of the machine).
-BUDGET_FILL = 0.85
 
 
 def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
                        max_parallel: int | None = None, seed: int = 0,
                        cache_dir: str | None = None,
                        budget_seconds: float = DEFAULT_BUDGET_SECONDS,
-                       epochs: int | None = None,
+                       epochs: int | None = None, refit: bool = True,
                        notify: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The spec ``tunelab tune --data DIR`` runs without a spec: Population Based Training over
     :func:`default_search_space` around the trainer's defaults (:func:`default_static_params`),
-    maximising val_accuracy, within ``budget_seconds`` (``limits.max_runtime``).
+    maximising val_accuracy, then (``refit``) the best configuration retrained on the training
+    and validation images together, all within ``budget_seconds``.
 
     Loads (and caches) the data once, then measures for the model and image size the trials
     will train: the largest batch that fits (searched batch sizes above it are dropped, with a
-    notice through ``notify``), and, from a short probe of real training steps, how long one
-    trial takes, to size the population (``max_trials``, unless given) to the budget: as many
-    members as fill :data:`BUDGET_FILL` of it, from :data:`MIN_POPULATION` to
-    :data:`MAX_POPULATION`. When not even two full trials fit and ``epochs`` is not given, each
-    member trains fewer epochs, so that its learning-rate schedule (one-cycle: most of the
-    accuracy comes as the rate falls) completes inside the budget instead of being cut at its
-    peak.
+    notice through ``notify``), and, from a short probe of real training steps at each searched
+    batch size, how long an epoch takes. :func:`~tunelab.vision.budget.size_to_budget` turns
+    that into the epochs (unless given), the population (``max_trials``, unless given) and the
+    search's ``limits.max_runtime``: the budget less the refit's own time. Without ``refit``
+    and with ``max_trials`` given, nothing is probed.
     """
     import torch
 
     from tunelab.vision.batch_size import cap_batch_size_space, fit_batch_size
+    from tunelab.vision.budget import describe_plan, size_to_budget
     from tunelab.vision.data import load_image_data
     from tunelab.vision.models import describe_model, make_model
-    from tunelab.vision.probe import probe_training
+    from tunelab.vision.probe import probe_batch_sizes
 
     say = notify or (lambda _msg: None)
+    t0 = time.monotonic()  # the budget counts from here: loading and probing spend it too
     d = load_image_data(data, cache_dir=cache_dir)
     static = default_static_params()
     cfg = TrainConfig.from_params(static)
@@ -111,41 +109,47 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
             f"{d.channels}x{d.image_size}x{d.image_size}; searching "
             f"{', '.join(map(str, space['batch_size']['values']))}")
     train: dict[str, Any] = {"builtin": "image-classifier", "data": data, **static}
-    if epochs is not None:
-        train["epochs"] = epochs
     if cache_dir is not None:
         train["cache_dir"] = cache_dir
-    n_epochs = int(train.get("epochs", cfg.epochs))
-    if max_trials is None:
-        probe = probe_training(cfg, channels=d.channels, num_classes=len(d.classes),
-                               image_size=d.image_size, device=device)
-        epoch_s = probe.epoch_seconds(len(d.train_y), len(d.val_y))
+    n_epochs = int(epochs if epochs is not None else train.get("epochs", cfg.epochs))
+    runtime = float(budget_seconds)
+    if max_trials is None or refit:
+        probe = probe_batch_sizes(cfg, space["batch_size"]["values"], channels=d.channels,
+                                  num_classes=len(d.classes), image_size=d.image_size,
+                                  device=device)
         from tunelab.devices import layout_for
         from tunelab.spec import LimitsSpec
 
-        slots = layout_for(LimitsSpec(max_parallel=max_parallel)).slots
-        fits = BUDGET_FILL * budget_seconds * slots / max(epoch_s * n_epochs, 1e-9)
-        max_trials = max(MIN_POPULATION, min(MAX_POPULATION, int(fits)))
-        msg = (f"budget {budget_seconds / 60:g} min: a trial of {n_epochs} epochs takes about "
-               f"{epoch_s * n_epochs:.0f} s here ({probe.device_name}, measured), so the "
-               f"population is {max_trials}")
-        if fits < MIN_POPULATION and epochs is None:
-            n_epochs = max(1, int(n_epochs * fits / MIN_POPULATION))
-            train["epochs"] = n_epochs
-            msg += (f", each training {n_epochs} epoch{'s' if n_epochs > 1 else ''} so its "
+        n_all = len(d.train_y) + len(d.val_y)
+        plan = size_to_budget(
+            budget_seconds, epoch_seconds=probe.epoch_seconds(len(d.train_y), len(d.val_y)),
+            refit_epoch_seconds=probe.epoch_seconds(n_all, 0),
+            slots=layout_for(LimitsSpec(max_parallel=max_parallel)).slots,
+            default_epochs=cfg.epochs, epochs=epochs, population=max_trials, refit=refit)
+        n_epochs, max_trials = plan.epochs, plan.population
+        runtime = float(max(1, int(plan.search_seconds - (time.monotonic() - t0))))
+        refit = plan.refit
+        msg = describe_plan(plan, budget_seconds=budget_seconds, device=probe.device_name,
+                            trial_seconds=probe.epoch_seconds(len(d.train_y), len(d.val_y))
+                            * n_epochs, refit_images=n_all)
+        if plan.shortened:
+            msg += (f"; each trains {n_epochs} epoch{'s' if n_epochs > 1 else ''} so its "
                     "learning-rate schedule ends within the budget (a longer --max-runtime "
                     "trains longer and searches more)")
-        elif fits < MIN_POPULATION:
+        elif plan.fits < MIN_POPULATION:
             msg += (f"; the budget will cut them before their {n_epochs} epochs end (fewer "
                     "--epochs or a longer --max-runtime let their schedule finish)")
+        elif not plan.refit and epochs is None:
+            msg += "; no time is left to refit the best on every image within the budget"
         say(msg)
-    epochs = n_epochs
+    train["epochs"] = n_epochs
     return {"name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
             "train": train, "search_space": space,
             "strategy": {"type": "pbt", "seed": seed, "population": max_trials,
-                         "perturbation_interval": max(1, epochs // 5)},
-            "limits": {"max_trials": max_trials, "max_runtime": float(budget_seconds),
-                       **({"max_parallel": max_parallel} if max_parallel else {})}}
+                         "perturbation_interval": max(1, n_epochs // 5)},
+            "limits": {"max_trials": max_trials, "max_runtime": runtime,
+                       **({"max_parallel": max_parallel} if max_parallel else {})},
+            **({"refit": True} if refit else {})}
 
 
 def epoch_row(step: int, metrics: dict[str, float]) -> list[str]:

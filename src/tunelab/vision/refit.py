@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tunelab.errors import SpecError
 
 if TYPE_CHECKING:
-    from tunelab.store import Tx
+    from tunelab.store import Store, Tx
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,56 @@ def last_checkpoint(name: str, *, store: str | Path | None = None) -> Path:
         return arts.resolve(ck.path)
     finally:
         st.close()
+
+
+@dataclass(frozen=True)
+class RefitAfter:
+    """What :func:`refit_after_search` did: the refit job it ran (``job``, its final
+    ``status``, the ``epochs`` and ``seconds`` it took), or why it ran none (``skipped``)."""
+
+    source: str
+    job: str | None = None
+    status: str | None = None
+    trial: int | None = None
+    epochs: int | None = None
+    seconds: float | None = None
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def refit_after_search(st: Store, name: str, status: str, *, progress: Any = None) -> RefitAfter:
+    """The refit a spec with ``refit: true`` asks for once its search (job ``name``, ended
+    with ``status``) is over: :func:`refit_spec` of its best trial run as job NAME-refit in
+    the same store, reporting to ``progress`` (a tuner's progress callback). None is run when
+    the search did not complete (stopped, failed: ``resume`` continues it and refits then), a
+    refit of it already completed, or it has nothing to refit; ``skipped`` says which."""
+    import time
+
+    from tunelab.errors import JobNotFound, TunelabError
+    from tunelab.spec import spec_from_dict
+    from tunelab.trial import JobStatus
+    from tunelab.tuner import Tuner
+
+    if status != JobStatus.COMPLETED.value:
+        return RefitAfter(name, skipped=f"the search is {status}, not completed")
+    try:
+        source = source_in(st.read(), name)
+    except TunelabError as e:
+        return RefitAfter(name, skipped=str(e))
+    spec = refit_spec(source)
+    try:
+        done = st.read().job(spec["name"]).status
+    except JobNotFound:
+        done = None
+    if done == JobStatus.COMPLETED.value:
+        return RefitAfter(name, spec["name"], done, source.trial,
+                          skipped=f"job {spec['name']} already refit it")
+    t0 = time.monotonic()
+    tuner = (Tuner.create(spec_from_dict(spec), st, progress=progress) if done is None
+             # a refit cut short (Ctrl-C, a crash) goes on where it stopped
+             else Tuner.resume(spec["name"], st, progress=progress))
+    end = tuner.run()
+    return RefitAfter(name, spec["name"], end, source.trial, int(spec["train"]["epochs"]),
+                      time.monotonic() - t0)
