@@ -56,7 +56,14 @@ def test_plan_data_applies_every_flag(tmp_path: Path, monkeypatch: pytest.Monkey
     assert plan["static"]["epochs"] == 2 and plan["static"]["width"] == 8
     # a fixed hyperparameter is no longer searched
     assert "learning_rate" not in plan["search_space"] and plan["static"]["learning_rate"] == 0.02
-    assert plan["limits"]["max_runtime"] == 300 and plan["training_jobs"] == 4
+    # the refit's time is taken off the search's 5 minutes
+    assert plan["refit"] is True and 0 < plan["limits"]["max_runtime"] < 300
+    assert plan["training_jobs"] == 4
+    res = _invoke("plan", "--data", str(photos), "--epochs", "2", "--max-runtime", "5m",
+                  "--max-trials", "4", "--no-refit", "--json")
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.output)
+    assert plan["refit"] is False and plan["limits"]["max_runtime"] == 300
     # the duration comes from a short probe of real training steps, bounded by max_runtime
     assert "s/epoch measured on CPU" in plan["estimate"] and "5m" in plan["estimate"]
 
@@ -178,7 +185,12 @@ def test_tune_data_runs_with_the_flags(tmp_path: Path, monkeypatch: pytest.Monke
     finally:
         st.close()
     assert spec["strategy"] == {"type": "random", "seed": 5}
-    assert spec["limits"]["max_runtime"] == 600 and spec["train"]["width"] == 4
+    assert spec["train"]["width"] == 4 and spec["refit"] is True
+    # the refit's time is set aside from the 10 minutes before the search starts; the refit
+    # then ran as its own job
+    assert 0 < spec["limits"]["max_runtime"] < 600
+    assert summary["refit"]["job"] == "pets-refit" and summary["refit"]["status"] == "completed"
+    assert summary["refit"]["epochs"] == 1
 
 
 def test_every_error_begins_the_same_way(tmp_path: Path) -> None:

@@ -85,6 +85,14 @@ def test_a_spec_s_estimate_follows_its_strategy() -> None:
     d = rnd.to_dict()
     assert d["device_hours"] == rnd.device_hours and d["startup_seconds"] == 3.0
     assert "6 trials x 9 epochs" in rnd.describe() and "worker start" in rnd.describe()
+    assert d["refit_hours"] == 0 and "refit" not in rnd.describe()
+    # a refit after the search is one more full run of 9 epochs, on one slot
+    js = _spec({"type": "random"}).model_copy(update={"refit": True})
+    refit = estimate_spec(js, COSTS, slots=2)
+    one = device_seconds(COSTS, Budget(9, 1, 9), trials=1, slots=1) / 3600
+    assert refit.refit_hours == pytest.approx(one)
+    assert refit.device_hours == pytest.approx(rnd.device_hours + one)
+    assert "the refit of the best" in refit.describe()
 
 
 def test_a_scheduler_without_early_stopping_spends_full_epochs() -> None:

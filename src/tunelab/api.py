@@ -163,7 +163,8 @@ def tune_spec(
 ) -> TuneResult:
     """Create and run a job from a spec mapping (the YAML/JSON form); ``artifacts`` as in
     :func:`tune`; ``objective`` replaces the spec's ``train.function`` when running (a
-    function sent by value)."""
+    function sent by value). With ``refit: true`` the refit job runs once the search
+    completes; ``summary["refit"]`` says what it did."""
     from tunelab.report.summary import job_summary
     from tunelab.spec import spec_from_dict
     from tunelab.store import Store
@@ -179,8 +180,13 @@ def tune_spec(
         tuner = Tuner.create(js, st, progress=progress, objective=objective)
         if objective is None and sys_path and hasattr(tuner.objective, "target"):
             tuner.objective = FunctionObjective(tuner.objective.target, sys_path=sys_path)
-        tuner.run()
+        status = tuner.run()
         summary = job_summary(st, js.name)
+        if js.refit:  # the best configuration retrained on every image, as job NAME-refit
+            from tunelab.vision.refit import refit_after_search
+
+            summary["refit"] = refit_after_search(st, js.name, status,
+                                                  progress=progress).to_dict()
     finally:
         st.close()
     return TuneResult(summary["name"], summary["status"], summary["best"], summary["trials"],

@@ -532,6 +532,8 @@ def _finish(st: Any, js: Any, store: str, status: str, interrupted: list[bool],
             summary["refit"] = refit_done.to_dict()
         _show_summary(summary, json_out)
     st.close()
+    if interrupted and refit_done is not None and refit_done.job and not refit_done.skipped:
+        _exit_for(refit_done.job, refit_done.status or "stopped", interrupted)  # in the refit
     if not json_out:
         _next_hint(js, store, refit_done)
     _exit_for(js.name, status, interrupted)

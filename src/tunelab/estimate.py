@@ -161,6 +161,7 @@ class JobEstimate:
     costs: TrialCosts | None = None
     budget: Budget | None = None
     slots: int = 1
+    refit_hours: float = 0.0  # of device_hours: the refit after the search (0: none)
 
     def describe(self, gpus_per_trial: float = 1.0) -> str:
         hours = self.device_hours * gpus_per_trial
@@ -174,13 +175,17 @@ class JobEstimate:
                     "start")
         if b is not None and b.note:
             out += f"; {b.note}"
+        if self.refit_hours:
+            out += (f"; the refit of the best, {self.refit_hours * gpus_per_trial:.2g} of "
+                    "them: one more run on the training and validation images")
         return out + ")"
 
     def to_dict(self) -> dict[str, Any]:
         """The page's "estimate" box."""
         out: dict[str, Any] = {"device": self.device_name, "device_hours": self.device_hours,
                                "trials": self.trials, "epochs": self.epochs,
-                               "epoch_seconds": self.epoch_seconds, "slots": self.slots}
+                               "epoch_seconds": self.epoch_seconds, "slots": self.slots,
+                               "refit_hours": self.refit_hours}
         if self.costs is not None:
             out |= {"startup_seconds": self.costs.startup_seconds,
                     "setup_seconds": self.costs.setup_seconds,
@@ -202,5 +207,8 @@ def estimate_spec(js: Any, costs: TrialCosts, *, slots: int) -> JobEstimate:
     budget = expected_budget(scheduler, e, early_stop=bool(js.static_params().get("early_stop")))
     secs = device_seconds(costs, budget, trials=n, slots=slots,
                           max_epochs=getattr(scheduler, "max_epochs", None))
-    return JobEstimate(costs.device_name, secs / 3600.0, n, e, costs.epoch_seconds, costs,
-                       budget, max(1, min(slots, n)))
+    # a refit (``refit: true``) is one more full run, on the training and validation images
+    refit = device_seconds(costs, Budget(float(e), 1.0, e), trials=1, slots=1) \
+        if getattr(js, "refit", False) else 0.0
+    return JobEstimate(costs.device_name, (secs + refit) / 3600.0, n, e, costs.epoch_seconds,
+                       costs, budget, max(1, min(slots, n)), refit / 3600.0)

@@ -164,3 +164,107 @@ def test_refit_hint_only_for_a_job_with_a_best_checkpoint(tuned: tuple[Path, str
     api.tune_spec(spec, store=other)
     assert not _refittable("quad", other)
     assert not _refittable("nope", other)
+
+
+def _refit_spec_file(tmp: Path, name: str, **extra: Any) -> Path:
+    data = dark_light_folder(tmp / "images", 10)
+    spec: dict[str, Any] = {
+        "name": name, "refit": True,
+        "train": {"builtin": "image-classifier", "data": str(data), "epochs": 2,
+                  "model": "cnn", "width": 4, "batch_size": 8,
+                  "cache_dir": str(tmp / "cache"), "validation_percent": 30},
+        "search_space": {"learning_rate": {"type": "float", "low": 0.01, "high": 0.1,
+                                           "scale": "log"}},
+        "strategy": {"type": "random", "seed": 0},
+        "limits": {"max_trials": 2, "max_parallel": 1}, **extra}
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_a_spec_with_refit_is_refit_once_its_search_completes(tmp_path: Path) -> None:
+    store = str(tmp_path / "runs")
+    spec = _refit_spec_file(tmp_path, "pets")
+    res = runner.invoke(app, ["plan", str(spec)])
+    assert res.exit_code == 0 and "refit: once the search completes, job pets-refit" in \
+        one_line(res.output)
+    res = runner.invoke(app, ["tune", str(spec), "--store", store, "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    source = refit_source("pets", store=store)
+    assert summary["refit"]["job"] == "pets-refit" and summary["refit"]["status"] == "completed"
+    assert summary["refit"]["trial"] == source.trial == summary["best"]["number"]
+    assert summary["refit"]["epochs"] == source.step and summary["refit"]["seconds"] > 0
+    st = Store.open(store)
+    try:
+        tx = st.read()
+        refit_job = tx.job("pets-refit")
+        trials = tx.trials(refit_job.id)
+    finally:
+        st.close()
+    assert refit_job.status == "completed" and len(trials) == 1
+    assert refit_job.spec["train"]["train_on_validation"] is True
+    assert refit_job.spec["train"]["learning_rate"] == source.params["learning_rate"]
+    # asked again, nothing is trained twice
+    from tunelab.vision.refit import refit_after_search
+
+    st = Store.open(store)
+    try:
+        again = refit_after_search(st, "pets", "completed")
+    finally:
+        st.close()
+    assert again.skipped == "job pets-refit exists (completed)" and again.seconds is None
+    # without --json: the leaderboard, the refit's line, and the export of the refit next
+    res = runner.invoke(app, ["tune", str(_refit_spec_file(tmp_path, "dogs")), "--store",
+                              store])
+    assert res.exit_code == 0, res.output
+    out = one_line(res.output)
+    assert "refit: job dogs-refit completed: trial" in out
+    assert "next: `tunelab export dogs-refit --out model --store" in out
+
+
+def test_no_refit_when_asked_or_when_the_search_did_not_complete(tmp_path: Path) -> None:
+    from tunelab.vision.refit import refit_after_search
+
+    store = str(tmp_path / "runs")
+    spec = _refit_spec_file(tmp_path, "cats")
+    res = runner.invoke(app, ["tune", str(spec), "--store", store, "--no-refit", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "refit" not in json.loads(res.output.strip().splitlines()[-1])
+    st = Store.open(store)
+    try:
+        with pytest.raises(Exception, match="no tuning job named 'cats-refit'"):
+            st.read().job("cats-refit")
+        # a search stopped by the user is not refit (resume continues it, then refits)
+        stopped = refit_after_search(st, "cats", "stopped")
+        assert stopped.job is None and stopped.skipped == "the search is stopped, not completed"
+    finally:
+        st.close()
+
+
+def test_refit_is_refused_where_it_cannot_run(tmp_path: Path) -> None:
+    spec = {"name": "quad", "objective": {"metric": "loss", "goal": "minimize"}, "refit": True,
+            "train": {"function": "objectives_for_tests.fns:quadratic"},
+            "search_space": {"x": {"type": "float", "low": -1, "high": 1}},
+            "strategy": {"type": "random", "seed": 0}, "limits": {"max_trials": 1}}
+    path = tmp_path / "quad.json"
+    path.write_text(json.dumps(spec))
+    res = runner.invoke(app, ["plan", str(path)])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "`refit` must be true only for the built-in image trainer" in one_line(res.output)
+    already = _refit_spec_file(tmp_path, "again")
+    d = json.loads(already.read_text())
+    d["train"]["train_on_validation"] = True
+    already.write_text(json.dumps(d))
+    res = runner.invoke(app, ["plan", str(already)])
+    assert res.exit_code != 0 and "already trains on its validation images" in \
+        one_line(res.output)
+
+
+def test_the_python_api_refits_a_spec_that_asks(tmp_path: Path) -> None:
+    spec = json.loads(_refit_spec_file(tmp_path, "api").read_text())
+    result = api.tune_spec(spec, store=str(tmp_path / "runs"))
+    assert result.status == "completed" and result.best is not None
+    refit = result.summary["refit"]
+    assert refit["job"] == "api-refit" and refit["status"] == "completed"
+    assert refit["trial"] == result.best["number"]

@@ -34,7 +34,7 @@ AUGMENT = ("brightness", "contrast", "saturation", "hue")
 #: spec keys (``train.X``/``limits.X``) whose errors belong to a form field of the same name
 _FIELDS = {"epochs", "batch_size", "validation_percent", "validation_data", "data", "patience",
            "early_stop", "hflip", "random_resized_crop", "crop_scale", *AUGMENT, "max_trials",
-           "max_parallel", "max_runtime", "max_trial_runtime", "name"}
+           "max_parallel", "max_runtime", "max_trial_runtime", "name", "refit"}
 
 
 def scalar(v: Any) -> Any:
@@ -130,7 +130,8 @@ def form_spec(form: Mapping[str, Any], root: DataRoot) -> dict[str, Any]:
         strat["perturbation_interval"] = max(1, epochs // 5) if isinstance(epochs, int) else 1
     return {"name": str(form.get("name") or "").strip(),
             "objective": {"metric": "val_accuracy", "goal": "maximize"},
-            "train": train, "search_space": space, "strategy": strat, "limits": limits}
+            "train": train, "search_space": space, "strategy": strat, "limits": limits,
+            **({"refit": True} if form.get("refit") else {})}
 
 
 def advanced_spec(text: str, form: Mapping[str, Any], root: DataRoot) -> dict[str, Any]:

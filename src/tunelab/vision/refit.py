@@ -165,8 +165,9 @@ def refit_after_search(st: Store, name: str, status: str, *, progress: Any = Non
     """The refit a spec with ``refit: true`` asks for once its search (job ``name``, ended
     with ``status``) is over: :func:`refit_spec` of its best trial run as job NAME-refit in
     the same store, reporting to ``progress`` (a tuner's progress callback). None is run when
-    the search did not complete (stopped, failed: ``resume`` continues it and refits then), a
-    refit of it already completed, or it has nothing to refit; ``skipped`` says which."""
+    the search did not complete (stopped, failed: ``resume`` continues it and refits then),
+    the refit job exists already (a refit cut short is resumed as its own job), or there is
+    nothing to refit; ``skipped`` says which."""
     import time
 
     from tunelab.errors import JobNotFound, TunelabError
@@ -185,13 +186,13 @@ def refit_after_search(st: Store, name: str, status: str, *, progress: Any = Non
         done = st.read().job(spec["name"]).status
     except JobNotFound:
         done = None
-    if done == JobStatus.COMPLETED.value:
+    if done is not None:  # refit already, or cut short: that job is resumed as any job is
+        again = "" if done == JobStatus.COMPLETED.value else \
+            f": `tunelab resume {spec['name']}` continues it"
         return RefitAfter(name, spec["name"], done, source.trial,
-                          skipped=f"job {spec['name']} already refit it")
+                          skipped=f"job {spec['name']} exists ({done}){again}")
     t0 = time.monotonic()
-    tuner = (Tuner.create(spec_from_dict(spec), st, progress=progress) if done is None
-             # a refit cut short (Ctrl-C, a crash) goes on where it stopped
-             else Tuner.resume(spec["name"], st, progress=progress))
+    tuner = Tuner.create(spec_from_dict(spec), st, progress=progress)
     end = tuner.run()
     return RefitAfter(name, spec["name"], end, source.trial, int(spec["train"]["epochs"]),
                       time.monotonic() - t0)

@@ -47,7 +47,8 @@ function estimateHow(e) {  // how the device-hours were reached (tunelab.estimat
     `${(e.setup_seconds || 0).toFixed(2)} s to set up each job and ` +
     `${(e.startup_seconds || 0).toFixed(1)} s to start each of ${e.slots || 1} worker(s); ` +
     `measured on ${e.device} by a short probe of real training steps` +
-    (e.note ? ` (${e.note})` : "");
+    (e.note ? ` (${e.note})` : "") +
+    (e.refit_hours ? `; the refit is one more job of ${e.epochs} epochs on every image` : "");
 }
 
 async function newPage() {
@@ -76,6 +77,7 @@ async function newPage() {
     ${num("seed", "seed", "0")}</div>
     <label class="f"><input type="checkbox" id="early_stop"> early stop on validation loss, patience
       <input id="patience" value="5" size="3"> epochs</label>${errBox("patience")}${errBox("early_stop")}
+    <label class="f"><input type="checkbox" id="refit"> then retrain the best configuration on every image, validation included (refit: one more training job; export it for the model)</label>${errBox("refit")}
   </section>
   <section id="sec-augment"><h3>Data Augmentation</h3>
     <label class="f"><input type="checkbox" id="hflip"> random horizontal flip</label>
@@ -130,6 +132,7 @@ async function newPage() {
       strategy: v("strategy"), params, max_trials: v("max_trials"), max_parallel: v("max_parallel"),
       max_runtime: v("max_runtime"), max_trial_runtime: v("max_trial_runtime"), seed: v("seed"),
       early_stop: $("early_stop").checked, patience: v("patience"), hflip: $("hflip").checked,
+      refit: $("refit").checked,
       random_resized_crop: $("random_resized_crop").checked, crop_scale_low: v("crop_scale_low"),
       crop_scale_high: v("crop_scale_high"), brightness: v("brightness"), contrast: v("contrast"),
       saturation: S.monochrome ? "0" : v("saturation"), hue: S.monochrome ? "0" : v("hue"),
@@ -160,7 +163,8 @@ async function newPage() {
       $("job-count").textContent = "—"; $("device-hours").textContent = "—"; $("spec-yaml").textContent = "";
       $("estimate-how").textContent = "";
     } else {
-      $("job-count").textContent = String(p.training_jobs) + (p.grid_size ? ` (grid: ${p.grid_size} combinations)` : "");
+      $("job-count").textContent = String(p.training_jobs) + (p.grid_size ? ` (grid: ${p.grid_size} combinations)` : "") +
+        (p.spec.refit ? " + 1 refit" : "");
       const e = p.estimate;
       $("device-hours").textContent = e ? e.device_hours.toPrecision(2) : "—";
       $("device-hours").title = e ? `about ${dur(e.device_hours * 3600)} of device time` : "";
