@@ -233,21 +233,21 @@ def run_tunelab_train(train: Path, test: Path, epochs: int, seed: int, work: Pat
     return job_test_accuracy(work / "store-train", "defaults", test, work, env), wall
 
 
-def tune_cmd(train: Path, budget: float, work: Path) -> list[str]:
+def tune_cmd(train: Path, budget: float, work: Path, seed: int = 0) -> list[str]:
     """`tunelab tune --data` with its defaults, cut at ``budget`` seconds: its own validation
     split picks the best trial; the held-out folder is only used to score that trial's model."""
     return [*TL, "tune", "--data", str(train), "--max-runtime", f"{budget:g}s", "--store",
-            str(work / "store-tune"), "--name", "tune-defaults", "--json"]
+            str(work / "store-tune"), "--name", "tune-defaults", "--json", "--seed", str(seed)]
 
 
 def optuna_cmd(train: Path, test: Path, budget: float, threads: int,
-               epochs: int = 0) -> list[str]:
+               epochs: int = 0, seed: int = 0) -> list[str]:
     return [sys.executable, __file__, "optuna", str(train), str(test), str(budget), str(threads),
-            str(epochs)]
+            str(epochs), str(seed)]
 
 
 def run_optuna(train: str, test: str, budget: float, threads: int,
-               epochs: int = 0) -> dict[str, Any]:
+               epochs: int = 0, seed: int = 0) -> dict[str, Any]:
     """Optuna TPE + median pruner over the same trainer, space and validation split, same wall
     clock; the best trial (by its val_accuracy) is scored on ``test`` (the trainer's
     test_data, scored once after its last epoch). ``epochs``: the tune's (0: what the default
@@ -273,7 +273,7 @@ def run_optuna(train: str, test: str, budget: float, threads: int,
         """The parts of TrialContext the trainer uses, reporting to Optuna's pruner."""
 
         def __init__(self, trial: optuna.Trial) -> None:
-            self.t, self.number, self.seed = trial, trial.number, trial.number
+            self.t, self.number, self.seed = trial, trial.number, 1000 * seed + trial.number
             self.device, self.restore_from = "cpu", None
 
         def load_checkpoint(self) -> None:
@@ -302,7 +302,7 @@ def run_optuna(train: str, test: str, budget: float, threads: int,
         return m["val_accuracy"]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_warmup_steps=2))
     # the same wall clock as the tune, counted from the start (the probe included)
     study.optimize(objective, timeout=max(1.0, budget - (time.perf_counter() - t0)))
@@ -319,7 +319,8 @@ def compare_tuning(train: Path, test: Path, args: argparse.Namespace, work: Path
     """tunelab tune --data vs Optuna TPE + median (and the recipe, when ``acc_r`` is None:
     run beside them), each on its own ``--threads`` cores when ``--side-by-side``."""
     b, th = args.tune_budget, args.threads
-    cmds = {"tune": tune_cmd(train, b, work), "optuna": optuna_cmd(train, test, b, th)}
+    ts = args.tune_seed
+    cmds = {"tune": tune_cmd(train, b, work, ts), "optuna": optuna_cmd(train, test, b, th, 0, ts)}
     if acc_r is None:
         cmds["recipe"] = recipe_cmd(train, test, args.epochs, args.seed, th)
     pins = None
@@ -332,7 +333,7 @@ def compare_tuning(train: Path, test: Path, args: argparse.Namespace, work: Path
         res = side_by_side(cmds, env, pins)
     else:  # one after the other: Optuna trains the epochs the tune chose
         res = {"tune": timed(cmds["tune"], env, "tune")}
-        cmds["optuna"] = optuna_cmd(train, test, b, th, tune_epochs(work / "store-tune", env))
+        cmds["optuna"] = optuna_cmd(train, test, b, th, tune_epochs(work / "store-tune", env), ts)
         res |= {label: timed(cmd, env, label) for label, cmd in cmds.items() if label != "tune"}
     if acc_r is None:
         acc_r = json.loads(res["recipe"][1].strip().splitlines()[-1])["accuracy"]
@@ -398,6 +399,8 @@ def main() -> None:
     ap.add_argument("--together", action="store_true",
                     help="run the recipe and tunelab train at the same time (a busy machine: "
                          "both then see the same load)")
+    ap.add_argument("--tune-seed", type=int, default=0,
+                    help="seed of the tune's search and of Optuna's sampler and trials")
     ap.add_argument("--tune-budget", type=float, default=0.0,
                     help="seconds for tunelab tune --data and Optuna each (0: skip)")
     ap.add_argument("--skip-train", action="store_true",
@@ -461,6 +464,6 @@ if __name__ == "__main__":
         print(json.dumps(recipe(a[0], a[1], int(a[2]), int(a[3]), int(a[4]))))
     elif len(sys.argv) > 1 and sys.argv[1] == "optuna":
         a = sys.argv[2:]
-        print(json.dumps(run_optuna(a[0], a[1], float(a[2]), int(a[3]), int(a[4]))))
+        print(json.dumps(run_optuna(a[0], a[1], float(a[2]), int(a[3]), int(a[4]), int(a[5]))))
     else:
         main()
