@@ -548,10 +548,14 @@ def _refit_after(st: Any, name: str, status: str, json_out: bool) -> Any:
         err.print(f"refit: retraining the best configuration of {name} on the training and "
                   f"validation images together, as job {name}-refit", markup=False,
                   highlight=False)
-    if json_out:
-        done = refit_after_search(st, name, status)
-    else:
-        done = _progress_runner(lambda p: refit_after_search(st, name, status, progress=p))
+    _RUNNING.append(f"{name}-refit")  # what a Ctrl-C now stops
+    try:
+        if json_out:
+            done = refit_after_search(st, name, status)
+        else:
+            done = _progress_runner(lambda p: refit_after_search(st, name, status, progress=p))
+    finally:
+        _RUNNING.pop()
     if done.skipped and not json_out:
         err.print(f"refit: none run: {done.skipped}", markup=False, highlight=False)
     elif done.job and not json_out:
@@ -622,6 +626,10 @@ def resume(name: str, store: StoreOpt = "tunelab-runs", json_out: JsonOpt = Fals
                 json_out)
 
 
+#: The job a Ctrl-C stops when it is not the one the command named (the refit after a search).
+_RUNNING: list[str] = []
+
+
 @contextlib.contextmanager
 def _ctrl_c_once(name: str) -> Iterator[list[bool]]:
     """The first Ctrl-C stops the job (the tuner stops and records the running trials); the
@@ -641,8 +649,9 @@ def _ctrl_c_once(name: str) -> Iterator[list[bool]]:
                       "this ends by itself", markup=False, highlight=False)
             return
         pressed.append(True)
-        err.print(f"Ctrl-C: stopping job {name}; its running trials are stopped and recorded "
-                  f"(`tunelab resume {name}` continues it)", markup=False, highlight=False)
+        job = _RUNNING[-1] if _RUNNING else name  # the refit, once it runs
+        err.print(f"Ctrl-C: stopping job {job}; its running trials are stopped and recorded "
+                  f"(`tunelab resume {job}` continues it)", markup=False, highlight=False)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, on_sigint)

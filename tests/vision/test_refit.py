@@ -30,22 +30,26 @@ from tunelab.vision.train import train
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A finished two-trial random search; returns (tmp folder, store)."""
-    tmp = tmp_path_factory.mktemp("refit")
+def _search(tmp: Path, name: str, *, epochs: int) -> dict[str, Any]:
+    """A two-trial random search of the learning rate over two 10x10 colour classes."""
     data = dark_light_folder(tmp / "images", 10)
-    store = str(tmp / "runs")
-    spec: dict[str, Any] = {
-        "name": "photos", "objective": {"metric": "val_accuracy", "goal": "maximize"},
-        "train": {"builtin": "image-classifier", "data": str(data), "epochs": 3,
+    return {
+        "name": name, "objective": {"metric": "val_accuracy", "goal": "maximize"},
+        "train": {"builtin": "image-classifier", "data": str(data), "epochs": epochs,
                   "model": "cnn", "width": 4, "batch_size": 8,
                   "cache_dir": str(tmp / "cache"), "validation_percent": 30},
         "search_space": {"learning_rate": {"type": "float", "low": 0.01, "high": 0.1,
                                            "scale": "log"}},
         "strategy": {"type": "random", "seed": 0},
         "limits": {"max_trials": 2, "max_parallel": 1}}
-    result = api.tune_spec(spec, store=store)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A finished two-trial random search; returns (tmp folder, store)."""
+    tmp = tmp_path_factory.mktemp("refit")
+    store = str(tmp / "runs")
+    result = api.tune_spec(_search(tmp, "photos", epochs=3), store=store)
     assert result.status == "completed" and result.best is not None
     return tmp, store
 
@@ -166,19 +170,10 @@ def test_refit_hint_only_for_a_job_with_a_best_checkpoint(tuned: tuple[Path, str
     assert not _refittable("nope", other)
 
 
-def _refit_spec_file(tmp: Path, name: str, **extra: Any) -> Path:
-    data = dark_light_folder(tmp / "images", 10)
-    spec: dict[str, Any] = {
-        "name": name, "refit": True,
-        "train": {"builtin": "image-classifier", "data": str(data), "epochs": 2,
-                  "model": "cnn", "width": 4, "batch_size": 8,
-                  "cache_dir": str(tmp / "cache"), "validation_percent": 30},
-        "search_space": {"learning_rate": {"type": "float", "low": 0.01, "high": 0.1,
-                                           "scale": "log"}},
-        "strategy": {"type": "random", "seed": 0},
-        "limits": {"max_trials": 2, "max_parallel": 1}, **extra}
+def _refit_spec_file(tmp: Path, name: str) -> Path:
+    """A two-trial search of two epochs with ``refit: true``, as a spec file."""
     path = tmp / f"{name}.json"
-    path.write_text(json.dumps(spec))
+    path.write_text(json.dumps({**_search(tmp, name, epochs=2), "refit": True}))
     return path
 
 
@@ -268,3 +263,71 @@ def test_the_python_api_refits_a_spec_that_asks(tmp_path: Path) -> None:
     refit = result.summary["refit"]
     assert refit["job"] == "api-refit" and refit["status"] == "completed"
     assert refit["trial"] == result.best["number"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_refit_stops_the_refit_and_names_it(tmp_path: Path) -> None:
+    """The search completed; Ctrl-C during its refit stops NAME-refit (not the search), says
+    so, exits 130; `tunelab resume NAME-refit` then finishes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tunelab.trial import TrialState
+
+    # judged by training loss, the best checkpoint is one of the last: a refit of many epochs
+    d = {**_search(tmp_path, "long", epochs=60), "refit": True,
+         "objective": {"metric": "train_loss", "goal": "minimize"}}
+    spec = tmp_path / "long.json"
+    spec.write_text(json.dumps(d))
+    store = tmp_path / "runs"
+
+    def refit_running() -> bool:
+        if not (store / "tunelab.db").exists():
+            return False
+        st = Store.open(store)
+        try:
+            tx = st.read()
+            return any(t.state is TrialState.RUNNING
+                       for t in tx.trials(tx.job("long-refit").id))
+        except Exception:  # not created yet
+            return False
+        finally:
+            st.close()
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunelab.cli", "tune", str(spec), "--store", str(store)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not refit_running():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the refit did not start"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = " ".join(err.split())
+    assert proc.returncode == 130, (proc.returncode, err[-3000:])
+    assert "Ctrl-C: stopping job long-refit" in text, err[-3000:]
+    assert "interrupted: job long-refit is stopped; `tunelab resume long-refit` continues it" \
+        in text, err[-3000:]
+    st = Store.open(store)
+    try:
+        tx = st.read()
+        assert tx.job("long").status == "completed"
+        assert tx.job("long-refit").status == "stopped"
+    finally:
+        st.close()
+    res = runner.invoke(app, ["resume", "long-refit", "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    st = Store.open(store)
+    try:
+        assert st.read().job("long-refit").status == "completed"
+    finally:
+        st.close()
