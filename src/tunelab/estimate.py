@@ -209,6 +209,6 @@ def estimate_spec(js: Any, costs: TrialCosts, *, slots: int) -> JobEstimate:
                           max_epochs=getattr(scheduler, "max_epochs", None))
     # a refit (``refit: true``) is one more full run, on the training and validation images
     refit = device_seconds(costs, Budget(float(e), 1.0, e), trials=1, slots=1) \
-        if getattr(js, "refit", False) else 0.0
+        if js.refit else 0.0
     return JobEstimate(costs.device_name, (secs + refit) / 3600.0, n, e, costs.epoch_seconds,
                        costs, budget, max(1, min(slots, n)), refit / 3600.0)

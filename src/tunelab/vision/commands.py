@@ -121,8 +121,9 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
         from tunelab.spec import LimitsSpec
 
         n_all = len(d.train_y) + len(d.val_y)
+        epoch_s = probe.epoch_seconds(len(d.train_y), len(d.val_y))
         plan = size_to_budget(
-            budget_seconds, epoch_seconds=probe.epoch_seconds(len(d.train_y), len(d.val_y)),
+            budget_seconds, epoch_seconds=epoch_s,
             refit_epoch_seconds=probe.epoch_seconds(n_all, 0),
             slots=layout_for(LimitsSpec(max_parallel=max_parallel)).slots,
             default_epochs=cfg.epochs, epochs=epochs, population=max_trials, refit=refit)
@@ -130,8 +131,7 @@ def default_image_spec(data: str, *, name: str, max_trials: int | None = None,
         runtime = float(max(1, int(plan.search_seconds - (time.monotonic() - t0))))
         refit = plan.refit
         msg = describe_plan(plan, budget_seconds=budget_seconds, device=probe.device_name,
-                            trial_seconds=probe.epoch_seconds(len(d.train_y), len(d.val_y))
-                            * n_epochs, refit_images=n_all)
+                            trial_seconds=epoch_s * n_epochs, refit_images=n_all)
         if plan.shortened:
             msg += (f"; each trains {n_epochs} epoch{'s' if n_epochs > 1 else ''} so its "
                     "learning-rate schedule ends within the budget (a longer --max-runtime "
